@@ -1,0 +1,12 @@
+"""Scan formats (installed as ``nii.formats``).
+
+Each module registers one :class:`nii.registry.Format`. A new built-in format is one
+module plus one line in :data:`BUILTIN_FORMAT_MODULES`; a third-party format is a package
+with an entry point in the group ``nii.formats`` (see :mod:`nii.registry`).
+"""
+
+from nii.registry import Format, available, get_format, register
+
+__all__ = ["BUILTIN_FORMAT_MODULES", "Format", "available", "get_format", "register"]
+
+BUILTIN_FORMAT_MODULES: tuple[str, ...] = ("nii.formats.npz",)

@@ -1,0 +1,134 @@
+"""``npz``: a scan as one NumPy ``.npz`` archive with its metadata as JSON inside.
+
+Layout (a ZIP archive, entries stored uncompressed):
+
+* ``nii.json`` (first entry, so the sniffer sees its name at byte 30): the metadata of
+  :func:`nii.metadata.scan_to_dict`;
+* one ``.npy`` entry per array of :func:`nii.metadata.scan_arrays`, named by its key.
+
+Because entries are stored, not deflated, the reader memory-maps the arrays straight from
+the archive instead of copying them.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from nii.errors import CorruptFileError
+from nii.io import atomic_output
+from nii.limits import check_image_size
+from nii.metadata import scan_arrays, scan_from_dict, scan_to_dict
+from nii.model import Provenance, Scan
+from nii.registry import Format, register
+
+METADATA_ENTRY = "nii.json"
+_SIGNATURE = b"PK\x03\x04"
+
+
+class NpzFormat(Format):
+    """NumPy ``.npz`` with embedded JSON metadata (lossless, memory-mapped on read)."""
+
+    name = "npz"
+    extensions = (".npz",)
+    description = "NumPy .npz archive with nii.json metadata (lossless, memory-mapped)"
+    capabilities = frozenset({"dual-energy", "multi-view", "threats", "lossless", "memory-map"})
+    version = "1"
+
+    def can_read(self, head: bytes, path: Path) -> bool:
+        name = METADATA_ENTRY.encode()
+        return head.startswith(_SIGNATURE) and head[30 : 30 + len(name)] == name
+
+    def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
+        if options:
+            raise TypeError(f"npz writer takes no options, got {sorted(options)}")
+        metadata = json.dumps(scan_to_dict(scan), indent=1).encode()
+        with (
+            atomic_output(path) as temporary,
+            zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive,
+        ):
+            archive.writestr(METADATA_ENTRY, metadata)
+            for key, array in scan_arrays(scan).items():
+                with archive.open(f"{key}.npy", "w", force_zip64=True) as entry:
+                    np.lib.format.write_array(entry, np.asarray(array), allow_pickle=False)
+        return [path]
+
+    def read(self, path: Path, **options: Any) -> Scan:
+        mmap = options.pop("mmap", True)
+        if options:
+            raise TypeError(f"npz reader takes only mmap=, got {sorted(options)}")
+        try:
+            archive = zipfile.ZipFile(path)
+        except zipfile.BadZipFile as error:
+            raise CorruptFileError(f"not a valid ZIP archive ({error})", path=path) from error
+        with archive:
+            try:
+                metadata = json.loads(archive.read(METADATA_ENTRY))
+            except (KeyError, ValueError) as error:
+                raise CorruptFileError(f"no readable {METADATA_ENTRY} ({error})", path=path) from error
+            arrays = {
+                info.filename.removesuffix(".npy"): _load_entry(path, archive, info, mmap=mmap)
+                for info in archive.infolist()
+                if info.filename.endswith(".npy")
+            }
+        scan = scan_from_dict(metadata, arrays, path=path)
+        previous = scan.provenance
+        scan.provenance = Provenance(
+            source_path=str(path),
+            source_format=self.name,
+            reader_version=self.version,
+            steps=previous.steps,
+        )
+        return scan
+
+
+_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+def _load_entry(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, mmap: bool) -> np.ndarray:
+    with archive.open(info) as entry:
+        try:
+            version = np.lib.format.read_magic(entry)
+            read_header = _HEADER_READERS.get(version)
+            if read_header is None:
+                raise ValueError(f"unsupported .npy version {version}")
+            shape, fortran, dtype = read_header(entry)
+        except ValueError as error:
+            raise CorruptFileError(f"entry {info.filename}: bad .npy header ({error})", path=path) from error
+        if dtype.hasobject:
+            raise CorruptFileError(f"entry {info.filename}: object arrays are not allowed", path=path)
+        nbytes = check_image_size(shape or (1,), dtype, path=path) if shape else 0
+        header_size = entry.tell()
+        if nbytes > info.file_size - header_size:
+            raise CorruptFileError(
+                f"entry {info.filename}: header announces {nbytes} bytes, entry holds {info.file_size - header_size}",
+                path=path,
+            )
+        order: Literal["F", "C"] = "F" if fortran else "C"
+        if mmap and info.compress_type == zipfile.ZIP_STORED and nbytes:
+            # Data of a stored entry is contiguous in the file: map it instead of copying.
+            offset = _data_offset(path, info) + header_size
+            return np.memmap(str(path), dtype=dtype, mode="r", offset=offset, shape=tuple(shape), order=order)
+        data = entry.read(nbytes)
+        return np.frombuffer(data, dtype=dtype).reshape(tuple(shape), order=order)
+
+
+def _data_offset(path: Path, info: zipfile.ZipInfo) -> int:
+    with open(path, "rb") as handle:
+        handle.seek(info.header_offset)
+        local = handle.read(30)
+        if local[:4] != _SIGNATURE:
+            raise CorruptFileError(f"entry {info.filename}: bad local header", path=path)
+        name_length = int.from_bytes(local[26:28], "little")
+        extra_length = int.from_bytes(local[28:30], "little")
+    return info.header_offset + 30 + name_length + extra_length
+
+
+FORMAT = register(NpzFormat)

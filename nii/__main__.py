@@ -1,0 +1,3 @@
+from nii.cli import entry_point
+
+entry_point()

@@ -1,0 +1,72 @@
+"""The ``nii`` command line.
+
+Each sub-command is a module in :mod:`nii.commands` with ``add_parser(subparsers)`` and a
+``run(args) -> int`` function; :data:`COMMANDS` lists them. Errors from nii (``NiiError``)
+become one line on stderr and exit code 1, usage errors exit 2, and no traceback is shown
+unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+import nii
+from nii.errors import NiiError
+
+__all__ = ["COMMANDS", "main"]
+
+COMMANDS: tuple[str, ...] = ("info", "formats")
+"""Modules of :mod:`nii.commands`, in the order ``nii --help`` lists them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nii", description="Read, convert and validate non-intrusive inspection (X-ray) scans."
+    )
+    parser.add_argument("--version", action="version", version=f"nii {nii.__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module(f"nii.commands.{name}")
+        sub = module.add_parser(subparsers)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.captureWarnings(True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose, args.quiet)
+    try:
+        return int(args.run(args))
+    except NiiError as error:
+        if args.debug:
+            raise
+        print(f"nii: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("nii: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug: still one line, unless --debug
+        if args.debug:
+            raise
+        print(f"nii: internal error: {type(error).__name__}: {error} (run with --debug for details)", file=sys.stderr)
+        return 1
+
+
+def entry_point() -> None:
+    """Console-script entry: exit with :func:`main`'s code."""
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""Lossless flattening of a :class:`~nii.model.Scan` into JSON metadata plus named arrays.
+
+Container formats (the ``.npz`` format, the NII HDF5 archive) store a scan as one JSON
+document and a flat set of arrays keyed by path-like names::
+
+    views/side/channels/high      views/side/dark/high      threats/0/mask
+
+:func:`scan_to_dict` and :func:`scan_from_dict` are the one implementation of that mapping,
+so every container format round-trips every field the same way. ``nii info --json`` prints
+the same document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from nii.errors import CorruptFileError, ValidationError
+from nii.model import (
+    Box,
+    Geometry,
+    InspectedObject,
+    Operator,
+    ProcessingStep,
+    Provenance,
+    Scan,
+    Scanner,
+    Site,
+    Threat,
+    View,
+)
+
+__all__ = ["SCHEMA_VERSION", "scan_arrays", "scan_from_dict", "scan_to_dict"]
+
+SCHEMA_VERSION = 1
+
+
+def _clean(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: str(value) if hasattr(value, "value") else value for key, value in mapping.items()}
+
+
+def _time(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def scan_to_dict(scan: Scan, *, include_personal: bool = True) -> dict[str, Any]:
+    """The scan's metadata as JSON-compatible data; arrays appear by key and shape only.
+
+    Parameters
+    ----------
+    scan
+        The scan to describe.
+    include_personal
+        Include the operator (personal data). Off for displays and exports to third parties.
+    """
+    views = []
+    for view in scan.views:
+        geometry = view.geometry
+        views.append(
+            {
+                "name": view.name,
+                "shape": list(view.shape),
+                "calibration": str(view.calibration),
+                "channels": {
+                    name: {"dtype": str(array.dtype), "key": f"views/{view.name}/channels/{name}"}
+                    for name, array in view.channels.items()
+                },
+                "dark": sorted(view.dark),
+                "air": sorted(view.air),
+                "reference": sorted(view.reference),
+                "geometry": {
+                    "detector_spacing_mm": geometry.detector_spacing_mm,
+                    "travel_spacing_mm": geometry.travel_spacing_mm,
+                    "travel_direction": str(geometry.travel_direction),
+                    "row_order": str(geometry.row_order),
+                    "line_positions": geometry.line_positions_mm is not None,
+                },
+            }
+        )
+    threats = []
+    for threat in scan.threats:
+        threats.append(
+            {
+                "view": threat.view,
+                "box": [threat.box.x, threat.box.y, threat.box.width, threat.box.height],
+                "category": str(threat.category),
+                "assessment": str(threat.assessment),
+                "probability": threat.probability,
+                "origin": str(threat.origin),
+                "algorithm": threat.algorithm,
+                "algorithm_version": threat.algorithm_version,
+                "description": threat.description,
+                "polygon": threat.polygon.tolist() if threat.polygon is not None else None,
+                "mask": threat.mask is not None,
+            }
+        )
+    obj = scan.inspected_object
+    scanner = scan.scanner
+    result: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "scan_uid": scan.scan_uid,
+        "frame_of_reference_uid": scan.frame_of_reference_uid,
+        "acquired_at": scan.acquired_at.isoformat(),
+        "inspected_object": {
+            "type": str(obj.type),
+            "container_numbers": list(obj.container_numbers),
+            "licence_plate": obj.licence_plate,
+            "declaration": obj.declaration,
+            "identifier": obj.identifier,
+            "description": obj.description,
+        },
+        "scanner": {
+            "manufacturer": scanner.manufacturer,
+            "model": scanner.model,
+            "serial_number": scanner.serial_number,
+            "software_version": scanner.software_version,
+            "source": str(scanner.source) if scanner.source is not None else None,
+            "energies_kv": dict(scanner.energies_kv),
+            "detector_pitch_mm": scanner.detector_pitch_mm,
+            "line_rate_hz": scanner.line_rate_hz,
+            "speed_mm_s": scanner.speed_mm_s,
+        },
+        "site": {
+            "name": scan.site.name,
+            "machine_id": scan.site.machine_id,
+            "address": scan.site.address,
+            "country": scan.site.country,
+        },
+        "views": views,
+        "threats": threats,
+        "provenance": {
+            "source_path": scan.provenance.source_path,
+            "source_format": scan.provenance.source_format,
+            "reader_version": scan.provenance.reader_version,
+            "steps": [
+                {
+                    "name": step.name,
+                    "parameters": _clean(step.parameters),
+                    "software": step.software,
+                    "performed_at": _time(step.performed_at),
+                }
+                for step in scan.provenance.steps
+            ],
+        },
+    }
+    if include_personal and scan.operator is not None:
+        result["operator"] = {"identifier": scan.operator.identifier, "name": scan.operator.name}
+    return result
+
+
+def scan_arrays(scan: Scan) -> dict[str, np.ndarray]:
+    """Every array of the scan under its key (the arrays themselves, not copies)."""
+    arrays: dict[str, np.ndarray] = {}
+    for view in scan.views:
+        prefix = f"views/{view.name}"
+        for group, mapping in (
+            ("channels", view.channels),
+            ("dark", view.dark),
+            ("air", view.air),
+            ("reference", view.reference),
+        ):
+            for name, array in mapping.items():
+                arrays[f"{prefix}/{group}/{name}"] = array
+        if view.geometry.line_positions_mm is not None:
+            arrays[f"{prefix}/line_positions_mm"] = view.geometry.line_positions_mm
+    for index, threat in enumerate(scan.threats):
+        if threat.mask is not None:
+            arrays[f"threats/{index}/mask"] = threat.mask
+    return arrays
+
+
+def _datetime(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def scan_from_dict(metadata: Mapping[str, Any], arrays: Mapping[str, np.ndarray], *, path: Any = None) -> Scan:
+    """Rebuild a scan from :func:`scan_to_dict` output and :func:`scan_arrays` arrays.
+
+    Raises
+    ------
+    CorruptFileError
+        A key is missing or a value has the wrong type.
+    ValidationError
+        The values do not make a valid scan.
+    """
+    try:
+        if metadata.get("schema") != SCHEMA_VERSION:
+            raise CorruptFileError(f"unsupported metadata schema {metadata.get('schema')!r}", path=path)
+
+        def get(key: str) -> np.ndarray:
+            if key not in arrays:
+                raise CorruptFileError(f"array {key!r} named in the metadata is missing", path=path)
+            return arrays[key]
+
+        views = []
+        for entry in metadata["views"]:
+            name = entry["name"]
+            prefix = f"views/{name}"
+            g = entry["geometry"]
+            geometry = Geometry(
+                detector_spacing_mm=g["detector_spacing_mm"],
+                travel_spacing_mm=g["travel_spacing_mm"],
+                travel_direction=g["travel_direction"],
+                row_order=g["row_order"],
+                line_positions_mm=get(f"{prefix}/line_positions_mm") if g["line_positions"] else None,
+            )
+            views.append(
+                View(
+                    name=name,
+                    channels={ch: get(f"{prefix}/channels/{ch}") for ch in entry["channels"]},
+                    geometry=geometry,
+                    calibration=entry["calibration"],
+                    dark={ch: get(f"{prefix}/dark/{ch}") for ch in entry["dark"]},
+                    air={ch: get(f"{prefix}/air/{ch}") for ch in entry["air"]},
+                    reference={ch: get(f"{prefix}/reference/{ch}") for ch in entry["reference"]},
+                )
+            )
+        threats = []
+        for index, t in enumerate(metadata["threats"]):
+            threats.append(
+                Threat(
+                    view=t["view"],
+                    box=Box(*t["box"]),
+                    category=t["category"],
+                    assessment=t["assessment"],
+                    probability=t["probability"],
+                    origin=t["origin"],
+                    algorithm=t["algorithm"],
+                    algorithm_version=t["algorithm_version"],
+                    description=t["description"],
+                    polygon=np.asarray(t["polygon"]) if t["polygon"] is not None else None,
+                    mask=get(f"threats/{index}/mask") if t["mask"] else None,
+                )
+            )
+        o, s, site, p = (metadata[k] for k in ("inspected_object", "scanner", "site", "provenance"))
+        operator = metadata.get("operator")
+        acquired_at = _datetime(metadata["acquired_at"])
+        if acquired_at is None:
+            raise CorruptFileError("scan time is missing", path=path)
+        return Scan(
+            views=views,
+            acquired_at=acquired_at,
+            inspected_object=InspectedObject(
+                type=o["type"],
+                container_numbers=tuple(o["container_numbers"]),
+                licence_plate=o["licence_plate"],
+                declaration=o["declaration"],
+                identifier=o["identifier"],
+                description=o["description"],
+            ),
+            scanner=Scanner(**s),
+            site=Site(**site),
+            operator=Operator(**operator) if operator else None,
+            threats=threats,
+            scan_uid=metadata["scan_uid"],
+            frame_of_reference_uid=metadata["frame_of_reference_uid"],
+            provenance=Provenance(
+                source_path=p["source_path"],
+                source_format=p["source_format"],
+                reader_version=p["reader_version"],
+                steps=tuple(
+                    ProcessingStep(
+                        name=step["name"],
+                        parameters=step["parameters"],
+                        software=step["software"],
+                        performed_at=_datetime(step["performed_at"]),
+                    )
+                    for step in p["steps"]
+                ),
+            ),
+        )
+    except ValidationError as error:
+        raise ValidationError(error.problem, path=path) from error
+    except (KeyError, TypeError, ValueError) as error:
+        raise CorruptFileError(f"malformed scan metadata: {type(error).__name__}: {error}", path=path) from error

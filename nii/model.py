@@ -1,0 +1,635 @@
+"""The scan model: one inspection of one object, independent of any file format.
+
+A :class:`Scan` holds one or more :class:`View` (projections such as ``"side"`` and
+``"top"``), each with its energy channels as 2-D arrays of shape
+``(detector rows, scan lines)``, the :class:`Threat` regions found on them, and the
+metadata every format maps onto: the inspected object, the scanner, the site, the operator
+and the provenance of the data.
+
+Everything is validated at construction, so a ``Scan`` that exists is consistent: channel
+shapes agree, spacings are positive, date-times carry a time zone and container numbers
+have a correct ISO 6346 check digit. Arrays are stored as given (no copies), so memory maps
+from readers stay memory maps.
+
+Enumerations accept their value as a string, case-insensitively::
+
+    >>> ObjectType("cargo") is ObjectType.CARGO
+    True
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Self
+
+import numpy as np
+from pydicom.uid import generate_uid
+
+from nii.errors import ValidationError
+
+__all__ = [
+    "CHANNEL_ROLES",
+    "AssessmentFlag",
+    "Box",
+    "CalibrationState",
+    "Geometry",
+    "InspectedObject",
+    "ObjectType",
+    "Operator",
+    "ProcessingStep",
+    "Provenance",
+    "RowOrder",
+    "Scan",
+    "Scanner",
+    "Site",
+    "SourceKind",
+    "Threat",
+    "ThreatCategory",
+    "ThreatOrigin",
+    "TravelDirection",
+    "View",
+    "container_check_digit",
+    "new_uid",
+]
+
+
+class _StrEnum(StrEnum):
+    """An Enum whose members are also strings, built from their value case-insensitively."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if isinstance(value, str):
+
+            def norm(text: str) -> str:
+                return text.strip().upper().replace("-", "_").replace(" ", "_")
+
+            for member in cls:
+                if norm(value) in (norm(member.value), member.name):
+                    return member
+        return None
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class ObjectType(_StrEnum):
+    """What was inspected."""
+
+    CARGO = "CARGO"
+    BAGGAGE = "BAGGAGE"
+    VEHICLE = "VEHICLE"
+    OTHER = "OTHER"
+
+
+class SourceKind(_StrEnum):
+    """X-ray source technology: MV linear accelerator (cargo) or kV tube (baggage, small cargo)."""
+
+    LINAC = "LINAC"
+    TUBE = "TUBE"
+
+
+class CalibrationState(_StrEnum):
+    """What the pixel values of a view mean."""
+
+    RAW = "RAW"
+    """Detector counts, offsets and gains not removed."""
+    TRANSMISSION = "TRANSMISSION"
+    """I/I0 after dark and air correction (float in [0, 1], or uint16 scaled by 65535)."""
+    ATTENUATION = "ATTENUATION"
+    """-ln(I/I0)."""
+
+
+class TravelDirection(_StrEnum):
+    """Direction the object moves across the image columns."""
+
+    LEFT_TO_RIGHT = "LEFT_TO_RIGHT"
+    RIGHT_TO_LEFT = "RIGHT_TO_LEFT"
+
+
+class RowOrder(_StrEnum):
+    """Where detector row 0 is: at the top of the object (canonical) or at the bottom."""
+
+    TOP_DOWN = "TOP_DOWN"
+    BOTTOM_UP = "BOTTOM_UP"
+
+
+class ThreatCategory(_StrEnum):
+    """Threat categories of DICOS TDR (4010,1012)."""
+
+    ANOMALY = "ANOMALY"
+    CONTRABAND = "CONTRABAND"
+    EXPLOSIVE = "EXPLOSIVE"
+    LAPTOP = "LAPTOP"
+    OTHER = "OTHER"
+    PHARMACEUTICAL = "PHARMACEUTICAL"
+    PI = "PI"
+    """Prohibited item."""
+
+
+class AssessmentFlag(_StrEnum):
+    """DICOS ATD Assessment Flag (4010,1015)."""
+
+    THREAT = "THREAT"
+    HIGH_THREAT = "HIGH_THREAT"
+    NO_THREAT = "NO_THREAT"
+
+    @property
+    def is_alarm(self) -> bool:
+        return self is not AssessmentFlag.NO_THREAT
+
+
+class ThreatOrigin(_StrEnum):
+    """Who marked a threat: an algorithm, an officer, or the ground truth of a simulation."""
+
+    MACHINE = "MACHINE"
+    OPERATOR = "OPERATOR"
+    GROUND_TRUTH = "GROUND TRUTH"
+
+
+CHANNEL_ROLES: Mapping[str, str] = {
+    "high": "HIGH ENERGY",
+    "low": "LOW ENERGY",
+    "single": "INTENSITY",
+    "attenuation": "MU",
+    "zeff": "Z_EFFECTIVE",
+    "density": "DENSITY",
+    "material": "MULTI ENERGY",
+}
+"""Well-known channel names and their DICOS Image Type value 2. Other names are allowed
+(``[a-z][a-z0-9_]*``) and are carried as derived images."""
+
+_CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+_CONTAINER = re.compile(r"[A-Z]{3}[UJZR][0-9]{7}")
+
+
+def new_uid() -> str:
+    """A fresh DICOM UID under the ``2.25`` root (UUID derived, at most 44 characters)."""
+    return str(generate_uid(prefix=None))
+
+
+def container_check_digit(owner_serial: str) -> int:
+    """ISO 6346 check digit of the first ten characters of a container number.
+
+    Letters take the values 10..38 skipping multiples of 11; each value is weighted by
+    2**position; the sum modulo 11 (then modulo 10) is the digit.
+
+    Examples
+    --------
+    >>> container_check_digit("CSQU305438")
+    3
+    """
+    if len(owner_serial) != 10:
+        raise ValidationError(f"container number prefix {owner_serial!r} must have 10 characters")
+    letter_values: dict[str, int] = {}
+    value = 10
+    for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+        if value % 11 == 0:
+            value += 1
+        letter_values[letter] = value
+        value += 1
+    total = 0
+    for position, char in enumerate(owner_serial):
+        digit = letter_values[char] if char.isalpha() else int(char)
+        total += digit * 2**position
+    return total % 11 % 10
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValidationError(message)
+
+
+def _positive(value: float | None, what: str) -> None:
+    if value is not None:
+        _require(math.isfinite(value) and value > 0, f"{what} must be a positive number, got {value!r}")
+
+
+def _check_uid(uid: str, what: str) -> None:
+    # Leading-zero components are tolerated: the reference DICOS toolkit writes them and
+    # readers must not "fix" UIDs. Only the character set and length are enforced.
+    _require(len(uid) <= 64 and _UID.fullmatch(uid) is not None, f"{what} {uid!r} is not a valid UID")
+
+
+def _check_aware(moment: datetime | None, what: str) -> None:
+    if moment is not None:
+        _require(
+            moment.tzinfo is not None and moment.utcoffset() is not None,
+            f"{what} {moment.isoformat()} has no time zone; use an aware datetime",
+        )
+
+
+@dataclass(frozen=True)
+class InspectedObject:
+    """The object of inspection (OOI) and its identifiers.
+
+    Parameters
+    ----------
+    type
+        CARGO, BAGGAGE, VEHICLE or OTHER (strings accepted).
+    container_numbers
+        ISO 6346 numbers (``"CSQU3054383"``); the check digit is verified.
+    licence_plate
+        Vehicle registration as read.
+    declaration
+        Customs declaration or UCR reference.
+    identifier
+        Any other identifier (bag tag, RFID) for objects without the above.
+    """
+
+    type: ObjectType = ObjectType.OTHER
+    container_numbers: tuple[str, ...] = ()
+    licence_plate: str | None = None
+    declaration: str | None = None
+    identifier: str | None = None
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "type", ObjectType(self.type))
+        numbers = tuple(n.replace(" ", "").upper() for n in self.container_numbers)
+        for number in numbers:
+            _require(
+                _CONTAINER.fullmatch(number) is not None,
+                f"container number {number!r} is not of the ISO 6346 form AAAU1234567",
+            )
+            expected = container_check_digit(number[:10])
+            _require(
+                int(number[10]) == expected,
+                f"container number {number} has check digit {number[10]}, ISO 6346 gives {expected}",
+            )
+        object.__setattr__(self, "container_numbers", numbers)
+
+    @property
+    def primary_id(self) -> str | None:
+        """The identifier a DICOS OOI ID would carry: container, plate, identifier or declaration."""
+        candidates = [*self.container_numbers, self.licence_plate, self.identifier, self.declaration]
+        return next((c for c in candidates if c), None)
+
+
+@dataclass(frozen=True)
+class Scanner:
+    """The imaging system.
+
+    ``energies_kv`` gives the nominal energy of each measured channel in kV, so a
+    6/4 MV linac is ``{"high": 6000.0, "low": 4000.0}`` (the DICOS KVP convention).
+    """
+
+    manufacturer: str | None = None
+    model: str | None = None
+    serial_number: str | None = None
+    software_version: str | None = None
+    source: SourceKind | None = None
+    energies_kv: Mapping[str, float] = field(default_factory=dict)
+    detector_pitch_mm: float | None = None
+    line_rate_hz: float | None = None
+    speed_mm_s: float | None = None
+    """Belt or vehicle speed (the mean when it varies; per-line positions are in the View)."""
+
+    def __post_init__(self) -> None:
+        if self.source is not None:
+            object.__setattr__(self, "source", SourceKind(self.source))
+        object.__setattr__(self, "energies_kv", {str(k): float(v) for k, v in self.energies_kv.items()})
+        for name, kv in self.energies_kv.items():
+            _positive(kv, f"energy of channel {name!r} (kV)")
+        _positive(self.detector_pitch_mm, "detector pitch (mm)")
+        _positive(self.line_rate_hz, "line rate (Hz)")
+        _positive(self.speed_mm_s, "speed (mm/s)")
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where the scan was taken: site (institution) and machine."""
+
+    name: str | None = None
+    machine_id: str | None = None
+    address: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class Operator:
+    """The officer who operated the scanner.
+
+    This is **personal data**: serializers leave it out unless asked (see
+    :func:`nii.metadata.scan_to_dict`).
+    """
+
+    PERSONAL_DATA = True
+
+    identifier: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Pixel geometry of a view.
+
+    Rows follow the detector, columns the travel. Line-scan pixels are generally not
+    square: ``detector_spacing_mm`` comes from the detector pitch, ``travel_spacing_mm``
+    from speed / line rate.
+
+    Parameters
+    ----------
+    detector_spacing_mm
+        Distance between adjacent rows.
+    travel_spacing_mm
+        Distance between adjacent columns (the mean when the speed varies).
+    travel_direction, row_order
+        Orientation of the array relative to the object; canonical is left to right, top down.
+    line_positions_mm
+        Optional position of every column along travel, for variable speed. Must be strictly
+        increasing and have one entry per column.
+    """
+
+    detector_spacing_mm: float = 1.0
+    travel_spacing_mm: float = 1.0
+    travel_direction: TravelDirection = TravelDirection.LEFT_TO_RIGHT
+    row_order: RowOrder = RowOrder.TOP_DOWN
+    line_positions_mm: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        _positive(self.detector_spacing_mm, "detector spacing (mm)")
+        _positive(self.travel_spacing_mm, "travel spacing (mm)")
+        object.__setattr__(self, "travel_direction", TravelDirection(self.travel_direction))
+        object.__setattr__(self, "row_order", RowOrder(self.row_order))
+        if self.line_positions_mm is not None:
+            positions = np.asarray(self.line_positions_mm, dtype=np.float64)
+            _require(positions.ndim == 1, "line positions must be a 1-D array")
+            _require(
+                bool(np.all(np.isfinite(positions))) and bool(np.all(np.diff(positions) > 0)),
+                "line positions must be finite and strictly increasing",
+            )
+            object.__setattr__(self, "line_positions_mm", positions)
+
+    @property
+    def is_canonical(self) -> bool:
+        return self.travel_direction is TravelDirection.LEFT_TO_RIGHT and self.row_order is RowOrder.TOP_DOWN
+
+
+def _as_2d(array: Any, what: str) -> np.ndarray:
+    # np.asarray keeps memmaps and views as they are (no copy for ndarray input).
+    result = array if isinstance(array, np.ndarray) else np.asarray(array)
+    _require(result.ndim == 2, f"{what} must be a 2-D array (detector rows × scan lines), got shape {result.shape}")
+    _require(result.size > 0, f"{what} is empty")
+    return result
+
+
+@dataclass
+class View:
+    """One projection of the object with all its channels.
+
+    Parameters
+    ----------
+    name
+        ``"side"``, ``"top"``, ... (lower case identifier).
+    channels
+        Channel name → 2-D array ``(rows, lines)``; all of one shape. See :data:`CHANNEL_ROLES`.
+    geometry
+        Pixel spacing and orientation.
+    calibration
+        What the measured channels hold: RAW, TRANSMISSION or ATTENUATION.
+    dark, air
+        Per-channel dark-offset and open-beam references when the source carries them:
+        1-D ``(rows,)`` or 2-D ``(rows, k)`` with ``k`` reference lines.
+    reference
+        Per-channel source monitor (reference detector) value of every line, shape ``(lines,)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> view = View("side", {"high": np.zeros((4, 6), np.uint16)}, Geometry(5.0, 4.0))
+    >>> view.shape
+    (4, 6)
+    """
+
+    name: str
+    channels: dict[str, np.ndarray]
+    geometry: Geometry = field(default_factory=Geometry)
+    calibration: CalibrationState = CalibrationState.RAW
+    dark: dict[str, np.ndarray] = field(default_factory=dict)
+    air: dict[str, np.ndarray] = field(default_factory=dict)
+    reference: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require(_CHANNEL_NAME.fullmatch(self.name) is not None, f"view name {self.name!r} must match [a-z][a-z0-9_]*")
+        _require(len(self.channels) > 0, f"view {self.name!r} has no channels")
+        self.calibration = CalibrationState(self.calibration)
+        shape: tuple[int, ...] | None = None
+        for channel, array in list(self.channels.items()):
+            _require(
+                _CHANNEL_NAME.fullmatch(channel) is not None,
+                f"channel name {channel!r} in view {self.name!r} must match [a-z][a-z0-9_]*",
+            )
+            array = self.channels[channel] = _as_2d(array, f"channel {channel!r} of view {self.name!r}")
+            if shape is None:
+                shape = array.shape
+            _require(
+                array.shape == shape,
+                f"channel {channel!r} of view {self.name!r} has shape {array.shape}, other channels have {shape}",
+            )
+        assert shape is not None
+        rows, lines = shape
+        for kind, references in (("dark", self.dark), ("air", self.air)):
+            for channel, array in list(references.items()):
+                _require(channel in self.channels, f"{kind} reference for unknown channel {channel!r}")
+                array = references[channel] = np.asarray(array)
+                _require(
+                    array.ndim in (1, 2) and array.shape[0] == rows,
+                    f"{kind} reference of channel {channel!r} has shape {array.shape}, needs ({rows},) or ({rows}, k)",
+                )
+        for channel, array in list(self.reference.items()):
+            _require(channel in self.channels, f"reference-detector values for unknown channel {channel!r}")
+            array = self.reference[channel] = np.asarray(array)
+            _require(
+                array.shape == (lines,),
+                f"reference-detector values of {channel!r} have shape {array.shape}, need ({lines},)",
+            )
+        if self.geometry.line_positions_mm is not None:
+            _require(
+                self.geometry.line_positions_mm.shape == (lines,),
+                f"view {self.name!r} has {lines} lines but {self.geometry.line_positions_mm.shape[0]} line positions",
+            )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(detector rows, scan lines)``."""
+        rows, lines = next(iter(self.channels.values())).shape
+        return int(rows), int(lines)
+
+    @property
+    def channel_names(self) -> list[str]:
+        return list(self.channels)
+
+    def with_channels(self, channels: Mapping[str, np.ndarray], **changes: Any) -> View:
+        """A copy of this view with other channels (and any other field changed)."""
+        return replace(self, channels=dict(channels), **changes)
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned region in pixels: ``x`` is the column (scan line), ``y`` the row."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        for name in ("x", "y", "width", "height"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+        _require(self.x >= 0 and self.y >= 0, f"box origin ({self.x}, {self.y}) must not be negative")
+        _require(self.width > 0 and self.height > 0, f"box size {self.width} × {self.height} must be positive")
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """``(rows, columns)`` slices selecting the box from a view array."""
+        return slice(self.y, self.y + self.height), slice(self.x, self.x + self.width)
+
+
+@dataclass(frozen=True)
+class Threat:
+    """A potential threat object marked on one view.
+
+    Parameters
+    ----------
+    view
+        Name of the view the region is on.
+    box
+        Bounding box in that view's pixels.
+    polygon
+        Optional outline, ``(n, 2)`` array of ``(x, y)`` pixel coordinates, n ≥ 3.
+    mask
+        Optional boolean mask of shape ``(box.height, box.width)``.
+    category, assessment, probability
+        What it is, how alarming, and the detector's confidence in [0, 1] (None: unknown).
+    origin, algorithm, algorithm_version
+        Who marked it.
+    """
+
+    view: str
+    box: Box
+    category: ThreatCategory = ThreatCategory.ANOMALY
+    assessment: AssessmentFlag = AssessmentFlag.THREAT
+    probability: float | None = None
+    origin: ThreatOrigin = ThreatOrigin.MACHINE
+    algorithm: str | None = None
+    algorithm_version: str | None = None
+    description: str | None = None
+    polygon: np.ndarray | None = None
+    mask: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "category", ThreatCategory(self.category))
+        object.__setattr__(self, "assessment", AssessmentFlag(self.assessment))
+        object.__setattr__(self, "origin", ThreatOrigin(self.origin))
+        if self.probability is not None:
+            _require(0.0 <= self.probability <= 1.0, f"threat probability {self.probability} is outside [0, 1]")
+        if self.polygon is not None:
+            polygon = np.asarray(self.polygon, dtype=np.float64)
+            _require(
+                polygon.ndim == 2 and polygon.shape[1] == 2 and polygon.shape[0] >= 3,
+                f"threat polygon must be an (n ≥ 3, 2) array of (x, y), got shape {polygon.shape}",
+            )
+            object.__setattr__(self, "polygon", polygon)
+        if self.mask is not None:
+            mask = np.asarray(self.mask, dtype=bool)
+            _require(
+                mask.shape == (self.box.height, self.box.width),
+                f"threat mask has shape {mask.shape}, its box is {self.box.height} × {self.box.width}",
+            )
+            object.__setattr__(self, "mask", mask)
+
+
+@dataclass(frozen=True)
+class ProcessingStep:
+    """One processing step applied to the data, with its parameters, for reproducibility."""
+
+    name: str
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    software: str | None = None
+    performed_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _check_aware(self.performed_at, f"time of processing step {self.name!r}")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the data came from and what was done to it."""
+
+    source_path: str | None = None
+    source_format: str | None = None
+    reader_version: str | None = None
+    steps: tuple[ProcessingStep, ...] = ()
+
+    def with_step(self, step: ProcessingStep) -> Provenance:
+        """A copy with one more processing step appended."""
+        return replace(self, steps=(*self.steps, step))
+
+
+@dataclass
+class Scan:
+    """One inspection of one object.
+
+    Parameters
+    ----------
+    views
+        The projections; names must be unique.
+    acquired_at
+        Time of the scan, with its time zone (naive date-times are refused).
+    inspected_object, scanner, site, operator
+        Metadata; the operator is personal data.
+    threats
+        Regions marked on the views; each must lie inside its view.
+    scan_uid, frame_of_reference_uid
+        DICOM UIDs; fresh 2.25 UIDs by default.
+    provenance
+        Source and processing history.
+    """
+
+    views: list[View]
+    acquired_at: datetime
+    inspected_object: InspectedObject = field(default_factory=InspectedObject)
+    scanner: Scanner = field(default_factory=Scanner)
+    site: Site = field(default_factory=Site)
+    operator: Operator | None = None
+    threats: list[Threat] = field(default_factory=list)
+    scan_uid: str = field(default_factory=new_uid)
+    frame_of_reference_uid: str = field(default_factory=new_uid)
+    provenance: Provenance = field(default_factory=Provenance)
+
+    def __post_init__(self) -> None:
+        self.views = list(self.views)
+        self.threats = list(self.threats)
+        _require(len(self.views) > 0, "a scan needs at least one view")
+        names = [view.name for view in self.views]
+        _require(len(set(names)) == len(names), f"view names must be unique, got {names}")
+        _check_aware(self.acquired_at, "scan time")
+        _check_uid(self.scan_uid, "scan UID")
+        _check_uid(self.frame_of_reference_uid, "frame of reference UID")
+        for index, threat in enumerate(self.threats):
+            _require(threat.view in names, f"threat {index} is on unknown view {threat.view!r} (views: {names})")
+            rows, lines = self.view(threat.view).shape
+            box = threat.box
+            _require(
+                box.x + box.width <= lines and box.y + box.height <= rows,
+                f"threat {index} box ({box.x}, {box.y}, {box.width} × {box.height}) lies outside "
+                f"view {threat.view!r} of {lines} lines × {rows} rows",
+            )
+
+    def view(self, name: str) -> View:
+        """The view called ``name``."""
+        for view in self.views:
+            if view.name == name:
+                return view
+        raise ValidationError(f"scan has no view {name!r}; views: {[v.name for v in self.views]}")
+
+    def with_views(self, views: Sequence[View], step: ProcessingStep | None = None) -> Self:
+        """A copy with other views and, when given, one more provenance step."""
+        provenance = self.provenance.with_step(step) if step is not None else self.provenance
+        return replace(self, views=list(views), provenance=provenance)

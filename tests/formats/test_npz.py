@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+import nii
+from nii.errors import CorruptFileError, LimitExceededError
+from nii.limits import Limits, set_limits
+from tests.helpers import assert_scans_equal
+
+
+def test_round_trip_is_bit_exact_and_memory_mapped(scan, tmp_path):
+    path = tmp_path / "scan.npz"
+    assert nii.write(scan, path) == [path]
+    back = nii.read(path)
+    assert_scans_equal(back, scan)
+    assert back.provenance.source_format == "npz"
+    assert isinstance(back.views[0].channels["high"], np.memmap)
+
+
+def test_content_is_sniffed_not_the_extension(scan, tmp_path):
+    path = tmp_path / "scan.bin"
+    nii.write(scan, path, format="npz")
+    assert nii.read(path).scan_uid == scan.scan_uid
+
+
+def test_failed_write_leaves_nothing(scan, tmp_path):
+    path = tmp_path / "scan.npz"
+    scan.views[0].channels["high"] = np.zeros((48, 80), dtype=object)  # cannot be written without pickle
+    with pytest.raises(ValueError):
+        nii.write(scan, path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_lying_header_and_absurd_size(scan, tmp_path):
+    path = tmp_path / "scan.npz"
+    nii.write(scan, path)
+    data = bytearray(path.read_bytes())
+    # Announce a larger shape in the first array header than the entry holds.
+    at = data.index(b"'shape': (48, 80)")
+    data[at : at + 17] = b"'shape': (98, 80)"
+    lying = tmp_path / "lying.npz"
+    lying.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match="lying.npz.*header announces"):
+        nii.read(lying)
+    previous = set_limits(Limits(max_pixels=1000))
+    try:
+        with pytest.raises(LimitExceededError, match="over the limit"):
+            nii.read(path)
+    finally:
+        set_limits(previous)
+
+
+def test_truncated_archive(scan, tmp_path):
+    path = tmp_path / "scan.npz"
+    nii.write(scan, path)
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(CorruptFileError, match="cut.npz"):
+        nii.read(cut)

@@ -1,0 +1,1 @@
+"""The scan viewer (installed as ``nii.viewer``)."""
