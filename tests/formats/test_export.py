@@ -1,0 +1,126 @@
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from nii.formats.export import ExportMode, WindowLevel, canonical_orientation, export_view, render_view
+from PIL import Image
+
+import nii
+from nii.errors import ConfigurationError, FileAccessError, UnsupportedError, ValidationError
+from nii.model import CalibrationState, Geometry, Scan, View
+
+
+def gradient_scan(**view_options) -> Scan:
+    """One view whose 'high' channel rises left to right and has a bright marker at the top left."""
+    high = np.tile(np.linspace(1000, 61000, 200), (60, 1)).astype(np.uint16)
+    high[:5, :8] = 65535
+    low = (np.arange(60 * 200, dtype=np.float32).reshape(60, 200) / 100).astype(np.float32)
+    view = View("side", {"high": high, "low": low}, Geometry(5.0, 4.2), **view_options)
+    return Scan([view], acquired_at=datetime(2026, 1, 1, tzinfo=UTC))
+
+
+def read_picture(path) -> tuple[np.ndarray, Image.Image]:
+    with Image.open(path) as picture:
+        picture.load()
+        return np.array(picture), picture
+
+
+def test_explicit_window_maps_its_bounds_to_black_and_white():
+    view = View("side", {"high": np.array([[0, 250, 500, 750, 1000, 1200]], np.uint16)})
+    assert render_view(view, window=WindowLevel(750, 500)).tolist() == [[0, 0, 0, 128, 255, 255]]
+    assert render_view(view, window=WindowLevel(750, 500), invert=True).tolist() == [[255, 255, 255, 127, 0, 0]]
+    assert render_view(view, window=WindowLevel.from_bounds(0, 1000)).tolist() == [[0, 64, 128, 191, 255, 255]]
+
+
+def test_automatic_window_spans_the_percentiles(tmp_path):
+    scan = gradient_scan()
+    path = export_view(scan, tmp_path / "side.png")
+    pixels, picture = read_picture(path)
+    assert picture.mode == "L" and pixels.shape == (60, 200)
+    np.testing.assert_array_equal(pixels, render_view(scan.views[0]))
+    high = scan.views[0].channels["high"].astype(float)
+    low_value, high_value = np.percentile(high, [0.5, 99.5])
+    assert (pixels[high <= low_value] == 0).all() and (pixels[high >= high_value] == 255).all()
+    middle = (high > low_value) & (high < high_value)
+    expected = np.rint((high[middle] - low_value) * 255 / (high_value - low_value))
+    np.testing.assert_array_equal(pixels[middle], expected)
+
+
+def test_rows_top_down_and_travel_left_to_right(tmp_path):
+    scan = gradient_scan()
+    pixels, _ = read_picture(export_view(scan, tmp_path / "canonical.png", window="33000,64000"))
+    assert pixels[0, 0] == 255 and pixels[-1, 0] < 10 and pixels[-1, -1] == 239  # marker top left, bright right
+    view = scan.views[0]
+    flipped = view.with_channels(
+        {name: array[::-1, ::-1] for name, array in view.channels.items()},
+        geometry=Geometry(5.0, 4.2, travel_direction="right_to_left", row_order="bottom_up"),
+    )
+    again, _ = read_picture(export_view(scan.with_views([flipped]), tmp_path / "flipped.png", window="33000,64000"))
+    np.testing.assert_array_equal(again, pixels)
+    np.testing.assert_array_equal(canonical_orientation(flipped.channels["high"], flipped), view.channels["high"])
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_sixteen_bit_keeps_uint16_values_exactly(tmp_path, suffix):
+    scan = gradient_scan()
+    pixels, picture = read_picture(export_view(scan, tmp_path / f"side{suffix}", mode="16bit"))
+    assert picture.mode == "I;16"
+    np.testing.assert_array_equal(pixels, scan.views[0].channels["high"])
+
+
+def test_sixteen_bit_stretches_float_channels(tmp_path):
+    scan = gradient_scan()
+    pixels, _ = read_picture(export_view(scan, tmp_path / "low.png", channel="low", mode=ExportMode.SIXTEEN_BIT))
+    low = scan.views[0].channels["low"].astype(float)
+    np.testing.assert_array_equal(pixels, np.rint((low - low.min()) * 65535 / (low.max() - low.min())))
+
+
+def test_attenuation_is_shown_dense_dark(tmp_path):
+    attenuation = np.tile(np.linspace(0, 8, 100, dtype=np.float32), (10, 1))
+    view = View("side", {"high": attenuation}, calibration=CalibrationState.ATTENUATION)
+    scan = Scan([view], acquired_at=datetime(2026, 1, 1, tzinfo=UTC))
+    pixels, _ = read_picture(export_view(scan, tmp_path / "a.png", window=WindowLevel.from_bounds(0, 8)))
+    assert pixels[0, 0] == 255 and pixels[0, -1] == 0
+    pixels, _ = read_picture(export_view(scan, tmp_path / "b.png", window="4,8", invert=False))
+    assert pixels[0, 0] == 0 and pixels[0, -1] == 255
+
+
+def test_registry_writes_pictures_with_resolution(tmp_path):
+    scan = gradient_scan()
+    assert nii.write(scan, tmp_path / "side.png", channel="low") == [tmp_path / "side.png"]
+    pixels, picture = read_picture(tmp_path / "side.png")
+    np.testing.assert_array_equal(pixels, render_view(scan.views[0], channel="low"))
+    assert picture.info["dpi"] == pytest.approx((25.4 / 4.2, 25.4 / 5.0), rel=1e-3)
+    nii.write(scan, tmp_path / "side.jpeg")
+    pixels, picture = read_picture(tmp_path / "side.jpeg")
+    assert picture.format == "JPEG" and picture.mode == "L"
+    assert np.abs(pixels.astype(int) - render_view(scan.views[0])).mean() < 2  # lossy but close
+    nii.write(scan, tmp_path / "side.picture", format="tiff-export", mode="16bit")
+    pixels, picture = read_picture(tmp_path / "side.picture")
+    assert picture.format == "TIFF"
+    np.testing.assert_array_equal(pixels, scan.views[0].channels["high"])
+    with pytest.raises(TypeError, match="png-export writer takes"):
+        nii.write(scan, tmp_path / "x.png", colour="red")
+
+
+def test_bad_requests_leave_nothing(tmp_path):
+    scan = gradient_scan()
+    with pytest.raises(UnsupportedError, match="side.jpg: JPEG holds 8-bit images only"):
+        export_view(scan, tmp_path / "side.jpg", mode="16bit")
+    with pytest.raises(ConfigurationError, match="view 'side' has no channel 'zeff'"):
+        export_view(scan, tmp_path / "side.png", channel="zeff")
+    with pytest.raises(ConfigurationError, match="side.png: scan has no view 'top'"):
+        export_view(scan, tmp_path / "side.png", view="top")
+    with pytest.raises(ConfigurationError, match="side.bmp: cannot tell the image format"):
+        export_view(scan, tmp_path / "side.bmp")
+    with pytest.raises(ConfigurationError, match="window '3000' must be CENTRE,WIDTH"):
+        export_view(scan, tmp_path / "side.png", window="3000")
+    with pytest.raises(ConfigurationError, match=r"window '3000,-5' must be CENTRE,WIDTH \(two numbers, width > 0\)"):
+        export_view(scan, tmp_path / "side.png", window="3000,-5")
+    with pytest.raises(ValidationError, match="positive width"):
+        WindowLevel(3000, 0)
+    with pytest.raises(ValueError):
+        export_view(scan, tmp_path / "side.png", mode="colour")
+    with pytest.raises(FileAccessError, match="missing: output folder does not exist"):
+        export_view(scan, tmp_path / "missing" / "side.png")
+    assert list(tmp_path.iterdir()) == []

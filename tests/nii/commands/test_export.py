@@ -1,0 +1,56 @@
+import subprocess
+import sys
+
+import numpy as np
+from nii.formats.archive import write_archive
+from nii.formats.export import WindowLevel, render_view
+from PIL import Image
+
+import nii
+from tests.conftest import make_scan
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "nii", *args], capture_output=True, text=True)
+
+
+def test_export_a_view_of_an_archive_scan(tmp_path):
+    scans = [make_scan(seed=0), make_scan(seed=1)]
+    archive = tmp_path / "two.niih5"
+    write_archive(archive, scans)
+    out = tmp_path / "top.png"
+    result = run_cli(
+        "export", str(archive), "--scan", "1", "--view", "top", "--channel", "low", "--window", "30000,40000",
+        "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    with Image.open(out) as picture:
+        pixels = np.array(picture)
+    expected = render_view(scans[1].view("top"), channel="low", window=WindowLevel(30000, 40000))
+    np.testing.assert_array_equal(pixels, expected)
+
+
+def test_export_sixteen_bit_tiff_from_npz(scan, tmp_path):
+    source = tmp_path / "scan.npz"
+    nii.write(scan, source)
+    out = tmp_path / "side.tiff"
+    result = run_cli("export", str(source), "--mode", "16bit", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as picture:
+        np.testing.assert_array_equal(np.array(picture), scan.views[0].channels["high"])
+
+
+def test_export_errors_are_one_line(scan, tmp_path):
+    source = tmp_path / "scan.npz"
+    nii.write(scan, source)
+    result = run_cli("export", str(source), "--scan", "1", "--out", str(tmp_path / "x.png"))
+    assert (
+        result.returncode == 1
+        and result.stderr.strip() == f"nii: error: {source}: --scan needs a multi-scan file; this is npz"
+    )
+    result = run_cli("export", str(source), "--mode", "16bit", "--out", str(tmp_path / "x.jpg"))
+    assert result.returncode == 1 and "JPEG holds 8-bit images only" in result.stderr
+    result = run_cli("export", str(source), "--mode", "sepia", "--out", str(tmp_path / "x.png"))
+    assert result.returncode == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.npz"]
