@@ -231,9 +231,24 @@ def _unpack(item: ArchiveItem, index: int) -> tuple[Scan, Mapping[str, Any], Any
 
 
 def _add_scans(
+    scans: h5py.Group, items: Iterable[ArchiveItem], known_uids: dict[str, int], filters: dict[str, Any], path: Path
+) -> int:
+    """Write each item as the next numbered group of ``scans``; return how many were written.
+
+    Raises
+    ------
+    ValidationError
+        An item cannot be stored; the message names ``path``.
+    """
+    try:
+        return _store_items(scans, items, known_uids, filters)
+    except ValidationError as error:
+        raise ValidationError(error.problem, path=path) from error
+
+
+def _store_items(
     scans: h5py.Group, items: Iterable[ArchiveItem], known_uids: dict[str, int], filters: dict[str, Any]
 ) -> int:
-    """Write each item as the next numbered group of ``scans``; return how many were written."""
     start = len(known_uids)
     count = 0
     for index, item in enumerate(items, start):
@@ -301,10 +316,7 @@ def write_archive(
         file.attrs[FORMAT_ATTRIBUTE] = np.bytes_(FORMAT_NAME.encode())
         file.attrs[VERSION_ATTRIBUTE] = np.int32(ARCHIVE_VERSION)
         file.attrs[WRITER_ATTRIBUTE] = np.bytes_(f"nii {_nii_version()}".encode())
-        try:
-            count = _add_scans(file.create_group(SCANS_GROUP), items, {}, filters)
-        except ValidationError as error:
-            raise ValidationError(error.problem, path=path) from error
+        count = _add_scans(file.create_group(SCANS_GROUP), items, {}, filters, path)
         if count == 0:
             raise ValidationError("an archive needs at least one scan", path=path)
     return range(count)
@@ -352,10 +364,7 @@ def append_archive(
             _hdf5_errors(str(path), "cannot append"),
             h5py.File(temporary, "r+") as file,
         ):
-            try:
-                count = _add_scans(file[SCANS_GROUP], items, known_uids, filters)
-            except ValidationError as error:
-                raise ValidationError(error.problem, path=path) from error
+            count = _add_scans(file[SCANS_GROUP], items, known_uids, filters, path)
     return range(start, start + count)
 
 
