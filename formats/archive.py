@@ -359,7 +359,7 @@ def append_archive(
         known_uids = {entry.scan_uid: entry.index for entry in archive.entries}
     start = len(known_uids)
     with atomic_output(path) as temporary:
-        shutil.copyfile(path, temporary)
+        shutil.copy(path, temporary)  # content and permission bits
         with (
             _hdf5_errors(str(path), "cannot append"),
             h5py.File(temporary, "r+") as file,

@@ -218,8 +218,10 @@ def test_reading_one_scan_never_reads_the_others(tmp_path):
 
 def test_append_adds_scans_and_keeps_the_old_ones(library):
     path, scans, _ = library
+    path.chmod(0o640)
     extra = [make_scan(seed=10), (make_scan(seed=11), *truth_for(11))]
     assert append_archive(path, extra) == range(3, 5)
+    assert path.stat().st_mode & 0o777 == 0o640
     with open_archive(path) as archive:
         assert len(archive) == 5
         for index, scan in enumerate(scans):
