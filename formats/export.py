@@ -14,6 +14,14 @@ Modes (:class:`ExportMode`):
     16-bit grey levels (PNG and TIFF): uint16 and uint8 channels keep their exact values unless
     a window is given; other channels are mapped linearly from the window (default: their
     minimum to maximum) to 0..65535.
+``false-colour``
+    RGB in the conventional screening colours — orange organic, green inorganic, blue metal,
+    violet high Z — with the brightness of the windowed grey picture (dense matter dark). The
+    classes come from the view's ``material`` channel (:class:`~nii.kernels.MaterialClass`
+    codes) or, given the scanner's :class:`~nii.kernels.ZeffGrid`, from its ``high`` and
+    ``low`` channels (attenuation, transmission, or raw counts with dark and air references).
+    Classification and colouring are :func:`nii.kernels.material_classes` and
+    :func:`nii.kernels.false_colour`.
 
 The write-only formats ``png-export``, ``jpeg-export`` and ``tiff-export`` make
 ``nii.write(scan, "side.png", view="side", channel="high")`` work; ``.tif`` is left to the
@@ -36,6 +44,17 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from nii.kernels import (
+    Calibration,
+    MaterialClass,
+    MaterialTable,
+    ZeffGrid,
+    attenuation,
+    calibrated_attenuation,
+    false_colour,
+    material_classes,
+    orient,
+)
 from PIL import Image
 
 from nii.errors import ConfigurationError, UnsupportedError, ValidationError
@@ -48,8 +67,8 @@ __all__ = [
     "ExportMode",
     "ImageExportFormat",
     "WindowLevel",
-    "canonical_orientation",
     "export_view",
+    "oriented_channel",
     "render_view",
 ]
 
@@ -65,6 +84,7 @@ class ExportMode(_StrEnum):
 
     WINDOW = "window"
     SIXTEEN_BIT = "16bit"
+    FALSE_COLOUR = "false-colour"
 
 
 @dataclass(frozen=True)
@@ -117,14 +137,18 @@ class WindowLevel:
         return cls.from_bounds(float(low), float(high))
 
 
-def canonical_orientation(array: np.ndarray, view: View) -> np.ndarray:
-    """``array`` (rows, lines, ...) flipped so row 0 is the top and travel runs left to right."""
+def oriented_channel(view: View, channel: str) -> np.ndarray:
+    """A copy of one channel in the canonical orientation: row 0 at the top, travel left to right."""
+    return _oriented(view.channels[channel], view)
+
+
+def _oriented(array: np.ndarray, view: View) -> np.ndarray:
     geometry = view.geometry
-    if geometry.row_order is RowOrder.BOTTOM_UP:
-        array = array[::-1]
-    if geometry.travel_direction is TravelDirection.RIGHT_TO_LEFT:
-        array = array[:, ::-1]
-    return array
+    return orient(
+        array,
+        reverse_rows=geometry.row_order is RowOrder.BOTTOM_UP,
+        reverse_lines=geometry.travel_direction is TravelDirection.RIGHT_TO_LEFT,
+    )
 
 
 def _scaled(values: np.ndarray, window: WindowLevel, top: int) -> np.ndarray:
@@ -148,15 +172,18 @@ def render_view(
     mode: ExportMode | str = ExportMode.WINDOW,
     window: WindowLevel | None = None,
     invert: bool | None = None,
+    zeff_grid: ZeffGrid | None = None,
+    material_table: MaterialTable | None = None,
 ) -> np.ndarray:
-    """The image of one channel: uint8 (``window``) or uint16 (``16bit``), canonically oriented.
+    """The picture of one view, canonically oriented: uint8 grey, uint16 grey or uint8 RGB.
 
     Parameters
     ----------
     view
         The view to show.
     channel
-        Channel name; the view's first channel by default.
+        Channel shown (in ``false-colour``, the one giving the brightness); the view's first
+        channel by default (``high`` when present in ``false-colour``).
     mode
         :class:`ExportMode` (strings accepted).
     window
@@ -164,6 +191,9 @@ def render_view(
         ``16bit`` mode, uint16, uint8 and bool channels keep their exact values unless a window is given.
     invert
         White for low values; by default only for attenuation (dense matter dark).
+    zeff_grid, material_table
+        ``false-colour`` only: the scanner's Zeff table, needed when the view has no ``material``
+        channel, and the class boundaries and colours (conventional by default).
 
     Examples
     --------
@@ -174,24 +204,65 @@ def render_view(
     [[0, 128, 255]]
     """
     mode = ExportMode(mode)
-    name = channel if channel is not None else view.channel_names[0]
+    default = "high" if mode is ExportMode.FALSE_COLOUR and "high" in view.channels else view.channel_names[0]
+    name = channel if channel is not None else default
     if name not in view.channels:
         raise ConfigurationError(f"view {view.name!r} has no channel {name!r}; channels: {view.channel_names}")
-    values = view.channels[name]
+    values = oriented_channel(view, name)
     invert = _shows_attenuation(view, name) if invert is None else invert
     if mode is ExportMode.SIXTEEN_BIT:
         if values.dtype.kind in "ub" and values.dtype.itemsize <= 2 and window is None:
             image = values.astype(np.uint16)
-            image = np.uint16(65535) - image if invert else image
-        else:
-            finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
-            bounds = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-            scaled = _scaled(values, window or WindowLevel.from_bounds(*bounds), 65535)
-            image = (65535 - scaled if invert else scaled).astype(np.uint16)
-    else:
-        scaled = _scaled(values, window or WindowLevel.auto(values), 255)
-        image = (255 - scaled if invert else scaled).astype(np.uint8)
-    return canonical_orientation(image, view)
+            return np.uint16(65535) - image if invert else image
+        finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+        bounds = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        scaled = _scaled(values, window or WindowLevel.from_bounds(*bounds), 65535)
+        return (65535 - scaled if invert else scaled).astype(np.uint16)
+    scaled = _scaled(values, window or WindowLevel.auto(values), 255)
+    grey = (255 - scaled if invert else scaled).astype(np.uint8)
+    if mode is ExportMode.WINDOW:
+        return grey
+    table = material_table if material_table is not None else MaterialTable()
+    return false_colour(_material_classes(view, zeff_grid, table), grey, table.palette)
+
+
+def _material_classes(view: View, grid: ZeffGrid | None, table: MaterialTable) -> np.ndarray:
+    """Oriented uint8 :class:`~nii.kernels.MaterialClass` codes of every pixel of the view."""
+    if "material" in view.channels:
+        codes = view.channels["material"]
+        if codes.dtype != np.uint8 or int(codes.max()) >= len(MaterialClass):
+            raise ValidationError(
+                f"channel 'material' of view {view.name!r} must hold uint8 material class codes "
+                f"0..{len(MaterialClass) - 1}, got {codes.dtype} up to {codes.max()}"
+            )
+        return oriented_channel(view, "material")
+    if grid is None:
+        raise ConfigurationError(
+            f"false colour of view {view.name!r} needs a 'material' channel or the scanner's Zeff table (zeff_grid=)"
+        )
+    if not {"high", "low"} <= set(view.channels):
+        raise ConfigurationError(
+            f"false colour needs channels 'high' and 'low'; view {view.name!r} has {view.channel_names}"
+        )
+    high, low = (_attenuation(view, name) for name in ("high", "low"))
+    return _oriented(material_classes(high, low, grid, table), view)
+
+
+def _attenuation(view: View, name: str) -> np.ndarray:
+    """float32 attenuation ``-ln(I/I0)`` of one channel, through the calibration kernels."""
+    values = view.channels[name]
+    if view.calibration is CalibrationState.ATTENUATION:
+        return np.ascontiguousarray(values, dtype=np.float32)
+    if view.calibration is CalibrationState.TRANSMISSION:
+        scale = np.float32(65535.0 if values.dtype == np.uint16 else 1.0)
+        return attenuation(np.ascontiguousarray(values, dtype=np.float32) / scale)
+    if name not in view.dark or name not in view.air or values.dtype != np.uint16:
+        raise UnsupportedError(
+            f"raw channel {name!r} of view {view.name!r} needs uint16 counts with dark and air references "
+            "for false colour; calibrate the scan first"
+        )
+    calibration = Calibration.from_references(view.dark[name], view.air[name], reference=view.reference.get(name))
+    return calibrated_attenuation(np.ascontiguousarray(values), calibration)
 
 
 IMAGE_FORMAT_BY_SUFFIX = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
@@ -207,6 +278,8 @@ def export_view(
     mode: ExportMode | str = ExportMode.WINDOW,
     window: WindowLevel | str | None = None,
     invert: bool | None = None,
+    zeff_grid: ZeffGrid | None = None,
+    material_table: MaterialTable | None = None,
     image_format: str | None = None,
 ) -> Path:
     """Write a picture of one channel of one view, atomically.
@@ -219,7 +292,7 @@ def export_view(
         The image file; its ending picks the image format unless ``image_format`` is given.
     view
         View name; the first view by default.
-    channel, mode, window, invert
+    channel, mode, window, invert, zeff_grid, material_table
         As for :func:`render_view`; ``window`` may be ``"CENTRE,WIDTH"``.
     image_format
         ``"PNG"``, ``"TIFF"`` or ``"JPEG"``.
@@ -250,7 +323,15 @@ def export_view(
     except ValidationError as error:
         raise ConfigurationError(error.problem, path=path) from error
     level = WindowLevel.parse(window) if isinstance(window, str) else window
-    image = render_view(source, channel=channel, mode=mode, window=level, invert=invert)
+    image = render_view(
+        source,
+        channel=channel,
+        mode=mode,
+        window=level,
+        invert=invert,
+        zeff_grid=zeff_grid,
+        material_table=material_table,
+    )
     geometry = source.geometry
     dpi = (_MM_PER_INCH / geometry.travel_spacing_mm, _MM_PER_INCH / geometry.detector_spacing_mm)
     picture = Image.fromarray(np.ascontiguousarray(image))
@@ -271,7 +352,7 @@ class ImageExportFormat(Format):
     capabilities = frozenset({"picture", "write-only"})
 
     def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
-        allowed = {"view", "channel", "mode", "window", "invert"}
+        allowed = {"view", "channel", "mode", "window", "invert", "zeff_grid", "material_table"}
         if unknown := set(options) - allowed:
             raise TypeError(f"{self.name} writer takes {sorted(allowed)}, got {sorted(unknown)}")
         return [export_view(scan, path, image_format=self.pillow_format, **options)]
@@ -280,21 +361,21 @@ class ImageExportFormat(Format):
 class PngExport(ImageExportFormat):
     name = "png-export"
     extensions = (".png",)
-    description = "PNG picture of one view: windowed 8-bit or exact 16-bit (write-only)"
+    description = "PNG picture of one view: windowed 8-bit, exact 16-bit or false colour (write-only)"
     pillow_format = "PNG"
 
 
 class JpegExport(ImageExportFormat):
     name = "jpeg-export"
     extensions = (".jpg", ".jpeg")
-    description = "JPEG picture of one view: windowed 8-bit, quality 95 (write-only)"
+    description = "JPEG picture of one view: windowed 8-bit or false colour, quality 95 (write-only)"
     pillow_format = "JPEG"
 
 
 class TiffExport(ImageExportFormat):
     # No extension: .tif/.tiff name the lossless TIFF scan format; pass format="tiff-export".
     name = "tiff-export"
-    description = "TIFF picture of one view: windowed 8-bit or exact 16-bit, deflate (write-only)"
+    description = "TIFF picture of one view: windowed 8-bit, exact 16-bit or false colour, deflate (write-only)"
     pillow_format = "TIFF"
 
 

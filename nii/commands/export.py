@@ -13,7 +13,7 @@ from nii.registry import find_format, get_format, read
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "export",
-        help="write a picture (PNG, TIFF, JPEG) of one view: windowed 8-bit or exact 16-bit",
+        help="write a picture (PNG, TIFF, JPEG) of one view: windowed 8-bit, exact 16-bit or material false colour",
         description="Rows are detector elements from the top down, columns scan lines in the direction of travel.",
     )
     parser.add_argument("path", help="scan file or folder")
@@ -21,7 +21,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--view", help="view name (default: the first view)")
     parser.add_argument("--channel", help="channel name (default: the view's first channel)")
     parser.add_argument(
-        "--mode", choices=[str(mode) for mode in ExportMode], default=str(ExportMode.WINDOW), help="grey levels"
+        "--mode",
+        choices=[str(mode) for mode in ExportMode],
+        default=str(ExportMode.WINDOW),
+        help="8-bit grey, 16-bit grey, or false colour from the view's 'material' channel",
     )
     parser.add_argument(
         "--window", metavar="C,W", help="centre and width in channel units (default: 0.5-99.5 percentiles)"

@@ -2,7 +2,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from nii.formats.export import ExportMode, WindowLevel, canonical_orientation, export_view, render_view
+from nii.formats.export import ExportMode, WindowLevel, export_view, oriented_channel, render_view
+from nii.kernels import CONVENTIONAL_PALETTE, MaterialClass, MaterialTable, ZeffGrid, false_colour, material_classes
 from PIL import Image
 
 import nii
@@ -57,7 +58,7 @@ def test_rows_top_down_and_travel_left_to_right(tmp_path):
     )
     again, _ = read_picture(export_view(scan.with_views([flipped]), tmp_path / "flipped.png", window="33000,64000"))
     np.testing.assert_array_equal(again, pixels)
-    np.testing.assert_array_equal(canonical_orientation(flipped.channels["high"], flipped), view.channels["high"])
+    np.testing.assert_array_equal(oriented_channel(flipped, "high"), view.channels["high"])
 
 
 @pytest.mark.parametrize("suffix", [".png", ".tif"])
@@ -124,3 +125,83 @@ def test_bad_requests_leave_nothing(tmp_path):
     with pytest.raises(FileAccessError, match="missing: output folder does not exist"):
         export_view(scan, tmp_path / "missing" / "side.png")
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- false colour
+
+GRID = ZeffGrid(np.array([[6.0, 26.0], [6.0, 26.0]], np.float32), a_high_max=10.0, ratio_min=1.0, ratio_max=1.2)
+"""Z = 6 at A_low / A_high = 1.0 rising to 26 at 1.2, whatever A_high."""
+REGIONS = {
+    "organic": (slice(10, 40), 1.0, 1.02),
+    "inorganic": (slice(45, 75), 2.0, 1.1),
+    "metal": (slice(80, 110), 3.0, 1.18),
+}
+"""Columns, A_high and A_low / A_high (Z 8, 16, 24) of three blocks on a thin background."""
+
+
+def dual_energy_view(calibration: str = "attenuation") -> View:
+    a_high = np.full((40, 120), 0.01, np.float32)
+    a_low = np.full((40, 120), 0.0102, np.float32)
+    for columns, high, ratio in REGIONS.values():
+        a_high[5:35, columns] = high
+        a_low[5:35, columns] = high * ratio
+    if calibration == "attenuation":
+        return View("side", {"high": a_high, "low": a_low}, calibration="ATTENUATION")
+    dark, air = np.full(40, 100.0), np.full(40, 60100.0)
+    counts = {
+        name: np.rint(100 + 60000 * np.exp(-a)).astype(np.uint16) for name, a in (("high", a_high), ("low", a_low))
+    }
+    return View("side", counts, dark={"high": dark, "low": dark}, air={"high": air, "low": air})
+
+
+@pytest.mark.parametrize("calibration", ["attenuation", "raw"])
+def test_false_colour_from_a_zeff_table(calibration):
+    view = dual_energy_view(calibration)
+    window = WindowLevel.from_bounds(0, 4) if calibration == "attenuation" else WindowLevel.from_bounds(1000, 60100)
+    colour = render_view(view, mode="false-colour", zeff_grid=GRID, window=window)
+    assert colour.dtype == np.uint8 and colour.shape == (40, 120, 3)
+    red, green, blue = (
+        colour[20, REGIONS[name][0].start + 5].astype(int) for name in ("organic", "inorganic", "metal")
+    )
+    assert red[0] > red[1] > red[2]  # orange
+    assert green[1] > max(green[0], green[2])  # green
+    assert blue[2] > max(blue[0], blue[1])  # blue
+    assert red.sum() > green.sum() > blue.sum()  # brightness falls with attenuation
+    assert (colour[0, 0] >= 250).all()  # thin background: unknown class, shown white
+    table = MaterialTable()
+    if calibration == "attenuation":  # the kernels, called directly, give the same picture
+        classes = material_classes(view.channels["high"], view.channels["low"], GRID, table)
+        expected = false_colour(classes, render_view(view, channel="high", window=window), table.palette)
+        np.testing.assert_array_equal(colour, expected)
+
+
+def test_false_colour_from_a_material_channel_follows_orientation(tmp_path):
+    classes = np.zeros((30, 60), np.uint8)
+    classes[:, :20], classes[:, 20:40], classes[:, 40:] = (
+        MaterialClass.ORGANIC,
+        MaterialClass.METAL,
+        MaterialClass.UNKNOWN,
+    )
+    grey = np.tile(np.linspace(60000, 1000, 60), (30, 1)).astype(np.uint16)
+    view = View(
+        "top",
+        {"high": grey[::-1, ::-1], "material": classes[::-1, ::-1]},
+        Geometry(4.0, 4.0, "right_to_left", "bottom_up"),
+    )
+    scan = Scan([view], acquired_at=datetime(2026, 1, 1, tzinfo=UTC))
+    pixels, picture = read_picture(export_view(scan, tmp_path / "top.png", mode="false-colour", window="30500,59000"))
+    assert picture.mode == "RGB"
+    brightness = render_view(View("top", {"high": grey}), window=WindowLevel(30500, 59000))
+    expected = np.rint(CONVENTIONAL_PALETTE[classes].astype(float) * brightness[..., None] / 255)
+    np.testing.assert_array_equal(pixels, expected)
+
+
+def test_false_colour_needs_classes():
+    with pytest.raises(ConfigurationError, match="needs a 'material' channel or the scanner's Zeff table"):
+        render_view(dual_energy_view(), mode="false-colour")
+    view = View("side", {"high": np.ones((4, 4), np.uint16), "material": np.full((4, 4), 7, np.uint8)})
+    with pytest.raises(ValidationError, match="must hold uint8 material class codes 0..4"):
+        render_view(view, mode="false-colour")
+    raw = View("side", {"high": np.ones((4, 4), np.uint16), "low": np.ones((4, 4), np.uint16)})
+    with pytest.raises(UnsupportedError, match="needs uint16 counts with dark and air references"):
+        render_view(raw, mode="false-colour", zeff_grid=GRID)

@@ -4,6 +4,7 @@ import sys
 import numpy as np
 from nii.formats.archive import write_archive
 from nii.formats.export import WindowLevel, render_view
+from nii.kernels import MaterialClass
 from PIL import Image
 
 import nii
@@ -54,3 +55,27 @@ def test_export_errors_are_one_line(scan, tmp_path):
     result = run_cli("export", str(source), "--mode", "sepia", "--out", str(tmp_path / "x.png"))
     assert result.returncode == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.npz"]
+
+
+def test_false_colour_of_a_view_with_material_classes(tmp_path):
+    scan = make_scan()
+    side = scan.view("side")
+    classes = np.zeros(side.shape, np.uint8)
+    classes[:, 20:40] = MaterialClass.ORGANIC
+    classes[:, 40:60] = MaterialClass.METAL
+    side.channels["material"] = classes
+    source = tmp_path / "scan.niih5"
+    write_archive(source, [scan])
+    out = tmp_path / "side.png"
+    result = run_cli("export", str(source), "--mode", "false-colour", "--window", "32768,65536", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as picture:
+        assert picture.mode == "RGB"
+        pixels = np.array(picture)
+    np.testing.assert_array_equal(pixels, render_view(side, mode="false-colour", window=WindowLevel(32768, 65536)))
+    organic, metal = pixels[:, 20:40].reshape(-1, 3).sum(axis=0), pixels[:, 40:60].reshape(-1, 3).sum(axis=0)
+    assert organic[0] > organic[1] > organic[2] and metal[2] > max(metal[0], metal[1])
+    result = run_cli(
+        "export", str(tmp_path / "scan.niih5"), "--view", "top", "--mode", "false-colour", "--out", str(out)
+    )
+    assert result.returncode == 1 and "needs a 'material' channel or the scanner's Zeff table" in result.stderr
