@@ -77,8 +77,8 @@ class SteelEquivalentCurve:
     --------
     >>> curve = SteelEquivalentCurve.from_scanner("linac-6")
     >>> a = np.array([[0.0, 2.0]], np.float32)
-    >>> curve.apply(a).round(0).tolist()  # doctest: +SKIP
-    [[0.0, 80.0]]
+    >>> curve.apply(a).round(0).tolist()  # millimetres of steel
+    [[0.0, 57.0]]
     """
 
     scanner: str
