@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -238,7 +239,9 @@ def _material_classes(view: View, grid: ZeffGrid | None, table: MaterialTable) -
         return oriented_channel(view, "material")
     if grid is None:
         raise ConfigurationError(
-            f"false colour of view {view.name!r} needs a 'material' channel or the scanner's Zeff table (zeff_grid=)"
+            f"false colour of view {view.name!r} needs a 'material' channel or a Zeff table: the scanner model "
+            "must be one nii knows (nii.simulate.physics.SCANNERS; scanner_model=, nii export --scanner) or "
+            "zeff_grid= given"
         )
     if not {"high", "low"} <= set(view.channels):
         raise ConfigurationError(
@@ -265,6 +268,28 @@ def _attenuation(view: View, name: str) -> np.ndarray:
     return calibrated_attenuation(np.ascontiguousarray(values), calibration)
 
 
+@lru_cache(maxsize=8)
+def _zeff_table(model: str) -> tuple[ZeffGrid, MaterialTable]:
+    # Imported here: the physics tables load only when a false-colour picture needs them.
+    from nii.calibration import ZeffTable
+
+    table = ZeffTable.from_scanner(model)
+    return table.grid, table.material_table()
+
+
+def _scanner_zeff(model: str, path: Path) -> tuple[ZeffGrid | None, MaterialTable | None]:
+    """The Zeff table of a known scanner model; ``(None, None)`` for models nii cannot compute."""
+    from nii.simulate.physics import SCANNERS
+
+    if model not in SCANNERS:
+        return None, None
+    if set(SCANNERS[model].channels) != {"high", "low"}:
+        raise ConfigurationError(
+            f"scanner model {model!r} is not dual-energy; false colour needs high and low", path=path
+        )
+    return _zeff_table(model)
+
+
 IMAGE_FORMAT_BY_SUFFIX = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
 """File name ending → Pillow format name."""
 
@@ -280,6 +305,7 @@ def export_view(
     invert: bool | None = None,
     zeff_grid: ZeffGrid | None = None,
     material_table: MaterialTable | None = None,
+    scanner_model: str | None = None,
     image_format: str | None = None,
 ) -> Path:
     """Write a picture of one channel of one view, atomically.
@@ -294,6 +320,10 @@ def export_view(
         View name; the first view by default.
     channel, mode, window, invert, zeff_grid, material_table
         As for :func:`render_view`; ``window`` may be ``"CENTRE,WIDTH"``.
+    scanner_model
+        ``false-colour`` without ``zeff_grid`` or a ``material`` channel: the simulated scanner
+        model (``"linac-6/4"``, ``"tube-160/80"``, ...) whose Zeff table classifies the pixels;
+        the scan's ``scanner.model`` by default.
     image_format
         ``"PNG"``, ``"TIFF"`` or ``"JPEG"``.
 
@@ -323,6 +353,11 @@ def export_view(
     except ValidationError as error:
         raise ConfigurationError(error.problem, path=path) from error
     level = WindowLevel.parse(window) if isinstance(window, str) else window
+    if mode is ExportMode.FALSE_COLOUR and zeff_grid is None and "material" not in source.channels:
+        model = scanner_model if scanner_model is not None else scan.scanner.model
+        if model is not None:
+            zeff_grid, default_table = _scanner_zeff(model, path)
+            material_table = material_table if material_table is not None else default_table
     image = render_view(
         source,
         channel=channel,
@@ -352,7 +387,7 @@ class ImageExportFormat(Format):
     capabilities = frozenset({"picture", "write-only"})
 
     def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
-        allowed = {"view", "channel", "mode", "window", "invert", "zeff_grid", "material_table"}
+        allowed = {"view", "channel", "mode", "window", "invert", "zeff_grid", "material_table", "scanner_model"}
         if unknown := set(options) - allowed:
             raise TypeError(f"{self.name} writer takes {sorted(allowed)}, got {sorted(unknown)}")
         return [export_view(scan, path, image_format=self.pillow_format, **options)]

@@ -9,6 +9,7 @@ displayed uint8 image in one pass (calibrate, attenuate, window) and equals
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -19,7 +20,7 @@ from nii.kernels._core import check_array, fast_ln, output_array
 from nii.kernels.attenuation import ATTENUATION_SCALE, attenuation_code, calibrated_attenuation_reference
 from nii.kernels.calibrate import Calibration, clipped_transmission
 
-from nii.errors import ValidationError
+from nii.errors import UnsupportedError, ValidationError
 
 __all__ = ["Window", "apply_window", "apply_window_reference", "local_contrast", "render", "render_reference"]
 
@@ -103,14 +104,29 @@ def _linear_level(value, low, slope, invert):  # pragma: no cover
     return np.uint8(255) - level if invert else level
 
 
+_U64 = np.uint64
+
+
 @numba.njit(parallel=True, cache=True)
 def _apply_lut_kernel(image, lut, out):  # pragma: no cover
     rows, lines = image.shape
+    packed = lines // 8
     for r in numba.prange(rows):
-        source = image[r]
-        target = out[r]
-        for j in range(lines):
-            target[j] = lut[np.uint32(source[j])]
+        # Eight pixels per step: two 64-bit loads of four uint16 each, one 64-bit store of eight uint8
+        # (little-endian lanes). Half the memory operations of a pixel loop; cv2.LUT's speed needs it.
+        source = image[r, : 8 * packed].view(np.uint64)
+        target = out[r, : 8 * packed].view(np.uint64)
+        for j in range(packed):
+            first = source[2 * j]
+            second = source[2 * j + 1]
+            word = _U64(0)
+            for lane in range(4):
+                shift = _U64(16 * lane)
+                word |= _U64(lut[(first >> shift) & _U64(0xFFFF)]) << _U64(8 * lane)
+                word |= _U64(lut[(second >> shift) & _U64(0xFFFF)]) << _U64(8 * lane + 32)
+            target[j] = word
+        for j in range(8 * packed, lines):
+            out[r, j] = lut[np.uint32(image[r, j])]
 
 
 def apply_window(image: np.ndarray, window: Window, *, out: np.ndarray | None = None) -> np.ndarray:
@@ -124,6 +140,8 @@ def apply_window(image: np.ndarray, window: Window, *, out: np.ndarray | None = 
     """
     image = check_array(image, "image", dtype=np.uint16, ndim=2)
     result = output_array(out, image.shape, np.uint8)
+    if sys.byteorder != "little":
+        raise UnsupportedError("apply_window packs pixels into 64-bit words and needs a little-endian machine")
     _apply_lut_kernel(image, window.lut, result)
     return result
 

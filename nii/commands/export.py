@@ -24,7 +24,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--mode",
         choices=[str(mode) for mode in ExportMode],
         default=str(ExportMode.WINDOW),
-        help="8-bit grey, 16-bit grey, or false colour from the view's 'material' channel",
+        help="8-bit grey, 16-bit grey, or material false colour",
     )
     parser.add_argument(
         "--window", metavar="C,W", help="centre and width in channel units (default: 0.5-99.5 percentiles)"
@@ -33,6 +33,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--invert",
         action=argparse.BooleanOptionalAction,
         help="low values white (default: only for attenuation, so dense matter is dark)",
+    )
+    parser.add_argument(
+        "--scanner",
+        metavar="MODEL",
+        help="false colour: scanner model whose Zeff table classifies the pixels (default: the scan's own model)",
     )
     parser.add_argument("--scan", help="index or UID of the scan in a multi-scan file (NII archive)")
     parser.add_argument("--format", help="force the input format instead of detecting it")
@@ -48,7 +53,14 @@ def run(args: argparse.Namespace) -> int:
         options["scan"] = int(args.scan) if args.scan.lstrip("-").isdigit() else args.scan
     scan = read(args.path, format=args.format, **options)
     written = export_view(
-        scan, args.out, view=args.view, channel=args.channel, mode=args.mode, window=args.window, invert=args.invert
+        scan,
+        args.out,
+        view=args.view,
+        channel=args.channel,
+        mode=args.mode,
+        window=args.window,
+        invert=args.invert,
+        scanner_model=args.scanner,
     )
     print(written)
     return 0

@@ -8,7 +8,9 @@ from PIL import Image
 
 import nii
 from nii.errors import ConfigurationError, FileAccessError, UnsupportedError, ValidationError
-from nii.model import CalibrationState, Geometry, Scan, View
+from nii.model import CalibrationState, Geometry, Scan, Scanner, View
+from nii.simulate.physics import SCANNERS
+from nii.simulate.physics import transmission as physics_transmission
 
 
 def gradient_scan(**view_options) -> Scan:
@@ -197,7 +199,7 @@ def test_false_colour_from_a_material_channel_follows_orientation(tmp_path):
 
 
 def test_false_colour_needs_classes():
-    with pytest.raises(ConfigurationError, match="needs a 'material' channel or the scanner's Zeff table"):
+    with pytest.raises(ConfigurationError, match="needs a 'material' channel or a Zeff table"):
         render_view(dual_energy_view(), mode="false-colour")
     view = View("side", {"high": np.ones((4, 4), np.uint16), "material": np.full((4, 4), 7, np.uint8)})
     with pytest.raises(ValidationError, match="must hold uint8 material class codes 0..4"):
@@ -205,3 +207,32 @@ def test_false_colour_needs_classes():
     raw = View("side", {"high": np.ones((4, 4), np.uint16), "low": np.ones((4, 4), np.uint16)})
     with pytest.raises(UnsupportedError, match="needs uint16 counts with dark and air references"):
         render_view(raw, mode="false-colour", zeff_grid=GRID)
+
+
+def test_false_colour_with_the_zeff_table_of_the_scanner_model(tmp_path):
+    """Blocks of polyethylene, aluminium and iron simulated for a 6/4 MV linac come out orange, green, blue."""
+    model = SCANNERS["linac-6/4"]
+    blocks = {"polyethylene": 40.0, "aluminium": 40.0, "iron": 60.0}  # area densities, g/cm²
+    a = {name: np.full((30, 100), 0.01, np.float32) for name in ("high", "low")}
+    for index, (material, area_density) in enumerate(blocks.items()):
+        for name in a:
+            t = physics_transmission(model.spectra[name], material, np.array([area_density]))[0]
+            a[name][5:25, 10 + 30 * index : 30 + 30 * index] = -np.log(t)
+    scan = Scan(
+        [View("side", a, calibration="ATTENUATION")],
+        acquired_at=datetime(2026, 1, 1, tzinfo=UTC),
+        scanner=Scanner(model="linac-6/4"),
+    )
+    pixels, _ = read_picture(export_view(scan, tmp_path / "side.png", mode="false-colour", window="2,4"))
+    organic, inorganic, metal = (pixels[15, 20 + 30 * index].astype(int) for index in range(3))
+    assert organic[0] > organic[1] > organic[2] and inorganic[1] > max(inorganic[0], inorganic[2])
+    assert metal[2] > max(metal[0], metal[1])
+    unknown_model = Scan(scan.views, acquired_at=scan.acquired_at, scanner=Scanner(model="vendor-x"))
+    with pytest.raises(ConfigurationError, match="needs a 'material' channel or a Zeff table"):
+        export_view(unknown_model, tmp_path / "x.png", mode="false-colour")
+    again, _ = read_picture(
+        export_view(unknown_model, tmp_path / "y.png", mode="false-colour", window="2,4", scanner_model="linac-6/4")
+    )
+    np.testing.assert_array_equal(again, pixels)
+    with pytest.raises(ConfigurationError, match="scanner model 'linac-6' is not dual-energy"):
+        export_view(scan, tmp_path / "z.png", mode="false-colour", scanner_model="linac-6")
