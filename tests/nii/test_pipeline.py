@@ -148,7 +148,8 @@ def test_interrupt_leaves_only_complete_outputs(tmp_path):
     assert 1 <= len(outputs) < 12
     assert not [p for p in (tmp_path / "out").rglob("*") if p.name.endswith(".partial")]
     done = {row["output"]: row for row in json.loads((tmp_path / "r.json").read_text())}
-    assert done and all(row["status"] == "ok" for row in done.values())
+    # The report is written on interrupt too (possibly before any result came back).
+    assert all(row["status"] == "ok" for row in done.values())
     for output in outputs:
         # Every file under its final name is complete. A worker may finish one after the
         # interrupt reached the parent: complete, but not in the report (resume redoes it).
