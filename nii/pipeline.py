@@ -29,9 +29,10 @@ import glob
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -43,9 +44,9 @@ from nii.errors import ConfigurationError, FileAccessError, NiiError
 from nii.model import ProcessingStep, Scan
 from nii.progress import progress
 from nii.registry import available, find_format, get_format
+from nii.steps import STEPS
 
 __all__ = [
-    "STEPS",
     "TARGETS",
     "Engine",
     "Job",
@@ -61,23 +62,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-StepFunction = Callable[[Scan, str | None], tuple[Scan, dict[str, Any]]]
-"""A step takes the scan and its argument (``None`` when not given) and returns the new
-scan and the parameters to record in provenance."""
-
-STEPS: dict[str, StepFunction] = {}
-"""Processing steps by name, filled by :func:`register_step`."""
-
-
-def register_step(name: str) -> Callable[[StepFunction], StepFunction]:
-    """Decorator adding a processing step under ``name``."""
-
-    def decorate(function: StepFunction) -> StepFunction:
-        STEPS[name] = function
-        return function
-
-    return decorate
 
 
 @dataclass(frozen=True)
@@ -133,10 +117,18 @@ TARGETS: dict[str, tuple[str, str]] = {
 }
 """``--to`` names → (registry format, output suffix; "" for a folder output)."""
 
+SIXTEEN_BIT_TARGETS = frozenset({"dicos"})
+"""Outputs that store 16-bit pixels only: float results are quantized (:func:`nii.steps.quantize`)."""
+
 
 def convert_scan(scan: Scan, recipe: Recipe) -> Scan:
     """Apply the recipe's steps in order, recording each in provenance."""
-    for spec in recipe.steps:
+    steps = list(recipe.steps)
+    if recipe.target in SIXTEEN_BIT_TARGETS and any(
+        array.dtype.kind == "f" for view in scan.views for array in view.channels.values()
+    ):
+        steps.append(StepSpec("quantize"))
+    for spec in steps:
         scan, parameters = STEPS[spec.name](scan, spec.argument)
         # No time stamp: the same input and recipe give byte-identical outputs on any engine.
         step = ProcessingStep(name=spec.name, parameters=parameters, software=f"nii {nii.__version__}")
@@ -359,7 +351,8 @@ def _run_local(
             yield index, run_job(job, recipe)
         return
     queue = list(reversed(pending))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # forkserver: numba's OpenMP threads make fork() from this process unsafe.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
         in_flight: dict[Future[JobResult], int] = {}
         try:
             while queue or in_flight:

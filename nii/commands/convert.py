@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from nii.pipeline import STEPS, TARGETS, Recipe, convert
+from nii.pipeline import TARGETS, Recipe, convert
+from nii.steps import STEPS
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
