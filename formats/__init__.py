@@ -9,4 +9,4 @@ from nii.registry import Format, available, get_format, register
 
 __all__ = ["BUILTIN_FORMAT_MODULES", "Format", "available", "get_format", "register"]
 
-BUILTIN_FORMAT_MODULES: tuple[str, ...] = ("nii.formats.npz",)
+BUILTIN_FORMAT_MODULES: tuple[str, ...] = ("nii.formats.npz", "nii.formats.dicos")
