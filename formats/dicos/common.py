@@ -64,7 +64,7 @@ def parse_dt(text: str, *, path: Path | None = None, tag: int | None = None) -> 
         value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond, value.tzinfo
     )
     if moment.tzinfo is None:
-        log.warning("%s: date-time %s has no UTC offset; taken as UTC", path, text)
+        log.info("%s: date-time %s has no UTC offset; taken as UTC", path, text)
         moment = moment.replace(tzinfo=UTC)
     return moment
 

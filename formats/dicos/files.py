@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,6 +25,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pydicom
 from nii.kernels.jpeg_lossless import encode_frame as encode_jpeg_lossless
+from pydicom import config
 from pydicom.datadict import dictionary_has_tag, keyword_for_tag
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
@@ -43,7 +45,7 @@ from nii.limits import check_image_size
 
 from .dictionary import DICOS_PREFIX, META_VERSION, NUMBER_OF_FRAMES, PIXEL_DATA
 
-__all__ = ["Compression", "read_dataset", "read_pixels", "tag_text", "write_instance"]
+__all__ = ["Compression", "read_dataset", "read_pixels", "tag_text", "tolerant_reading", "write_instance"]
 
 NII_IMPLEMENTATION_UID = UID("2.25.285842555822221592906986677081197201286")
 """nii's Implementation Class UID (0002,0012): a UUID-derived 2.25 UID owned by the project."""
@@ -199,7 +201,22 @@ def write_instance(
 # ----------------------------------------------------------------------------- reading
 
 
-def _number_of_frames(dataset: Dataset, path: Path) -> None:
+@contextmanager
+def tolerant_reading() -> Iterator[None]:
+    """Read values as they are, without pydicom's per-access warnings.
+
+    The reference toolkit writes UIDs with leading-zero components (doc §12); readers must
+    accept them and not "fix" them. The validator reports them once per file instead.
+    """
+    previous = config.settings.reading_validation_mode
+    config.settings.reading_validation_mode = config.IGNORE
+    try:
+        yield
+    finally:
+        config.settings.reading_validation_mode = previous
+
+
+def normalise_number_of_frames(dataset: Dataset, path: Path) -> None:
     """Re-set Number of Frames as IS when the file has it as US (reference quirk, doc §6.3)."""
     raw = dataset.get_item(NUMBER_OF_FRAMES)
     if raw is None:
@@ -219,8 +236,12 @@ def _number_of_frames(dataset: Dataset, path: Path) -> None:
     dataset.NumberOfFrames = frames
 
 
-def read_dataset(path: Path, *, stop_before_pixels: bool = False, tags: Iterable[int] | None = None) -> Dataset:
+def read_dataset(
+    path: Path, *, stop_before_pixels: bool = False, tags: Iterable[int] | None = None, normalise: bool = True
+) -> Dataset:
     """Read a DICOS file's dataset (large elements deferred) with its quirks normalised.
+
+    ``normalise=False`` keeps Number of Frames as the file has it (for the validator).
 
     Raises
     ------
@@ -253,7 +274,8 @@ def read_dataset(path: Path, *, stop_before_pixels: bool = False, tags: Iterable
             "is not supported",
             path=path,
         )
-    _number_of_frames(dataset, path)
+    if normalise:
+        normalise_number_of_frames(dataset, path)
     return dataset
 
 

@@ -24,7 +24,7 @@ from nii.registry import Format
 from .ct import CTImage
 from .dictionary import CT_STORAGE, DX_CLASSES, NON_STANDARD_PIXEL_CLASSES, TDR_STORAGE
 from .dx import DXImage
-from .files import Compression, is_dicos, read_dataset, tag_text, write_instance
+from .files import Compression, is_dicos, read_dataset, tag_text, tolerant_reading, write_instance
 from .mapping import WriteOptions, instances_to_scan, scan_to_instances
 from .tdr import ThreatReport
 
@@ -110,6 +110,10 @@ class DicosFormat(Format):
         scan_uid = options.pop("scan_uid", None)
         if options:
             raise TypeError(f"dicos reader takes only scan_uid=, got {sorted(options)}")
+        with tolerant_reading():
+            return self._read(path, scan_uid)
+
+    def _read(self, path: Path, scan_uid: str | None) -> Scan:
         files = self._scan_files(path, scan_uid)
         images: list[DXImage] = []
         volumes: list[CTImage] = []
