@@ -28,6 +28,7 @@ from nii.kernels.jpeg_lossless import encode_frame as encode_jpeg_lossless
 from pydicom import config
 from pydicom.datadict import dictionary_has_tag, keyword_for_tag
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import generate_frames
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels.encoders import JPEG2000LosslessEncoder, JPEGLSLosslessEncoder, RLELosslessEncoder
 from pydicom.uid import (
@@ -53,6 +54,8 @@ NII_IMPLEMENTATION_VERSION = f"NII {nii.__version__}"[:16]
 
 EXTENDED_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.64"
 """The reference toolkit's "Explicit VR Little Endian Extended" (64-bit pixel length); refused."""
+J2K_MINIMUM_SIZE = 32
+"""openjpeg (through pylibjpeg-openjpeg) codes 6 resolution levels, so frames need 32 pixels a side."""
 DEFER_SIZE = 65536
 """Elements larger than this are read on access only, so Pixel Data can be memory-mapped."""
 
@@ -125,6 +128,11 @@ def _encode_frames(pixels: np.ndarray, compression: Compression) -> list[bytes]:
     frames = pixels.reshape((-1, *pixels.shape[-2:]))
     if compression is Compression.JPEG_LOSSLESS:
         return [encode_jpeg_lossless(frame) for frame in frames]
+    if compression is Compression.J2K and min(frames.shape[1:]) < J2K_MINIMUM_SIZE:
+        raise UnsupportedError(
+            f"the JPEG 2000 encoder (6 resolution levels) needs frames of at least {J2K_MINIMUM_SIZE} × "
+            f"{J2K_MINIMUM_SIZE} pixels, got {frames.shape[1]} × {frames.shape[2]}; use another compression"
+        )
     encoder = _PYDICOM_ENCODERS[compression]
     options: dict[str, Any] = {
         "rows": frames.shape[1],
@@ -338,11 +346,14 @@ def read_pixels(dataset: Dataset, path: Path) -> np.ndarray:
             f"{error.problem}",
             path=path,
         ) from error
-    raw = dataset.get_item(PIXEL_DATA)
+    raw = dataset.get_item(PIXEL_DATA, keep_deferred=True)
     if raw is None:
         raise CorruptFileError(f"required attribute {tag_text(PIXEL_DATA)} is missing", path=path)
-    if not dataset.file_meta.TransferSyntaxUID.is_encapsulated:
+    syntax = dataset.file_meta.TransferSyntaxUID
+    if not syntax.is_encapsulated:
         return _native_pixels(dataset, raw, path, shape, dtype, needed)
+    if syntax != RLELossless:
+        _check_codestream_ends(dataset, frames, path)
     try:
         decoded = dataset.pixel_array
     except Exception as error:  # decoders raise many types; all mean "cannot decode this file"
@@ -357,6 +368,19 @@ def read_pixels(dataset: Dataset, path: Path) -> np.ndarray:
             f"{tag_text(PIXEL_DATA)} decodes to {decoded.shape}, the header announces {shape}", path=path
         )
     return decoded
+
+
+def _check_codestream_ends(dataset: Dataset, frames: int, path: Path) -> None:
+    """JPEG, JPEG-LS and JPEG 2000 frames end with FF D9; a decoder fills a cut one silently."""
+    try:
+        for index, frame in enumerate(generate_frames(dataset.PixelData, number_of_frames=frames)):
+            if not frame.rstrip(b"\0").endswith(b"\xff\xd9"):
+                raise TruncatedFileError(
+                    f"{tag_text(PIXEL_DATA)} frame {index} has no end-of-image marker: compressed data cut short",
+                    path=path,
+                )
+    except (ValueError, struct.error) as error:
+        raise CorruptFileError(f"{tag_text(PIXEL_DATA)}: bad encapsulation: {error}", path=path) from error
 
 
 def _native_pixels(

@@ -54,7 +54,10 @@ def dicos_files(folder: Path) -> list[Path]:
 
 def _study_uid(path: Path) -> str:
     header = read_dataset(path, stop_before_pixels=True, tags=[0x00020010, 0x0020000D, 0x00080016])
-    return str(header.get("StudyInstanceUID", ""))
+    uid = str(header.get("StudyInstanceUID", "")).strip()
+    if not uid:
+        raise CorruptFileError(f"no {tag_text(0x0020000D)} (truncated, or not a DICOS object)", path=path)
+    return uid
 
 
 class DicosFormat(Format):

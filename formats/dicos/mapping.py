@@ -425,7 +425,9 @@ def _private(instance: Dataset) -> tuple[dict[str, Any], Any]:
     except KeyError:
         return {}, None
     try:
-        document = json.loads(str(block[PRIVATE_METADATA].value)) if PRIVATE_METADATA in block else {}
+        value = block[PRIVATE_METADATA].value if PRIVATE_METADATA in block else "{}"
+        # Implicit VR files give private elements as raw bytes (UN).
+        document = json.loads(value.decode("utf-8") if isinstance(value, bytes) else str(value))
     except ValueError as error:
         raise CorruptFileError(
             f"nii private metadata (0009,xx01) is not JSON: {error}", path=_path(instance)

@@ -252,7 +252,7 @@ def _check_image(dataset: Dataset, iod: str, raw_frames: Any, check: _Checker) -
         check.add("error", "Image Type needs at least 2 values", 0x00080008)
     if raw_frames is not None and getattr(raw_frames, "VR", None) == "US":
         check.add("warning", "written as US instead of IS: DCMTK then sees only one frame", NUMBER_OF_FRAMES)
-    raw_pixels = dataset.get_item(PIXEL_DATA)
+    raw_pixels = dataset.get_item(PIXEL_DATA, keep_deferred=True)
     if raw_pixels is not None and getattr(raw_pixels, "length", 0) == 0xFFFFFFFF and raw_pixels.VR == "OW":
         check.add("warning", "encapsulated Pixel Data should be OB, not OW", PIXEL_DATA)
     photometric = _text(dataset.get("PhotometricInterpretation", ""))
