@@ -8,8 +8,8 @@ Commands::
     check OUT_DIR FILE...      load each file with the SDK reader chosen from its SOP class;
                                report Read(), the error log, pixels (saved as .npy in OUT_DIR)
                                and PTO boxes
-    write OUT_DIR              write reference DX (uncompressed and JPEG Lossless), CT and TDR
-                               files with known pixels and boxes
+    write OUT_DIR              write reference files with known pixels and boxes, one scan per
+                               folder: dx/ (DX + TDR), dx_jpeg/, ct/ and ct_jpeg/ (JPEG Lossless)
     bench-dx OUT_DIR IMAGES.npy REPEATS TRANSFER
                                time the SDK's DX writer (build + write one DX per image of the
                                (channels, rows, columns) array), best of REPEATS; TRANSFER is
@@ -144,10 +144,12 @@ def _write(obj: object, path: Path, transfer: object | None) -> None:
 
 def write(out_dir: Path) -> dict:
     rng = np.random.default_rng(7)
+    for name in ("dx", "dx_jpeg", "ct", "ct_jpeg"):
+        (out_dir / name).mkdir()
     image = rng.integers(0, 65535, (200, 300), dtype=np.uint16)
     np.save(out_dir / "dx.npy", image)
-    _write(_dx(image), out_dir / "dx.dcs", TS.enumLittleEndianExplicit)
-    _write(_dx(image), out_dir / "dx_jpeg.dcs", None)
+    _write(_dx(image), out_dir / "dx" / "dx.dcs", TS.enumLittleEndianExplicit)
+    _write(_dx(image), out_dir / "dx_jpeg" / "dx.dcs", None)
 
     ct = CT(
         OOI.enumTypeBaggage,
@@ -171,10 +173,10 @@ def write(out_dir: Path) -> dict:
     for z in range(8):
         np.array(volume.GetUnsigned16().GetSlice(z), copy=False)[:] = cube[z]
     np.save(out_dir / "ct.npy", cube)
-    _write(ct, out_dir / "ct.dcs", TS.enumLittleEndianExplicit)
-    _write(ct, out_dir / "ct_jpeg.dcs", None)
+    _write(ct, out_dir / "ct" / "ct.dcs", TS.enumLittleEndianExplicit)
+    _write(ct, out_dir / "ct_jpeg" / "ct.dcs", None)
 
-    reference = pydicom.dcmread(out_dir / "dx.dcs")
+    reference = pydicom.dcmread(out_dir / "dx" / "dx.dcs")
     tdr = TDR(OOI.enumTypeCargo, TDR.TDR_TYPE.enumMachine, 1)
     tdr.SetOOIID(DcsLongString("MSCU1234565"))
     tdr.SetScanInstanceUID(DcsUniqueIdentifier(str(reference.StudyInstanceUID)))
@@ -207,7 +209,7 @@ def write(out_dir: Path) -> dict:
             DcsUniqueIdentifier(str(reference.SOPInstanceUID)),
             0,
         )
-    _write(tdr, out_dir / "tdr.dcs", None)
+    _write(tdr, out_dir / "dx" / "tdr.dcs", None)
     return {"boxes": [[x, y, w, h] for (x, y), (w, h) in boxes]}
 
 
