@@ -83,12 +83,18 @@ def _histogram(frame: np.ndarray, category: np.ndarray, first_prediction: int) -
 
 @numba.njit(cache=True, nogil=True)
 def _entropy_code(
-    frame: np.ndarray, category: np.ndarray, codes: np.ndarray, lengths: np.ndarray, first_prediction: int
+    frame: np.ndarray,
+    category: np.ndarray,
+    codes: np.ndarray,
+    lengths: np.ndarray,
+    first_prediction: int,
+    header: np.ndarray,
 ) -> np.ndarray:
     rows, columns = frame.shape
-    # Worst case: 32 bits per sample, every byte stuffed, plus the final byte.
-    out = np.empty(rows * columns * 8 + 8, dtype=np.uint8)
-    size = 0
+    # Worst case: 32 bits per sample, every byte stuffed, plus the final byte and EOI.
+    out = np.empty(header.size + rows * columns * 8 + 4, dtype=np.uint8)
+    out[: header.size] = header
+    size = header.size
     accumulator = np.uint64(0)
     pending = 0  # bits in the accumulator not yet written
     for r in range(rows):
@@ -131,7 +137,9 @@ def _entropy_code(
         if byte == 0xFF:
             out[size] = 0
             size += 1
-    return out[:size]
+    out[size] = 0xFF  # EOI
+    out[size + 1] = 0xD9
+    return out[: size + 2]
 
 
 # ----------------------------------------------------------------------------- Huffman table
@@ -240,9 +248,9 @@ def encode_frame(frame: np.ndarray, *, bits_stored: int = 16) -> bytes:
     first_prediction = 1 << (bits_stored - 1)
     counts = _histogram(samples, _CATEGORY, first_prediction)
     codes, lengths, bits, values = _tables(counts)
-    entropy = _entropy_code(samples, _CATEGORY, codes, lengths, first_prediction)
     rows, columns = samples.shape
-    return _headers(rows, columns, bits_stored, bits, values) + entropy.tobytes() + b"\xff\xd9"
+    header = np.frombuffer(_headers(rows, columns, bits_stored, bits, values), np.uint8)
+    return _entropy_code(samples, _CATEGORY, codes, lengths, first_prediction, header).tobytes()
 
 
 # ----------------------------------------------------------------------------- numpy reference

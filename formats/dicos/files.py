@@ -150,9 +150,11 @@ def _encode_frames(pixels: np.ndarray, compression: Compression) -> list[bytes]:
         raise UnsupportedError(f"cannot encode {compression.value}: {error}") from error
 
 
-def _write_item(handle: BinaryIO, payload: bytes | memoryview) -> None:
-    handle.write(struct.pack("<HHI", 0xFFFE, 0xE000, len(payload)))
+def _write_item(handle: BinaryIO, payload: bytes, length: int | None = None) -> None:
+    length = len(payload) if length is None else length
+    handle.write(struct.pack("<HHI", 0xFFFE, 0xE000, length))
     handle.write(payload)
+    handle.write(bytes(length - len(payload)))
 
 
 def _write_pixel_data(handle: BinaryIO, pixels: np.ndarray, compression: Compression) -> None:
@@ -162,14 +164,16 @@ def _write_pixel_data(handle: BinaryIO, pixels: np.ndarray, compression: Compres
         handle.write(struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OW", 0, native.nbytes))
         handle.write(native.data.cast("B"))
         return
-    fragments = [frame + b"\0" if len(frame) % 2 else frame for frame in _encode_frames(pixels, compression)]
-    offsets = np.cumsum([0] + [len(fragment) + 8 for fragment in fragments[:-1]], dtype=np.uint64)
+    fragments = _encode_frames(pixels, compression)
+    # Items hold an even number of bytes: odd fragments get one zero byte of padding.
+    padded = [len(fragment) + len(fragment) % 2 for fragment in fragments]
+    offsets = np.cumsum([0] + [length + 8 for length in padded[:-1]], dtype=np.uint64)
     if offsets[-1] >= 2**32:
         raise UnsupportedError("compressed pixel data over 4 GiB cannot be indexed by a Basic Offset Table")
     handle.write(struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, 0xFFFFFFFF))
     _write_item(handle, offsets.astype("<u4").tobytes())
-    for fragment in fragments:
-        _write_item(handle, fragment)
+    for fragment, length in zip(fragments, padded, strict=True):
+        _write_item(handle, fragment, length)
     handle.write(struct.pack("<HHI", 0xFFFE, 0xE0DD, 0))
 
 

@@ -10,7 +10,9 @@ Instance UID are read with it).
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -95,14 +97,23 @@ class DicosFormat(Format):
             raise type(error)(error.problem, path=path) from error
         with atomic_output(path) as temporary:
             temporary.mkdir()
-            for name, instance in instances:
-                write_instance(
-                    temporary / name,
-                    instance,
-                    instance._pixels,
-                    compression=compression,
-                    version=write_options.dicos_version,
-                )
+            # One file per thread: the JPEG Lossless kernel releases the GIL, so channels
+            # compress in parallel; with one core this is the plain sequential loop.
+            workers = min(len(instances), os.cpu_count() or 1)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = [
+                    pool.submit(
+                        write_instance,
+                        temporary / name,
+                        instance,
+                        instance._pixels,
+                        compression=compression,
+                        version=write_options.dicos_version,
+                    )
+                    for name, instance in instances
+                ]
+                for future in futures:
+                    future.result()
         return [path / name for name, _ in instances]
 
     def read(self, path: Path, **options: Any) -> Scan:
