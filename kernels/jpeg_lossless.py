@@ -62,21 +62,28 @@ def _check_frame(frame: np.ndarray, bits_stored: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- numba kernel
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _difference(frame: np.ndarray, r: int, c: int, first_prediction: int) -> np.int64:
+    """Sample minus its SV1 prediction, modulo 2**16, as a signed value in [-32768, 32767]."""
+    if c > 0:
+        prediction = np.int64(frame[r, c - 1])
+    elif r > 0:
+        prediction = np.int64(frame[r - 1, 0])
+    else:
+        prediction = np.int64(first_prediction)
+    difference = (np.int64(frame[r, c]) - prediction) & 0xFFFF
+    if difference >= 32768:
+        difference -= 65536
+    return difference
+
+
 @numba.njit(cache=True, nogil=True)
 def _histogram(frame: np.ndarray, category: np.ndarray, first_prediction: int) -> np.ndarray:
     rows, columns = frame.shape
     counts = np.zeros(_CATEGORIES, dtype=np.int64)
     for r in range(rows):
         for c in range(columns):
-            if c > 0:
-                prediction = np.int64(frame[r, c - 1])
-            elif r > 0:
-                prediction = np.int64(frame[r - 1, 0])
-            else:
-                prediction = np.int64(first_prediction)
-            difference = (np.int64(frame[r, c]) - prediction) & 0xFFFF
-            if difference >= 32768:
-                difference -= 65536
+            difference = _difference(frame, r, c, first_prediction)
             counts[category[abs(difference)]] += 1
     return counts
 
@@ -99,15 +106,7 @@ def _entropy_code(
     pending = 0  # bits in the accumulator not yet written
     for r in range(rows):
         for c in range(columns):
-            if c > 0:
-                prediction = np.int64(frame[r, c - 1])
-            elif r > 0:
-                prediction = np.int64(frame[r - 1, 0])
-            else:
-                prediction = np.int64(first_prediction)
-            difference = (np.int64(frame[r, c]) - prediction) & 0xFFFF
-            if difference >= 32768:
-                difference -= 65536
+            difference = _difference(frame, r, c, first_prediction)
             ssss = category[abs(difference)]
             if ssss == 16:
                 extra_bits = np.int64(0)

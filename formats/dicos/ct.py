@@ -127,16 +127,8 @@ class CTImage(DicosInstance):
         self.AcquisitionDuration = float(acquisition_duration_s)
         # Not required by the reference doc's table, but the reference CT reader logs an Error without it.
         self.add_new(EFFECTIVE_ENERGY, "FL", 0.0)
-        self.SamplesPerPixel = 1
-        self.PhotometricInterpretation = "MONOCHROME2"
         self.NumberOfFrames = frames
-        self.Rows = rows
-        self.Columns = columns
-        self.BitsAllocated = 16
-        self.BitsStored = 16
-        self.HighBit = 15
-        self.PixelRepresentation = 1 if volume.dtype.kind == "i" else 0
-        self.BurnedInAnnotation = "NO"
+        self.set_pixel_module(rows, columns, signed=volume.dtype.kind == "i")
         self.AcquisitionContextSequence = DicomSequence()
         self.PresentationLUTShape = "IDENTITY"
         slice_spacing, row_spacing, column_spacing = (float(v) for v in spacing_mm)

@@ -6,18 +6,23 @@ print with names and Implicit VR files parse them with the right VR (reference d
 (CS); nii always reads and writes it by tag number.
 
 Enumerations accept their value as a string, case-insensitively and with ``-``/``_``/space
-mixed up::
+mixed up, and legacy strings of older versions::
 
-    >>> ThreatCategory("prohibited item") is ThreatCategory.PI
+    >>> TDRType("truth") is TDRType.GROUND_TRUTH
     True
+    >>> current_term("PROHIBITED ITEM")
+    'PI'
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from pydicom.datadict import add_dict_entries
+
+# Threat Category and ATD Assessment Flag are the scan model's own enumerations (they are
+# DICOS's); the model's case-insensitive string Enum is shared so both parse strings alike.
+from nii.model import AssessmentFlag, ThreatCategory, _StrEnum
 
 __all__ = [
     "ACCEPTED_VERSIONS",
@@ -115,23 +120,21 @@ PRIVATE_POLYGON = 0x06
 # ----------------------------------------------------------------------------- enumerations
 
 
-class _Enum(StrEnum):
-    """An Enum of DICOS defined terms, built from a string case-insensitively."""
+_LEGACY = {"PROHIBITED ITEM": "PI", "OTHER PI": "OTHER", "TRUTH": "GROUND TRUTH"}
+
+
+def current_term(value: str) -> str:
+    """The current DICOS string for a legacy one of V02/V02A (doc §8), else ``value``."""
+    return _LEGACY.get(value.strip().upper().replace("_", " "), value)
+
+
+class _Enum(_StrEnum):
+    """An Enum of DICOS defined terms, built from a string case-insensitively; legacy
+    strings map to their current value."""
 
     @classmethod
     def _missing_(cls, value: object) -> Any:
-        if isinstance(value, str):
-
-            def norm(text: str) -> str:
-                return text.strip().upper().replace("-", "_").replace(" ", "_")
-
-            for member in cls:
-                if norm(value) in (norm(member.value), member.name):
-                    return member
-        return None
-
-    def __str__(self) -> str:
-        return str(self.value)
+        return super()._missing_(current_term(value) if isinstance(value, str) else value)
 
 
 class OOIType(_Enum):
@@ -217,33 +220,6 @@ class OOIImageCharacteristics(_Enum):
     PHOTOELECTRIC = "PHOTOELECTRIC"
 
 
-class ThreatCategory(_Enum):
-    """Threat Category (4010,1012); legacy ``PROHIBITED ITEM`` and ``OTHER PI`` are mapped on read."""
-
-    ANOMALY = "ANOMALY"
-    CONTRABAND = "CONTRABAND"
-    EXPLOSIVE = "EXPLOSIVE"
-    LAPTOP = "LAPTOP"
-    OTHER = "OTHER"
-    PHARMACEUTICAL = "PHARMACEUTICAL"
-    PI = "PI"
-
-    @classmethod
-    def _missing_(cls, value: object) -> Any:
-        legacy = {"PROHIBITED ITEM": cls.PI, "PROHIBITED_ITEM": cls.PI, "OTHER PI": cls.OTHER, "OTHER_PI": cls.OTHER}
-        if isinstance(value, str) and value.strip().upper() in legacy:
-            return legacy[value.strip().upper()]
-        return super()._missing_(value)
-
-
-class AssessmentFlag(_Enum):
-    """ATD Assessment Flag (4010,1015)."""
-
-    THREAT = "THREAT"
-    HIGH_THREAT = "HIGH_THREAT"
-    NO_THREAT = "NO_THREAT"
-
-
 class AbilityAssessment(_Enum):
     """ATD Ability Assessment (4010,1014)."""
 
@@ -274,9 +250,3 @@ class TDRType(_Enum):
     AGGREGATE = "AGGREGATE"
     MOD_AGGREGATE = "MOD_AGGREGATE"
     UNDEFINED = "UNDEFINED"
-
-    @classmethod
-    def _missing_(cls, value: object) -> Any:
-        if isinstance(value, str) and value.strip().upper() == "TRUTH":
-            return cls.GROUND_TRUTH
-        return super()._missing_(value)

@@ -157,15 +157,7 @@ class DXImage(DicosInstance):
         self.BeltHeight = float(belt_height_mm)
         self.ImagePositionPatient = [float(v) for v in position_mm]
         self.ImageOrientationPatient = [float(v) for v in orientation]
-        self.SamplesPerPixel = 1
-        self.PhotometricInterpretation = "MONOCHROME2"
-        self.Rows = rows
-        self.Columns = columns
-        self.BitsAllocated = 16
-        self.BitsStored = 16
-        self.HighBit = 15
-        self.PixelRepresentation = 0
-        self.BurnedInAnnotation = "NO"
+        self.set_pixel_module(rows, columns, signed=False)
         self.PixelIntensityRelationship = "LIN"
         self.PixelIntensityRelationshipSign = 1
         self.RescaleIntercept = 0

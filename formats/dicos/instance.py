@@ -74,6 +74,18 @@ class DicosInstance(Dataset):
         self.add_new(IMAGE_ORIGIN, "CS", str(ImageOrigin(origin)))
         self.add_new(COORDINATE_SYSTEM, "CS", str(CoordinateSystem(coordinate_system)))
 
+    def set_pixel_module(self, rows: int, columns: int, *, signed: bool) -> None:
+        """Image Pixel module for 16-bit MONOCHROME2 pixels, and no burned-in annotation."""
+        self.SamplesPerPixel = 1
+        self.PhotometricInterpretation = "MONOCHROME2"
+        self.Rows = rows
+        self.Columns = columns
+        self.BitsAllocated = 16
+        self.BitsStored = 16
+        self.HighBit = 15
+        self.PixelRepresentation = 1 if signed else 0
+        self.BurnedInAnnotation = "NO"
+
     def text(self, tag: int) -> str:
         """The value of ``tag`` as text ('' when absent), read by tag number."""
         element = self.get(tag)

@@ -385,8 +385,8 @@ def _reports(
             extents=(box.width, box.height, 1),
             processing_start=scan.acquired_at,
             processing_end=scan.acquired_at,
-            category=str(threat.category),  # type: ignore[arg-type]
-            flag=str(threat.assessment),  # type: ignore[arg-type]
+            category=threat.category,
+            flag=threat.assessment,
             probability=threat.probability if threat.probability is not None else -1.0,
             description=threat.description,
             bitmap=threat.mask[None] if threat.mask is not None else None,
@@ -652,8 +652,8 @@ def _threat(
         return Threat(
             view=view_name,
             box=Box(x, y, width, height),
-            category=str(pto.category),  # type: ignore[arg-type]
-            assessment=str(pto.flag),  # type: ignore[arg-type]
+            category=pto.category,
+            assessment=pto.flag,
             probability=probability if probability >= 0 else None,
             origin=origin,
             algorithm=(algorithm[0] or None) if algorithm else None,

@@ -49,6 +49,7 @@ from .dictionary import (
     OOIType,
     TDRType,
     ThreatCategory,
+    current_term,
 )
 from .files import tag_text
 from .instance import DicosInstance
@@ -233,7 +234,7 @@ class PotentialThreat:
 
 def _enum(enum: type[_E], value: object, default: _E) -> _E:
     try:
-        return enum(str(value)) if value else default
+        return enum(current_term(str(value))) if value else default
     except ValueError:
         return default
 

@@ -8,7 +8,7 @@ import numpy as np
 import pydicom
 import pytest
 from nii.formats.dicos import CTImage, DXImage, ObjectOfInspection, PotentialThreat, ScanContext, ThreatReport
-from nii.formats.dicos.dictionary import AssessmentFlag, TDRType, ThreatCategory
+from nii.formats.dicos.dictionary import AssessmentFlag, TDRType, ThreatCategory, current_term
 from nii.formats.dicos.files import write_instance
 from nii.formats.dicos.format import DicosFormat
 from nii.formats.dicos.tdr import pack_bitmap, unpack_bitmap
@@ -39,10 +39,19 @@ def test_bitmap_is_packed_lsb_first_like_the_reference():
         unpack_bitmap(b"\xa5", (4, 3, 2))
 
 
-def test_legacy_enumeration_strings_map_to_current_values():
-    assert ThreatCategory("PROHIBITED ITEM") is ThreatCategory.PI
-    assert ThreatCategory("other pi") is ThreatCategory.OTHER
+def test_legacy_enumeration_strings_map_to_current_values(tmp_path):
+    assert current_term("PROHIBITED ITEM") == "PI" and current_term("other pi") == "OTHER"
     assert TDRType("TRUTH") is TDRType.GROUND_TRUTH
+    report = ThreatReport(
+        context=CONTEXT,
+        series_uid="2.25.12",
+        series_number=3,
+        threats=[_pto()],
+        referenced_images=[("1.2.840.10008.5.1.4.1.1.501.2.2", "2.25.5")],
+        alarm_decision_time=MOMENT,
+    )
+    report.ThreatSequence[0].ATDAssessmentSequence[0].ThreatCategory = "PROHIBITED ITEM"
+    assert report.threats[0].category is ThreatCategory.PI
     assert AssessmentFlag("high-threat") is AssessmentFlag.HIGH_THREAT
 
 
