@@ -182,3 +182,34 @@ def test_folder_without_dicos_files(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(nii.errors.UnknownFormatError):
         nii.read(tmp_path)
+
+
+def test_older_dicos_versions_are_read(tmp_path, caplog):
+    """V02 and V02A files: no (0002,0004) in V02, no Image Origin, Coordinate System or Effective
+    Energy, Modality DX, legacy threat category strings; V04 is read with a warning."""
+    scan = make_scan(20, 32)
+    nii.write(scan, tmp_path / "s.dicos")
+    for version in ("V02", "V02A", "V04"):
+        for path in (tmp_path / "s.dicos").iterdir():
+
+            def downgrade(ds, version=version):
+                ds.DICOSVersion = version
+                if version == "V02":
+                    del ds.file_meta[0x00020004]
+                else:
+                    ds.file_meta.add_new(0x00020004, "CS", version)
+                for tag in (0x00080118, 0x00082108, 0x43000902):
+                    if tag in ds:
+                        del ds[tag]
+                if ds.Modality == "XRAY":
+                    ds.Modality = "DX"
+                for item in ds.get("ThreatSequence", []):
+                    if item.ATDAssessmentSequence[0].ThreatCategory == "PI":
+                        item.ATDAssessmentSequence[0].ThreatCategory = "PROHIBITED ITEM"
+
+            _edit(path, downgrade)
+        with caplog.at_level("WARNING"):
+            back = nii.read(tmp_path / "s.dicos")
+        np.testing.assert_array_equal(back.view("top").channels["low"], scan.view("top").channels["low"])
+        assert [t.category for t in back.threats] == [t.category for t in scan.threats]
+        assert ("V04" in caplog.text) == (version == "V04")
