@@ -122,7 +122,7 @@ def test_dicos_write_speed_against_pydicos(benchmark, tmp_path, compression, bas
     )
     print(
         f"\n{compression}: nii {seconds * 1000:.1f} ms, pyDICOS {reference['seconds'] * 1000:.1f} ms "
-        f"-> {faster:.2f}x faster; compression ratio nii {ours_ratio:.4f}, pyDICOS {reference_ratio:.4f}"
+        f"-> {faster:.2f}x faster; compression ratio nii {ours_ratio:.6f}, pyDICOS {reference_ratio:.6f}"
     )
     assert faster >= speedup
     assert ours_ratio >= reference_ratio
