@@ -7,6 +7,9 @@ what the reference DICOS toolkit writes and requires: DICOS V03 in (4010,103A) a
 file meta (0002,0004), valid 2.25 UIDs, Number of Frames as IS, encapsulated Pixel Data
 as OB, Image Scale Representation as FD.
 
+Only the format class is imported with the package (the registry loads it at every CLI
+start); the IOD classes and pydicom come with first use of the names below.
+
 Examples
 --------
 >>> import nii
@@ -14,15 +17,12 @@ Examples
 >>> nii.write(scan, "copy.dicos", compression="jpeg-lossless")     # doctest: +SKIP
 """
 
+from importlib import import_module
+from typing import Any
+
 from nii.registry import register
 
-from . import dictionary
-from .common import Equipment, ObjectOfInspection, ScanContext
-from .ct import CTImage
-from .dx import DXImage
-from .files import Compression
 from .format import DicosFormat
-from .tdr import PotentialThreat, ThreatReport
 
 __all__ = [
     "CTImage",
@@ -34,7 +34,24 @@ __all__ = [
     "PotentialThreat",
     "ScanContext",
     "ThreatReport",
-    "dictionary",
 ]
+
+_LAZY = {
+    "CTImage": ".ct",
+    "Compression": ".files",
+    "DXImage": ".dx",
+    "Equipment": ".common",
+    "ObjectOfInspection": ".common",
+    "PotentialThreat": ".tdr",
+    "ScanContext": ".common",
+    "ThreatReport": ".tdr",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 FORMAT = register(DicosFormat)

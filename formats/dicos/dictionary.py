@@ -24,6 +24,8 @@ from pydicom.datadict import add_dict_entries
 # DICOS's); the model's case-insensitive string Enum is shared so both parse strings alike.
 from nii.model import AssessmentFlag, ThreatCategory, _StrEnum
 
+from .format import SOP_CLASS_PREFIX
+
 __all__ = [
     "ACCEPTED_VERSIONS",
     "AbilityAssessment",
@@ -49,7 +51,7 @@ CT_STORAGE = "1.2.840.10008.5.1.4.1.1.501.1"
 DX_PRESENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.501.2.1"
 DX_PROCESSING_STORAGE = "1.2.840.10008.5.1.4.1.1.501.2.2"
 TDR_STORAGE = "1.2.840.10008.5.1.4.1.1.501.3"
-DICOS_PREFIX = "1.2.840.10008.5.1.4.1.1.501."
+DICOS_PREFIX = SOP_CLASS_PREFIX.decode()
 """Every DICOS SOP class starts with this; the sniffer looks for it in the file meta."""
 
 IMAGE_CLASSES = frozenset({CT_STORAGE, DX_PRESENTATION_STORAGE, DX_PROCESSING_STORAGE})

@@ -24,7 +24,6 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import pydicom
-from nii.kernels.jpeg_lossless import encode_frame as encode_jpeg_lossless
 from pydicom import config
 from pydicom.datadict import dictionary_has_tag, keyword_for_tag
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -44,7 +43,7 @@ import nii
 from nii.errors import CorruptFileError, LimitExceededError, TruncatedFileError, UnsupportedError
 from nii.limits import check_image_size
 
-from .dictionary import DICOS_PREFIX, META_VERSION, NUMBER_OF_FRAMES, PIXEL_DATA
+from .dictionary import META_VERSION, NUMBER_OF_FRAMES, PIXEL_DATA
 
 __all__ = ["Compression", "read_dataset", "read_pixels", "tag_text", "tolerant_reading", "write_instance"]
 
@@ -127,7 +126,9 @@ def _file_meta(dataset: Dataset, transfer_syntax: UID, version: str) -> FileMeta
 def _encode_frames(pixels: np.ndarray, compression: Compression) -> list[bytes]:
     frames = pixels.reshape((-1, *pixels.shape[-2:]))
     if compression is Compression.JPEG_LOSSLESS:
-        return [encode_jpeg_lossless(frame) for frame in frames]
+        from nii.kernels.jpeg_lossless import encode_frame  # numba: loaded when first needed
+
+        return [encode_frame(frame) for frame in frames]
     if compression is Compression.J2K and min(frames.shape[1:]) < J2K_MINIMUM_SIZE:
         raise UnsupportedError(
             f"the JPEG 2000 encoder (6 resolution levels) needs frames of at least {J2K_MINIMUM_SIZE} × "
@@ -412,8 +413,3 @@ def _native_pixels(
             )
         return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
     return np.frombuffer(value, dtype=dtype, count=needed // dtype.itemsize).reshape(shape)
-
-
-def is_dicos(head: bytes) -> bool:
-    """Whether the first bytes of a file are a Part 10 header of a DICOS SOP class."""
-    return len(head) > 132 and head[128:132] == b"DICM" and DICOS_PREFIX.encode() in head[132:1024]
