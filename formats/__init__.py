@@ -9,4 +9,9 @@ from nii.registry import Format, available, get_format, register
 
 __all__ = ["BUILTIN_FORMAT_MODULES", "Format", "available", "get_format", "register"]
 
-BUILTIN_FORMAT_MODULES: tuple[str, ...] = ("nii.formats.npz", "nii.formats.archive", "nii.formats.export")
+BUILTIN_FORMAT_MODULES: tuple[str, ...] = (
+    "nii.formats.npz",
+    "nii.formats.archive",
+    "nii.formats.export",
+    "nii.formats.dicos",
+)
