@@ -8,7 +8,7 @@ import nii
 from nii.errors import CorruptFileError, TruncatedFileError, UnknownFormatError, UnsupportedError
 from nii.formats.ref_packed12 import HEADER_FIELDS, HEADER_SIZE, LINE_HEADER_SIZE
 from nii.kernels.decode import packed12_size
-from tests.formats.vendor_scans import portal_scan
+from tests.formats.vendor_scans import assert_refused_before_allocating, portal_scan
 
 OFFSETS = {}
 _position = 0
@@ -166,3 +166,10 @@ def test_trailing_bytes(written):
     path.write_bytes(path.read_bytes() + b"\0" * 10)
     with pytest.raises(CorruptFileError, match="10 bytes after"):
         nii.read(path)
+
+
+def test_absurd_size_is_refused_before_allocation(written):
+    _, path = written
+    patch(path, "rows", "I", 900_000)
+    patch(path, "lines", "I", 900_000)
+    assert_refused_before_allocating(path)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
+import nii
+from nii.errors import LimitExceededError
 from nii.model import Scan
 from tests.conftest import make_scan
 
@@ -38,3 +44,15 @@ def portal_scan(rows: int = 48, lines: int = 80) -> Scan:
         threats=[],
         operator=None,
     )
+
+
+def assert_refused_before_allocating(path: Path, **options: Any) -> None:
+    """Reading ``path`` raises LimitExceededError naming it, having allocated less than 8 MiB."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(LimitExceededError, match=path.name):
+            nii.read(path, **options)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, f"{peak} bytes allocated before the limit error"
