@@ -19,8 +19,6 @@ from typing import Any, Literal, cast
 import h5py
 import hdf5plugin
 import numpy as np
-
-from nii.errors import CorruptFileError, UnsupportedError
 from nii.formats._vendor import (
     geometry_fields,
     geometry_from_fields,
@@ -30,6 +28,8 @@ from nii.formats._vendor import (
     reading,
     warn_unstored,
 )
+
+from nii.errors import CorruptFileError, UnsupportedError
 from nii.io import atomic_output
 from nii.lazy import LazyArray
 from nii.limits import check_image_size

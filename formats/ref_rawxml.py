@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from nii.errors import CorruptFileError, LimitExceededError, TruncatedFileError, UnsupportedError
 from nii.formats._vendor import (
     counts,
     geometry_fields,
@@ -29,8 +27,10 @@ from nii.formats._vendor import (
     require_integers,
     warn_unstored,
 )
-from nii.io import atomic_output, read_exactly
 from nii.kernels.decode import deinterleave_lines
+
+from nii.errors import CorruptFileError, LimitExceededError, TruncatedFileError, UnsupportedError
+from nii.io import atomic_output, read_exactly
 from nii.limits import check_image_size
 from nii.model import CalibrationState, Operator, Provenance, Scan, View
 from nii.registry import Format, register

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from nii.formats.profile import RawProfile, check_file
+from nii.kernels.decode import pack12_reference
 
 import nii
 from nii.errors import ConfigurationError, CorruptFileError, LimitExceededError, TruncatedFileError
-from nii.formats.profile import RawProfile, check_file
-from nii.kernels.decode import pack12_reference
 
 ROWS, LINES, DARK, AIR = 6, 10, 2, 3
 EXAMPLE = Path(__file__).parents[2] / "docs/formats/example-profile.toml"

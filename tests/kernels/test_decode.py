@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from nii.kernels.decode import (
     deinterleave_lines,
     deinterleave_lines_reference,
