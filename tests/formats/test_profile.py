@@ -8,7 +8,8 @@ from nii.formats.profile import RawProfile, check_file
 from nii.kernels.decode import pack12_reference
 
 import nii
-from nii.errors import ConfigurationError, CorruptFileError, LimitExceededError, TruncatedFileError
+from nii.errors import ConfigurationError, CorruptFileError, TruncatedFileError
+from tests.formats.vendor_scans import assert_refused_before_allocating
 
 ROWS, LINES, DARK, AIR = 6, 10, 2, 3
 EXAMPLE = Path(__file__).parents[2] / "docs/formats/example-profile.toml"
@@ -213,8 +214,7 @@ def test_zero_size(with_header):
 def test_absurd_size_is_refused_before_allocation(with_header):
     path, profile, body = with_header
     path.write_bytes(header(rows=900_000, lines=900_000) + body)
-    with pytest.raises(LimitExceededError, match="export.raw"):
-        nii.read(path, format="profile", profile=profile)
+    assert_refused_before_allocating(path, format="profile", profile=profile)
     assert "over the limit" in check_file(profile, path).mismatches[0]
 
 

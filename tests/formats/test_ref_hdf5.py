@@ -103,13 +103,6 @@ def test_writer_refuses_unknown_compression(written, tmp_path):
     assert not (tmp_path / "x.rh5").exists()
 
 
-def test_wrong_extension_still_reads(written, tmp_path):
-    _, path = written
-    renamed = tmp_path / "scan.tif"
-    renamed.write_bytes(path.read_bytes())
-    assert nii.read(renamed).provenance.source_format == "ref-hdf5"
-
-
 def test_a_plain_hdf5_file_is_not_taken_for_ref_hdf5(tmp_path):
     path = tmp_path / "other.h5"
     with h5py.File(path, "w") as file:

@@ -97,13 +97,6 @@ def test_writer_refuses_what_it_cannot_store(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_wrong_extension_still_reads(written, tmp_path):
-    _, path = written
-    renamed = tmp_path / "scan.dat"
-    renamed.write_bytes(path.read_bytes())
-    assert nii.read(renamed).provenance.source_format == "ref-packed12"
-
-
 # --- bad input ---------------------------------------------------------------------------
 
 

@@ -74,13 +74,6 @@ def test_writer_refuses_values_it_cannot_store_exactly(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_wrong_extension_still_reads(written, tmp_path):
-    _, path = written
-    renamed = tmp_path / "scan.tif"
-    renamed.write_bytes(path.read_bytes())
-    assert nii.read(renamed).provenance.source_format == "ref-rawxml"
-
-
 # --- bad input ---------------------------------------------------------------------------
 
 

@@ -3,10 +3,13 @@
 import pytest
 
 import nii
+from nii.cli import main
 from nii.registry import HEAD_SIZE, available
 from tests.formats.vendor_scans import counts_scan, portal_scan
 
 FORMATS = ["ref-rawxml", "ref-tiff", "ref-hdf5", "ref-packed12"]
+WRONG_EXTENSION = {"ref-rawxml": ".tif", "ref-tiff": ".rh5", "ref-hdf5": ".p12", "ref-packed12": ".rxr"}
+"""Each file is named as if it were of another format: the content must win."""
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +18,7 @@ def files(tmp_path_factory):
     written = {}
     for name in FORMATS:
         scan = portal_scan() if name == "ref-packed12" else counts_scan()
-        path = folder / f"{name}.bin"  # an extension no format claims
+        path = folder / f"{name}{WRONG_EXTENSION[name]}"
         nii.write(scan, path, format=name)
         written[name] = path
     return written
@@ -36,3 +39,10 @@ def test_formats_are_listed_with_read_and_write():
     for name in FORMATS:
         assert listed[name].can_read_files and listed[name].can_write_files
     assert listed["profile"].can_read_files and not listed["profile"].can_write_files
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_nii_info_describes_each_format(files, name, capsys):
+    assert main(["info", str(files[name])]) == 0
+    out = capsys.readouterr().out
+    assert f": {name} scan" in out and "view side" in out and "high" in out
