@@ -121,6 +121,13 @@ def reading(path: str | os.PathLike[str], format_name: str) -> Iterator[None]:
         raise CorruptFileError(f"{format_name} metadata: {what}", path=path) from error
 
 
+def unique_names(names: list[str], what: str, path: str | os.PathLike[str]) -> list[str]:
+    """``names``, or CorruptFileError when one repeats (a dict of channels would silently drop it)."""
+    if len(set(names)) != len(names):
+        raise CorruptFileError(f"{what} lists channels {names}: a name repeats", path=path)
+    return names
+
+
 def warn_unstored(scan: Scan, format_name: str, path: str | os.PathLike[str], *, stores: set[str]) -> None:
     """Log what ``scan`` holds that ``format_name`` cannot store (it is not written).
 

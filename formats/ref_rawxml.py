@@ -25,6 +25,7 @@ from nii.formats._vendor import (
     parse_time,
     reading,
     require_integers,
+    unique_names,
     warn_unstored,
 )
 from nii.kernels.decode import deinterleave_lines
@@ -143,7 +144,7 @@ class RefRawXmlFormat(Format):
                 "inconsistent channel count",
                 path=path,
             )
-        names = [channel.get("name", "") for channel in channel_elements]
+        names = unique_names([channel.get("name", "") for channel in channel_elements], "<View>", path)
         total = dark + air + lines
         check_image_size((announced, rows, lines), np.uint16, path=path)
         check_image_size((announced, rows + 1, total), np.uint16, path=path)

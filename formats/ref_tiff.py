@@ -24,6 +24,7 @@ from nii.formats._vendor import (
     parse_time,
     reading,
     require_integers,
+    unique_names,
     warn_unstored,
 )
 
@@ -106,6 +107,7 @@ class RefTiffFormat(Format):
         views, energies = [], {}
         with reading(path, self.name):
             for entry in document["views"]:
+                unique_names([channel["name"] for channel in entry["channels"]], f"view {entry['name']!r}", path)
                 channels = {
                     channel["name"]: self._pixels(path, pages, channel["page"], entry["name"], channel["name"])
                     for channel in entry["channels"]

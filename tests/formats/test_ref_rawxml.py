@@ -138,3 +138,14 @@ def test_entity_declarations_are_refused(written):
     edit_header(path, b"<RefRawScan ", b'<!DOCTYPE x [<!ENTITY a "b">]><RefRawScan ')
     with pytest.raises(CorruptFileError, match="DTD"):
         nii.read(path)
+
+
+def test_repeated_channel_names(written):
+    _, path = written
+    edit_header(
+        path,
+        b'<Channel name="low" energy_kv="4000.0" />\n  </View>\n  <View name="top"',
+        b'<Channel name="high" energy_kv="4000.0" />\n  </View>\n  <View name="top"',
+    )
+    with pytest.raises(CorruptFileError, match="a name repeats"):
+        nii.read(path)
