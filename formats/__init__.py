@@ -11,6 +11,8 @@ __all__ = ["BUILTIN_FORMAT_MODULES", "Format", "available", "get_format", "regis
 
 BUILTIN_FORMAT_MODULES: tuple[str, ...] = (
     "nii.formats.npz",
+    "nii.formats.archive",
+    "nii.formats.export",
     "nii.formats.ref_rawxml",
     "nii.formats.ref_tiff",
     "nii.formats.ref_hdf5",

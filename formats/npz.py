@@ -28,6 +28,7 @@ from nii.registry import Format, register
 
 METADATA_ENTRY = "nii.json"
 _SIGNATURE = b"PK\x03\x04"
+_ENTRY_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 class NpzFormat(Format):
@@ -51,9 +52,10 @@ class NpzFormat(Format):
             atomic_output(path) as temporary,
             zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive,
         ):
-            archive.writestr(METADATA_ENTRY, metadata)
+            # Fixed entry dates make the bytes depend on the scan only (reproducible outputs).
+            archive.writestr(zipfile.ZipInfo(METADATA_ENTRY, _ENTRY_DATE), metadata)
             for key, array in scan_arrays(scan).items():
-                with archive.open(f"{key}.npy", "w", force_zip64=True) as entry:
+                with archive.open(zipfile.ZipInfo(f"{key}.npy", _ENTRY_DATE), "w", force_zip64=True) as entry:
                     np.lib.format.write_array(entry, np.asarray(array), allow_pickle=False)
         return [path]
 

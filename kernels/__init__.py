@@ -1,5 +1,62 @@
-"""Array kernels (installed as ``nii.kernels``): numba implementations with plain-numpy
-references beside them. Kernels take and return arrays; they never open files or see a Scan."""
+"""Array kernels (installed as ``nii.kernels``): numba implementations with plain-numpy references beside
+them. Kernels take and return arrays; they never open files or see a Scan.
+
+Pipelines, each one pass over the raw frames:
+
+* display: :func:`render` (calibrate, attenuate, window);
+* storage and normalisation: :func:`calibrated_attenuation`, then :func:`equivalent_thickness` and
+  :func:`resample`;
+* dual energy: :func:`dual_energy_render` (classes and false colour).
+
+Each step is also available alone (:func:`transmission`, :func:`attenuation`, :func:`apply_window`,
+:func:`effective_z`, :func:`material_classes`, :func:`false_colour`, :func:`local_contrast`,
+:func:`orient`). The ``*_reference`` functions in the modules are the plain-numpy versions the tests
+compare against.
+"""
+
+from nii.kernels.attenuation import ATTENUATION_SCALE, attenuation, calibrated_attenuation, equivalent_thickness
+from nii.kernels.calibrate import TRANSMISSION_FLOOR, Calibration, transmission
+from nii.kernels.display import Window, apply_window, local_contrast, render
+from nii.kernels.dual_energy import (
+    CONVENTIONAL_PALETTE,
+    DualEnergyImage,
+    MaterialClass,
+    MaterialTable,
+    ZeffGrid,
+    dual_energy_render,
+    effective_z,
+    false_colour,
+    material_classes,
+)
+from nii.kernels.resample import orient, resample, resample_lines, resample_rows, target_positions
+
+__all__ = [
+    "ATTENUATION_SCALE",
+    "CONVENTIONAL_PALETTE",
+    "TRANSMISSION_FLOOR",
+    "Calibration",
+    "DualEnergyImage",
+    "MaterialClass",
+    "MaterialTable",
+    "Window",
+    "ZeffGrid",
+    "apply_window",
+    "attenuation",
+    "calibrated_attenuation",
+    "dual_energy_render",
+    "effective_z",
+    "equivalent_thickness",
+    "false_colour",
+    "local_contrast",
+    "material_classes",
+    "orient",
+    "render",
+    "resample",
+    "resample_lines",
+    "resample_rows",
+    "target_positions",
+    "transmission",
+]
 
 # --- decoding kernels (issue #5: vendor formats); re-exported by name, no __all__ of their own ---
 from nii.kernels.decode import deinterleave_lines as deinterleave_lines

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -28,7 +29,6 @@ from enum import StrEnum
 from typing import Any, Self
 
 import numpy as np
-from pydicom.uid import generate_uid
 
 from nii.errors import ValidationError
 from nii.lazy import LazyArray
@@ -171,7 +171,8 @@ _CONTAINER = re.compile(r"[A-Z]{3}[UJZR][0-9]{7}")
 
 def new_uid() -> str:
     """A fresh DICOM UID under the ``2.25`` root (UUID derived, at most 44 characters)."""
-    return str(generate_uid(prefix=None))
+    # The 2.25 root turns a UUID into a UID without a registered root (PS3.5 §B.2).
+    return f"2.25.{uuid.uuid4().int}"
 
 
 def container_check_digit(owner_serial: str) -> int:

@@ -96,6 +96,14 @@ def test_lazy_channels_work_with_numpy_and_writers(written, tmp_path):
     assert_scans_equal(nii.read(copy), scan, ignore=("provenance", "frame_of_reference_uid"))
 
 
+def test_lazy_channels_export_as_pictures(written, tmp_path):
+    _, path = written
+    back = nii.read(path)
+    picture = tmp_path / "side.png"
+    nii.write(back, picture, view="side", channel="high")
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_writer_refuses_unknown_compression(written, tmp_path):
     scan, _ = written
     with pytest.raises(ValueError, match="compression must be"):
