@@ -28,7 +28,6 @@ from nii.registry import Format, register
 
 METADATA_ENTRY = "nii.json"
 _SIGNATURE = b"PK\x03\x04"
-_ENTRY_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 class NpzFormat(Format):
@@ -52,10 +51,9 @@ class NpzFormat(Format):
             atomic_output(path) as temporary,
             zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive,
         ):
-            # Fixed entry dates make the bytes depend on the scan only (reproducible outputs).
-            archive.writestr(zipfile.ZipInfo(METADATA_ENTRY, _ENTRY_DATE), metadata)
+            archive.writestr(_entry(METADATA_ENTRY), metadata)
             for key, array in scan_arrays(scan).items():
-                with archive.open(zipfile.ZipInfo(f"{key}.npy", _ENTRY_DATE), "w", force_zip64=True) as entry:
+                with archive.open(_entry(f"{key}.npy"), "w", force_zip64=True) as entry:
                     np.lib.format.write_array(entry, np.asarray(array), allow_pickle=False)
         return [path]
 
@@ -86,6 +84,13 @@ class NpzFormat(Format):
             steps=previous.steps,
         )
         return scan
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    # A fixed time stamp (the ZIP epoch) so the same scan always gives the same bytes.
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_STORED
+    return info
 
 
 _HEADER_READERS = {

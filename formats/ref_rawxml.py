@@ -4,7 +4,7 @@ A reference vendor-style format (specification: ``docs/formats/ref-rawxml.md``) 
 manner of cargo linac exports: the header is an XML document padded to a multiple of
 512 bytes; each view's data is a run of line records, dark calibration lines first, then
 air (open beam) lines, then the object; every record holds, for each channel in turn, the
-reference-detector (source monitor) count of that pulse followed by the detector samples.
+reference-detector (source monitor) reading of that pulse (a float32) followed by the detector samples.
 """
 
 from __future__ import annotations
@@ -42,6 +42,19 @@ ALIGNMENT = 512
 MAX_HEADER_BYTES = 16 * 2**20
 _ROOT_TAG = re.compile(rb'<RefRawScan\b[^>]*?\sheader-bytes="(\d{1,12})"')
 _SWAP = sys.byteorder == "little"  # samples are big-endian
+REFERENCE_WORDS = 2
+"""16-bit words before the samples of each channel in a record: the reference reading, a big-endian float32."""
+
+
+def _float32(values: np.ndarray, format_name: str, path: Path) -> np.ndarray:
+    """Reference values as float32, or UnsupportedError if that would change one."""
+    values = np.asarray(values)
+    as_float32 = values.astype(np.float32)
+    if not np.array_equal(as_float32, values):
+        raise UnsupportedError(
+            f"{format_name} stores reference values as float32; these are not exact in it", path=path
+        )
+    return as_float32
 
 
 def _count(element: ET.Element, name: str, path: Path, *, minimum: int = 0) -> int:
@@ -147,15 +160,18 @@ class RefRawXmlFormat(Format):
         names = unique_names([channel.get("name", "") for channel in channel_elements], "<View>", path)
         total = dark + air + lines
         check_image_size((announced, rows, lines), np.uint16, path=path)
-        check_image_size((announced, rows + 1, total), np.uint16, path=path)
-        end = offset + total * announced * (rows + 1) * 2
+        check_image_size((announced, rows + REFERENCE_WORDS, total), np.uint16, path=path)
+        end = offset + total * announced * (rows + REFERENCE_WORDS) * 2
         if end > size:
             raise TruncatedFileError(
                 f"view {element.get('name')!r} needs bytes {offset}..{end}, the file holds {size}", path=path
             )
-        raw = np.memmap(path, dtype=np.uint16, mode="r", offset=offset, shape=(total, announced, rows + 1))
-        samples = deinterleave_lines(raw[:, :, 1:], swap_bytes=_SWAP)
-        references = raw[dark + air :, :, 0].byteswap() if _SWAP else np.array(raw[dark + air :, :, 0])
+        shape = (total, announced, rows + REFERENCE_WORDS)
+        raw = np.memmap(path, dtype=np.uint16, mode="r", offset=offset, shape=shape)
+        samples = deinterleave_lines(raw[:, :, REFERENCE_WORDS:], swap_bytes=_SWAP)
+        # The two words before the samples hold the file's bytes of one big-endian float32.
+        words = np.ascontiguousarray(raw[dark + air :, :, :REFERENCE_WORDS])
+        references = words.view(">f4").reshape(lines, announced).astype(np.float32)
         del raw
         channels = {name: samples[index, dark + air :].T for index, name in enumerate(names)}
         with reading(path, self.name):
@@ -231,15 +247,16 @@ class RefRawXmlFormat(Format):
             raise UnsupportedError(f"{self.name} stores reference values for all channels or none", path=path)
         dark = next(iter(calibration["dark"].values())).shape[1] if calibration["dark"] else 0
         air = next(iter(calibration["air"].values())).shape[1] if calibration["air"] else 0
-        records = np.zeros((dark + air + lines, len(channels), rows + 1), dtype=">u2")
+        records = np.zeros((dark + air + lines, len(channels), rows + REFERENCE_WORDS), dtype=">u2")
         for index, (name, channel) in enumerate(channels.items()):
             if dark:
-                records[:dark, index, 1:] = calibration["dark"][name].T
+                records[:dark, index, REFERENCE_WORDS:] = calibration["dark"][name].T
             if air:
-                records[dark : dark + air, index, 1:] = calibration["air"][name].T
-            records[dark + air :, index, 1:] = channel.T
+                records[dark : dark + air, index, REFERENCE_WORDS:] = calibration["air"][name].T
+            records[dark + air :, index, REFERENCE_WORDS:] = channel.T
             if view.reference:
-                records[dark + air :, index, 0] = counts(view.reference[name], "reference values", self.name, path)
+                monitor = _float32(view.reference[name], self.name, path).astype(">f4")
+                records[dark + air :, index, :REFERENCE_WORDS] = monitor.view(">u2").reshape(lines, REFERENCE_WORDS)
         return {"dark-lines": dark, "air-lines": air}, records
 
     def _xml(self, scan: Scan, blocks: list[tuple[dict[str, int], np.ndarray]], header_bytes: int) -> bytes:

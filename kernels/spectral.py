@@ -9,7 +9,8 @@ Materials along one ray cannot be treated one at a time: the first one hardens t
 the next one sees, so per-material lookup tables would be wrong for mixed rays. The numba
 kernel therefore sums the spectrum per ray, and saves most of the work by reusing the
 previous ray's result when its area densities are identical (simulated objects are
-piecewise constant, so neighbouring pixels along a line usually are).
+piecewise constant, so neighbouring pixels along a line usually are). It runs on one core
+and releases the GIL, so callers parallelise over tiles with threads.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ import numba
 import numpy as np
 
 __all__ = ["polychromatic_transmission", "polychromatic_transmission_numpy"]
-
-_BLOCK = 4096
-"""Rays per parallel work item; fixed so results never depend on the number of threads."""
 
 
 def _check(area_densities: np.ndarray, mu: np.ndarray, weights: np.ndarray) -> None:
@@ -46,37 +44,35 @@ def polychromatic_transmission_numpy(area_densities: np.ndarray, mu: np.ndarray,
     return np.asarray(weights, np.float64) @ np.exp(-exponents)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _transmission(area_densities, mu, weights):
     materials, rays = area_densities.shape
     energies = weights.shape[0]
     out = np.empty(rays, np.float64)
-    blocks = (rays + _BLOCK - 1) // _BLOCK
-    for block in numba.prange(blocks):
-        exponent = np.empty(energies, np.float64)
-        previous = np.full(materials, np.nan)
-        previous_value = 0.0
-        for ray in range(block * _BLOCK, min(rays, (block + 1) * _BLOCK)):
-            same = True
-            for m in range(materials):
-                if area_densities[m, ray] != previous[m]:  # NaN at a block start: never equal
-                    same = False
-                    break
-            if same:
-                out[ray] = previous_value
-                continue
-            exponent[:] = 0.0
-            for m in range(materials):
-                a = area_densities[m, ray]
-                previous[m] = a
-                if a != 0.0:
-                    for e in range(energies):
-                        exponent[e] += mu[m, e] * a
-            total = 0.0
-            for e in range(energies):
-                total += weights[e] * np.exp(-exponent[e])
-            out[ray] = total
-            previous_value = total
+    exponent = np.empty(energies, np.float64)
+    previous = np.full(materials, np.nan)  # NaN is never equal: the first ray is always computed
+    previous_value = 0.0
+    for ray in range(rays):
+        same = True
+        for m in range(materials):
+            if area_densities[m, ray] != previous[m]:
+                same = False
+                break
+        if same:
+            out[ray] = previous_value
+            continue
+        exponent[:] = 0.0
+        for m in range(materials):
+            a = area_densities[m, ray]
+            previous[m] = a
+            if a != 0.0:
+                for e in range(energies):
+                    exponent[e] += mu[m, e] * a
+        total = 0.0
+        for e in range(energies):
+            total += weights[e] * np.exp(-exponent[e])
+        out[ray] = total
+        previous_value = total
     return out
 
 

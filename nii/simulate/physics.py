@@ -246,6 +246,7 @@ MATERIALS: Mapping[str, Material] = MappingProxyType(
             Material.from_formula("tnt", {"C": 7, "H": 5, "N": 3, "O": 6}, 1.65),
             Material.from_formula("ammonium_nitrate", {"N": 2, "H": 4, "O": 3}, 1.72),
             Material.from_formula("glass", {"Si": 1, "O": 2}, 2.5),
+            Material.from_formula("polycarbonate", {"C": 16, "H": 14, "O": 3}, 1.2),
             Material("aluminium", {"Al": 1.0}, 2.699),
             Material("iron", {"Fe": 1.0}, 7.874),
             Material("steel", {"Fe": 0.985, "Mn": 0.01, "Si": 0.003, "C": 0.002}, 7.85),
@@ -788,8 +789,8 @@ def _linac(
 
 
 def _tube_dual(name: str, high_kv: float, low_kv: float) -> ScannerModel:
-    # Two-view baggage scanner switching the tube voltage line by line: 1.6 mm pitch,
-    # 0.6 mm CsI, 12-bit electronics, belt at 0.25 m/s.
+    # Two-view baggage scanner switching the tube voltage line by line: 700 elements of 1 mm,
+    # 0.6 mm CsI, 12-bit electronics, belt at 0.25 m/s and 250 lines/s (1 mm per line).
     spectra = {
         "high": detected(
             tube_spectrum(high_kv, filtration_mm_al=2.0, filtration=[("copper", 0.3)]), detector="CsI", thickness_mm=0.6
@@ -803,8 +804,8 @@ def _tube_dual(name: str, high_kv: float, low_kv: float) -> ScannerModel:
         spectra=spectra,
         views=("side", "top"),
         rows=700,
-        detector_pitch_mm=1.6,
-        line_rate_hz=160.0,
+        detector_pitch_mm=1.0,
+        line_rate_hz=250.0,
         speed_mm_s=250.0,
         detector=DetectorModel(
             bits=12, air_quanta=4.0e4, electronic_noise_counts=0.8, source_fluctuation=0.002, reference_noise=0.0005

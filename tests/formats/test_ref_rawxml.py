@@ -55,17 +55,17 @@ def test_samples_are_big_endian_and_line_interleaved_after_the_calibration_lines
     data = path.read_bytes()
     offset = int(data.split(b'offset="')[1].split(b'"')[0])
     side = scan.view("side")
-    records = np.frombuffer(data, dtype=">u2", offset=offset, count=(1 + 4 + 80) * 2 * 49).reshape(85, 2, 49)
-    assert records[0, 0, 1:].tolist() == side.dark["high"].astype(np.uint16).tolist()
-    assert records[1:5, 1, 1:].tolist() == side.air["low"].astype(np.uint16).T.tolist()
-    assert records[5 + 3, 1, 1:].tolist() == side.channels["low"][:, 3].tolist()
-    assert records[5 + 3, 0, 0] == side.reference["high"][3]
+    records = np.frombuffer(data, dtype=">u2", offset=offset, count=(1 + 4 + 80) * 2 * 50).reshape(85, 2, 50)
+    assert records[0, 0, 2:].tolist() == side.dark["high"].astype(np.uint16).tolist()
+    assert records[1:5, 1, 2:].tolist() == side.air["low"].astype(np.uint16).T.tolist()
+    assert records[5 + 3, 1, 2:].tolist() == side.channels["low"][:, 3].tolist()
+    assert records[5 + 3, 0, :2].tobytes() == np.array([side.reference["high"][3]], dtype=">f4").tobytes()
 
 
 def test_writer_refuses_values_it_cannot_store_exactly(tmp_path):
     scan = counts_scan()
-    scan.views[0].reference["high"] = np.full(80, 0.5)
-    with pytest.raises(UnsupportedError, match="reference values as 16-bit counts"):
+    scan.views[0].reference["high"] = np.full(80, 0.1)  # not exact in float32
+    with pytest.raises(UnsupportedError, match="reference values as float32"):
         nii.write(scan, tmp_path / "a.rxr")
     scan = counts_scan()
     del scan.views[0].dark["low"]

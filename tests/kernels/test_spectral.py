@@ -1,4 +1,3 @@
-import numba
 import numpy as np
 import pytest
 from nii.kernels.spectral import polychromatic_transmission, polychromatic_transmission_numpy
@@ -24,20 +23,6 @@ def test_numba_matches_numpy_reference(dtype):
     reference = polychromatic_transmission_numpy(area, mu, weights)
     np.testing.assert_allclose(fast, reference, rtol=1e-12, atol=1e-300)
     assert np.all(polychromatic_transmission(np.zeros((3, 5)), mu, weights) == pytest.approx(1.0))
-
-
-def test_result_does_not_depend_on_thread_count():
-    rng = np.random.default_rng(4)
-    area = piecewise_constant_rays(rng)
-    mu = rng.uniform(0.01, 0.3, size=(3, 30))
-    weights = np.full(30, 1 / 30)
-    threads = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        single = polychromatic_transmission(area, mu, weights)
-    finally:
-        numba.set_num_threads(threads)
-    assert single.tobytes() == polychromatic_transmission(area, mu, weights).tobytes()
 
 
 def test_shapes_are_checked():

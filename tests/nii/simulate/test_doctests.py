@@ -3,7 +3,17 @@ import importlib
 
 import pytest
 
-MODULES = ["nii.simulate.physics", "nii.kernels.spectral"]
+MODULES = [
+    "nii.simulate",
+    "nii.simulate.physics",
+    "nii.simulate.solids",
+    "nii.simulate.phantoms",
+    "nii.simulate.detector",
+    "nii.simulate.simulator",
+    "nii.kernels.spectral",
+    "nii.kernels.raster",
+    "nii.kernels.detector",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
