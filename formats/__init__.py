@@ -14,4 +14,9 @@ BUILTIN_FORMAT_MODULES: tuple[str, ...] = (
     "nii.formats.archive",
     "nii.formats.export",
     "nii.formats.dicos",
+    "nii.formats.ref_rawxml",
+    "nii.formats.ref_tiff",
+    "nii.formats.ref_hdf5",
+    "nii.formats.ref_packed12",
+    "nii.formats.profile",
 )

@@ -140,7 +140,7 @@ class WindowLevel:
 
 def oriented_channel(view: View, channel: str) -> np.ndarray:
     """A copy of one channel in the canonical orientation: row 0 at the top, travel left to right."""
-    return _oriented(view.channels[channel], view)
+    return _oriented(np.asarray(view.channels[channel]), view)  # lazy channels (ref-hdf5) are read here
 
 
 def _oriented(array: np.ndarray, view: View) -> np.ndarray:
@@ -230,7 +230,7 @@ def render_view(
 def _material_classes(view: View, grid: ZeffGrid | None, table: MaterialTable) -> np.ndarray:
     """Oriented uint8 :class:`~nii.kernels.MaterialClass` codes of every pixel of the view."""
     if "material" in view.channels:
-        codes = view.channels["material"]
+        codes = np.asarray(view.channels["material"])
         if codes.dtype != np.uint8 or int(codes.max()) >= len(MaterialClass):
             raise ValidationError(
                 f"channel 'material' of view {view.name!r} must hold uint8 material class codes "
@@ -253,7 +253,7 @@ def _material_classes(view: View, grid: ZeffGrid | None, table: MaterialTable) -
 
 def _attenuation(view: View, name: str) -> np.ndarray:
     """float32 attenuation ``-ln(I/I0)`` of one channel, through the calibration kernels."""
-    values = view.channels[name]
+    values = np.asarray(view.channels[name])
     if view.calibration is CalibrationState.ATTENUATION:
         return np.ascontiguousarray(values, dtype=np.float32)
     if view.calibration is CalibrationState.TRANSMISSION:

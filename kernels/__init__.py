@@ -57,3 +57,11 @@ __all__ = [
     "target_positions",
     "transmission",
 ]
+
+# --- decoding kernels (issue #5: vendor formats); re-exported by name, no __all__ of their own ---
+from nii.kernels.decode import deinterleave_lines as deinterleave_lines
+from nii.kernels.decode import pack12 as pack12
+from nii.kernels.decode import packed12_size as packed12_size
+from nii.kernels.decode import unpack12 as unpack12
+
+# --- end of decoding kernels ---

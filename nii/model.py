@@ -32,6 +32,7 @@ from typing import Any, Self
 import numpy as np
 
 from nii.errors import ValidationError
+from nii.lazy import LazyArray
 
 __all__ = [
     "CHANNEL_ROLES",
@@ -375,8 +376,8 @@ class Geometry:
 
 
 def _as_2d(array: Any, what: str) -> np.ndarray:
-    # np.asarray keeps memmaps and views as they are (no copy for ndarray input).
-    result = array if isinstance(array, np.ndarray) else np.asarray(array)
+    # Memmaps, views and lazy arrays (pixels still in the file) are kept as they are.
+    result: Any = array if isinstance(array, np.ndarray | LazyArray) else np.asarray(array)
     _require(result.ndim == 2, f"{what} must be a 2-D array (detector rows × scan lines), got shape {result.shape}")
     _require(result.size > 0, f"{what} is empty")
     return result
@@ -392,6 +393,8 @@ class View:
         ``"side"``, ``"top"``, ... (lower case identifier).
     channels
         Channel name → 2-D array ``(rows, lines)``; all of one shape. See :data:`CHANNEL_ROLES`.
+        A reader may give a :class:`nii.lazy.LazyArray` (pixels read on access): call
+        ``numpy.asarray`` on a channel before handing it to code that needs an ``ndarray``.
     geometry
         Pixel spacing and orientation.
     calibration
