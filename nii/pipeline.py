@@ -113,6 +113,8 @@ class Recipe:
 
 TARGETS: dict[str, tuple[str, str]] = {
     "dicos": ("dicos", ""),
+    "hdf5": ("nii-archive", ".niih5"),
+    "png": ("png-export", ".png"),
     "npz": ("npz", ".npz"),
 }
 """``--to`` names → (registry format, output suffix; "" for a folder output)."""
@@ -121,18 +123,22 @@ SIXTEEN_BIT_TARGETS = frozenset({"dicos"})
 """Outputs that store 16-bit pixels only: float results are quantized (:func:`nii.steps.quantize`)."""
 
 
+def _apply(scan: Scan, spec: StepSpec) -> Scan:
+    scan, parameters = STEPS[spec.name](scan, spec.argument)
+    # No time stamp: the same input and recipe give byte-identical outputs on any engine.
+    step = ProcessingStep(name=spec.name, parameters=parameters, software=f"nii {nii.__version__}")
+    scan.provenance = scan.provenance.with_step(step)
+    return scan
+
+
 def convert_scan(scan: Scan, recipe: Recipe) -> Scan:
     """Apply the recipe's steps in order, recording each in provenance."""
-    steps = list(recipe.steps)
+    for spec in recipe.steps:
+        scan = _apply(scan, spec)
     if recipe.target in SIXTEEN_BIT_TARGETS and any(
         array.dtype.kind == "f" for view in scan.views for array in view.channels.values()
     ):
-        steps.append(StepSpec("quantize"))
-    for spec in steps:
-        scan, parameters = STEPS[spec.name](scan, spec.argument)
-        # No time stamp: the same input and recipe give byte-identical outputs on any engine.
-        step = ProcessingStep(name=spec.name, parameters=parameters, software=f"nii {nii.__version__}")
-        scan.provenance = scan.provenance.with_step(step)
+        scan = _apply(scan, StepSpec("quantize"))
     return scan
 
 

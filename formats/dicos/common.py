@@ -142,6 +142,8 @@ class ScanContext:
         because the reference toolkit rejects it.
     operator_name
         Operators' Name (0008,1070): personal data.
+    created_at
+        Instance Creation Date/Time; now when None.
     """
 
     scan_uid: str
@@ -154,6 +156,7 @@ class ScanContext:
     acquisition_status: AcquisitionStatus = AcquisitionStatus.SUCCESSFUL
     dicos_version: str = DEFAULT_VERSION
     operator_name: str | None = None
+    created_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.acquired_at.tzinfo is None:
@@ -179,7 +182,7 @@ class ScanContext:
     ) -> None:
         """Write the shared modules and the series/instance identity into ``dataset``."""
         moment = self.acquired_at
-        created = datetime.now(UTC).astimezone(moment.tzinfo)
+        created = (self.created_at or datetime.now(UTC)).astimezone(moment.tzinfo)
         ds = dataset
         ds.SpecificCharacterSet = "ISO_IR 192"
         ds.SOPClassUID = sop_class_uid

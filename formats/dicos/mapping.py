@@ -40,6 +40,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,7 +72,6 @@ from nii.model import (
     TravelDirection,
     View,
     Volume,
-    new_uid,
 )
 
 from .common import Equipment, ObjectOfInspection, ScanContext
@@ -119,12 +119,18 @@ class WriteOptions:
         Write DX For Presentation (display-ready images) with a window, instead of For Processing.
     window
         ``(center, width)`` for presentation; default: the full range of each channel.
+    created_at
+        Instance Creation Date/Time; now by default. Series and SOP Instance UIDs are derived
+        from the scan UID, so with a fixed ``created_at`` the same scan gives the same bytes
+        (reproducible conversions, and re-sending a scan replaces its instances instead of
+        duplicating them).
     """
 
     dicos_version: str = "V03"
     modality: str = "XRAY"
     presentation: bool = False
     window: tuple[float, float] | None = None
+    created_at: datetime | None = None
 
 
 class _Exact:
@@ -151,6 +157,15 @@ def _identifiers(obj: InspectedObject) -> list[tuple[str, str]]:
     return pairs
 
 
+_UID_NAMESPACE = uuid.UUID("6f1c3a52-8d0e-4a57-9a3c-2f7d5b1e9c40")
+"""Namespace of the UUIDs behind derived UIDs (fixed: it is part of the UIDs nii writes)."""
+
+
+def derived_uid(scan_uid: str, *parts: str) -> str:
+    """A 2.25 UID that depends only on the scan UID and the role of the object (name-based UUID)."""
+    return f"2.25.{uuid.uuid5(_UID_NAMESPACE, '/'.join((scan_uid, *parts))).int}"
+
+
 def _context(scan: Scan, options: WriteOptions) -> ScanContext:
     obj, scanner, site = scan.inspected_object, scan.scanner, scan.site
     identifiers = _identifiers(obj)
@@ -175,6 +190,7 @@ def _context(scan: Scan, options: WriteOptions) -> ScanContext:
             machine_id=site.machine_id or "",
         ),
         frame_of_reference_uid=scan.frame_of_reference_uid,
+        created_at=options.created_at,
         dicos_version=options.dicos_version,
         operator_name=scan.operator.name if scan.operator is not None else None,
     )
@@ -264,7 +280,8 @@ def scan_to_instances(scan: Scan, options: WriteOptions) -> list[tuple[str, Dico
             image = DXImage(
                 pixels,
                 context=context,
-                series_uid=new_uid(),
+                sop_instance_uid=derived_uid(scan.scan_uid, "dx", view.name, channel),
+                series_uid=derived_uid(scan.scan_uid, "dx-series", view.name, channel),
                 series_number=series_number,
                 image_type=_image_type(channel),
                 series_description=f"{view.name} {channel}",
@@ -309,7 +326,8 @@ def scan_to_instances(scan: Scan, options: WriteOptions) -> list[tuple[str, Dico
         ct = CTImage(
             volume.data,
             context=context,
-            series_uid=new_uid(),
+            sop_instance_uid=derived_uid(scan.scan_uid, "ct", volume.name),
+            series_uid=derived_uid(scan.scan_uid, "ct-series", volume.name),
             series_number=series_number,
             image_type=_image_type(volume.channel),
             series_description=f"volume {volume.name} {volume.channel}",
@@ -401,7 +419,8 @@ def _reports(
         reports.append(
             ThreatReport(
                 context=context,
-                series_uid=new_uid(),
+                sop_instance_uid=derived_uid(scan.scan_uid, "tdr", str(number)),
+                series_uid=derived_uid(scan.scan_uid, "tdr-series", str(number)),
                 series_number=number,
                 series_description=f"threats {origin}",
                 threats=threats,

@@ -19,7 +19,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="scan files, folders (recursive) or glob patterns")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--to", choices=sorted(TARGETS), default="dicos", help="output format (default: dicos)")
+    parser.add_argument(
+        "--to",
+        choices=list(TARGETS),
+        default="dicos",
+        help="DICOS folder per scan (default), NII HDF5 archive, PNG picture of the first view, or npz",
+    )
     parser.add_argument(
         "--normalize",
         metavar="SPEC",

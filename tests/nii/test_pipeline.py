@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -185,7 +186,9 @@ def test_memory_stays_bounded_by_scans_in_flight(tmp_path):
 @pytest.mark.skipif(os.environ.get("NII_SKIP_DASK") == "1", reason="explicitly disabled")
 def test_dask_cluster_gives_byte_identical_outputs(tmp_path):
     make_inputs(tmp_path / "in", 4)
-    local = convert([tmp_path / "in"], tmp_path / "local", recipe=NPZ, workers=2)
+    # DICOS with a fixed instance-creation time: every other byte derives from the input.
+    dicos = Recipe.parse("calibrate", target="dicos", created_at=datetime(2026, 11, 25, tzinfo=UTC))
+    local = convert([tmp_path / "in"], tmp_path / "local", recipe=dicos, workers=2)
     port = 20000 + os.getpid() % 20000
     scheduler = subprocess.Popen(
         [
@@ -228,13 +231,19 @@ def test_dask_cluster_gives_byte_identical_outputs(tmp_path):
         with Client(address, timeout=60) as client:
             client.wait_for_workers(2, timeout=60)
             assert len(client.scheduler_info()["workers"]) == 2
-        remote = convert([tmp_path / "in"], tmp_path / "dask", recipe=NPZ, workers=2, engine="dask", scheduler=address)
+        remote = convert(
+            [tmp_path / "in"], tmp_path / "dask", recipe=dicos, workers=2, engine="dask", scheduler=address
+        )
     finally:
         for process in [*workers, scheduler]:
             process.terminate()
         for process in [*workers, scheduler]:
             process.wait(timeout=30)
-    assert [r.status for r in remote] == ["ok"] * 4
+    assert [r.status for r in local] == [r.status for r in remote] == ["ok"] * 4
     for a, b in zip(local, remote, strict=True):
         assert Path(a.output).relative_to(tmp_path / "local") == Path(b.output).relative_to(tmp_path / "dask")
-        assert Path(a.output).read_bytes() == Path(b.output).read_bytes()
+        files = sorted(p.name for p in Path(a.output).iterdir())
+        assert files == sorted(p.name for p in Path(b.output).iterdir()) and "dx-side-high.dcs" in files
+        for name in files:
+            assert (Path(a.output) / name).read_bytes() == (Path(b.output) / name).read_bytes(), name
+        assert a.checksum == b.checksum
