@@ -20,6 +20,7 @@ Enumerations accept their value as a string, case-insensitively::
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import uuid
@@ -636,6 +637,10 @@ class ProcessingStep:
 
     def __post_init__(self) -> None:
         _check_aware(self.performed_at, f"time of processing step {self.name!r}")
+        try:  # provenance is stored as JSON by every container format
+            json.dumps(self.parameters)
+        except (TypeError, ValueError) as error:
+            raise ValidationError(f"parameters of processing step {self.name!r} are not JSON data: {error}") from None
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,9 @@ Available steps (``nii convert --normalize calibrate,resample=4x4,steel``):
 ``calibrate``
     raw counts → transmission, with dark/air/source-monitor correction and dead or saturated
     element repair (the repaired elements go into provenance).
-``attenuate``
-    → −ln T (from raw counts in one fused pass, or from transmission).
+``attenuate[=float32|uint16]``
+    → −ln T (from raw counts in one fused pass, or from transmission); ``uint16`` gives the
+    16-bit codes directly.
 ``orient``
     canonical orientation: travel left to right, top of the object in row 0.
 ``resample=ROWSxLINES``
@@ -72,7 +73,7 @@ MATERIAL_SMOOTHING_PX = 5
 
 QUANTIZATION: dict[str, float] = {
     str(CalibrationState.TRANSMISSION): 1.0 / 65535.0,
-    str(CalibrationState.ATTENUATION): 1.0 / ATTENUATION_SCALE,
+    str(CalibrationState.ATTENUATION): 1.0 / float(ATTENUATION_SCALE),
     "steel_mm": 0.1,
     "zeff": 0.01,
     "material": 1.0,
@@ -147,19 +148,24 @@ def calibrate(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
 
 @register_step("attenuate")
 def attenuate(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
-    """→ float32 attenuation −ln T; raw counts go through the fused calibrate-and-attenuate pass."""
+    """→ attenuation −ln T as float32, or with ``attenuate=uint16`` straight to the 16-bit codes of
+    :data:`QUANTIZATION` (raw counts then go to codes in one fused pass)."""
+    if argument not in (None, "float32", "uint16"):
+        raise ValidationError(f"attenuate takes float32 or uint16, got {argument!r}")
+    dtype = np.uint16 if argument == "uint16" else np.float32
     repaired: dict[str, list[int]] = {}
 
     def convert(view: View, name: str) -> np.ndarray:
         if view.calibration is CalibrationState.RAW:
             calibration = _calibration(view, name)
             repaired[f"{view.name}/{name}"] = calibration.repaired.tolist()
-            return calibrated_attenuation(_raw(view, name), calibration)
+            return calibrated_attenuation(_raw(view, name), calibration, dtype=dtype)
         if view.calibration is CalibrationState.ATTENUATION:
-            return _as_float(view.channels[name], view.calibration)
-        return attenuation(_as_float(view.channels[name], view.calibration))
+            value = _as_float(view.channels[name], view.calibration)
+            return value if dtype is np.float32 else quantize_array(value, QUANTIZATION[str(view.calibration)])
+        return attenuation(_as_float(view.channels[name], view.calibration), dtype=dtype)
 
-    parameters: dict[str, Any] = {"repaired_elements": repaired}
+    parameters: dict[str, Any] = {"repaired_elements": repaired, "dtype": np.dtype(dtype).name}
     return _replace_measured(scan, convert, CalibrationState.ATTENUATION, keep_references=False), parameters
 
 
@@ -296,6 +302,11 @@ def materials(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
     }
 
 
+def quantize_array(values: np.ndarray, scale: float) -> np.ndarray:
+    """``round(values / scale)`` clipped to uint16."""
+    return np.clip(np.rint(values * np.float32(1.0 / scale)), 0, 65535).astype(np.uint16)
+
+
 @register_step("quantize")
 def quantize(scan: Scan, argument: str | None = None) -> tuple[Scan, dict[str, Any]]:
     """Turn float channels into the 16-bit codes of :data:`QUANTIZATION` (for 16-bit formats such as DICOS)."""
@@ -311,8 +322,7 @@ def quantize(scan: Scan, argument: str | None = None) -> tuple[Scan, dict[str, A
             if key not in QUANTIZATION:
                 raise ValidationError(f"no 16-bit convention for float channel {name!r} of view {view.name!r}")
             scale = QUANTIZATION[key]
-            codes = np.rint(array * np.float32(1.0 / scale)) if name != "material" else array
-            channels[name] = np.clip(codes, 0, 65535).astype(np.uint16)
+            channels[name] = quantize_array(array, scale) if name != "material" else array.astype(np.uint16)
             scales[f"{view.name}/{name}"] = scale
         views.append(view.with_channels(channels))
     return scan.with_views(views), {"scale": scales}

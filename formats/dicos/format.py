@@ -69,7 +69,9 @@ class DicosFormat(Format):
 
         Options: ``compression`` (``none``, ``rle``, ``jpeg-lossless``, ``jpegls``,
         ``j2k``), ``dicos_version`` (``"V03"``), ``modality`` (``"XRAY"`` or ``"DX"``),
-        ``presentation`` (DX For Presentation with a window), ``window`` (center, width).
+        ``presentation`` (DX For Presentation with a window), ``window`` (center, width),
+        ``created_at`` (Instance Creation Date/Time; now by default), ``fsync`` (flush every
+        file and the rename to disk before returning).
         """
         from .scan_io import write_scan
 

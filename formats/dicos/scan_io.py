@@ -33,6 +33,7 @@ _Instance = TypeVar("_Instance", bound=Dataset)
 def write_scan(scan: Scan, path: Path, **options: Any) -> list[Path]:
     """Write ``scan`` as the folder ``path`` (see :meth:`DicosFormat.write` for the options)."""
     compression = Compression(options.pop("compression", "none"))
+    fsync = bool(options.pop("fsync", False))
     if not compression.reference_toolkit_reads:
         log.warning("compression %s: the reference DICOS toolkit cannot read these files", compression.value)
     write_options = WriteOptions(**options)
@@ -42,7 +43,7 @@ def write_scan(scan: Scan, path: Path, **options: Any) -> list[Path]:
         instances = scan_to_instances(scan, write_options)
     except NiiError as error:
         raise type(error)(error.problem, path=path) from error
-    with atomic_output(path) as temporary:
+    with atomic_output(path, fsync=fsync) as temporary:
         temporary.mkdir()
         # One file per thread: the JPEG Lossless kernel releases the GIL, so channels
         # compress in parallel; with one core this is the plain sequential loop.

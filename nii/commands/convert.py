@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from nii.errors import ConfigurationError
 from nii.pipeline import TARGETS, Recipe, convert
 from nii.steps import STEPS
 
@@ -30,7 +31,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="SPEC",
         help=f"processing steps, comma-separated, each step[=arg]; steps: {', '.join(sorted(STEPS)) or 'none yet'}",
     )
-    parser.add_argument("--compression", choices=["none", "rle", "jpegls", "j2k"], help="DICOS transfer syntax")
+    parser.add_argument(
+        "--compression",
+        choices=["none", "rle", "jpeg-lossless", "jpegls", "j2k"],
+        help="DICOS transfer syntax (lossless; default none)",
+    )
+    parser.add_argument("--fsync", action="store_true", help="flush every output to disk before reporting it done")
     parser.add_argument("--workers", type=int, help="scans in flight at once (default: number of cores)")
     parser.add_argument("--engine", choices=["local", "dask"], default="local")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://127.0.0.1:8786")
@@ -40,7 +46,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    options = {"compression": args.compression} if args.compression and args.to == "dicos" else {}
+    options: dict[str, object] = {"compression": args.compression} if args.compression and args.to == "dicos" else {}
+    if args.fsync:
+        if args.to != "dicos":
+            raise ConfigurationError("--fsync is available for --to dicos")
+        options["fsync"] = True
     recipe = Recipe.parse(args.normalize, target=args.to, **options)
     results = convert(
         args.inputs,
