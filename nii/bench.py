@@ -76,7 +76,7 @@ def nii_convert(source: Path, target: Path, *, fsync: bool = False) -> None:
 def naive_convert(source: Path, target: Path) -> None:
     """The baseline: numpy read, plain float64 calibration, pydicom's default write path."""
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     target.mkdir()
     written = 0
@@ -99,7 +99,7 @@ def naive_convert(source: Path, target: Path) -> None:
         codes = np.clip(np.rint(attenuation * 4096), 0, 65535).astype(np.uint16)
         ds = Dataset()
         ds.file_meta = FileMetaDataset()
-        ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.501.2.2"
+        ds.file_meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.501.2.2")
         ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
         ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
