@@ -46,12 +46,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 from nii.kernels import (
-    Calibration,
     MaterialClass,
     MaterialTable,
     ZeffGrid,
-    attenuation,
-    calibrated_attenuation,
     false_colour,
     material_classes,
     orient,
@@ -62,6 +59,7 @@ from nii.errors import ConfigurationError, UnsupportedError, ValidationError
 from nii.io import atomic_output
 from nii.model import CalibrationState, RowOrder, Scan, TravelDirection, View, _StrEnum
 from nii.registry import Format, register
+from nii.values import attenuation_of
 
 __all__ = [
     "IMAGE_FORMAT_BY_SUFFIX",
@@ -247,25 +245,8 @@ def _material_classes(view: View, grid: ZeffGrid | None, table: MaterialTable) -
         raise ConfigurationError(
             f"false colour needs channels 'high' and 'low'; view {view.name!r} has {view.channel_names}"
         )
-    high, low = (_attenuation(view, name) for name in ("high", "low"))
+    high, low = (attenuation_of(view, name) for name in ("high", "low"))
     return _oriented(material_classes(high, low, grid, table), view)
-
-
-def _attenuation(view: View, name: str) -> np.ndarray:
-    """float32 attenuation ``-ln(I/I0)`` of one channel, through the calibration kernels."""
-    values = np.asarray(view.channels[name])
-    if view.calibration is CalibrationState.ATTENUATION:
-        return np.ascontiguousarray(values, dtype=np.float32)
-    if view.calibration is CalibrationState.TRANSMISSION:
-        scale = np.float32(65535.0 if values.dtype == np.uint16 else 1.0)
-        return attenuation(np.ascontiguousarray(values, dtype=np.float32) / scale)
-    if name not in view.dark or name not in view.air or values.dtype != np.uint16:
-        raise UnsupportedError(
-            f"raw channel {name!r} of view {view.name!r} needs uint16 counts with dark and air references "
-            "for false colour; calibrate the scan first"
-        )
-    calibration = Calibration.from_references(view.dark[name], view.air[name], reference=view.reference.get(name))
-    return calibrated_attenuation(np.ascontiguousarray(values), calibration)
 
 
 @lru_cache(maxsize=8)

@@ -2,18 +2,7 @@
 
 A step is a function ``(scan, argument) -> (scan, parameters)``; the pipeline records the
 parameters in the scan's provenance. Steps compute in float32; :func:`quantize` turns the
-result into the 16-bit codes that DICOS stores, with these fixed conventions (the value is
-``code × scale``):
-
-===================  =================  ====================================
-what                 channel            scale
-===================  =================  ====================================
-transmission I/I0    measured channels  1 / 65535
-attenuation −ln T    measured channels  1 / :data:`nii.kernels.ATTENUATION_SCALE`
-steel equivalent mm  ``steel_mm``       0.1 mm
-effective Z          ``zeff``           0.01
-material class       ``material``       1 (:class:`nii.kernels.MaterialClass`)
-===================  =================  ====================================
+result into the 16-bit codes that DICOS stores (conventions in :mod:`nii.values`).
 
 Available steps (``nii convert --normalize calibrate,resample=4x4,steel``):
 
@@ -47,38 +36,27 @@ import cv2
 import numpy as np
 
 from nii.errors import ValidationError
-from nii.kernels import (
-    ATTENUATION_SCALE,
-    Calibration,
-    MaterialClass,
-    attenuation,
-    calibrated_attenuation,
-    orient,
-    resample,
-    transmission,
-)
+from nii.kernels import MaterialClass, attenuation, calibrated_attenuation, orient, resample, transmission
 from nii.model import CalibrationState, Geometry, RowOrder, Scan, TravelDirection, View
+from nii.values import (
+    MEASURED,
+    QUANTIZATION,
+    attenuation_of,
+    calibration_of,
+    physical,
+    quantize_array,
+    raw_of,
+)
 
-__all__ = ["QUANTIZATION", "STEPS", "StepFunction", "quantize", "register_step"]
+__all__ = ["STEPS", "StepFunction", "quantize", "register_step"]
 
 StepFunction = Callable[[Scan, str | None], tuple[Scan, dict[str, Any]]]
 
 STEPS: dict[str, StepFunction] = {}
 """Processing steps by name."""
 
-MEASURED = ("high", "low", "single")
-
 MATERIAL_SMOOTHING_PX = 5
 """Box average (pixels) of both attenuation images before material classification."""
-
-QUANTIZATION: dict[str, float] = {
-    str(CalibrationState.TRANSMISSION): 1.0 / 65535.0,
-    str(CalibrationState.ATTENUATION): 1.0 / float(ATTENUATION_SCALE),
-    "steel_mm": 0.1,
-    "zeff": 0.01,
-    "material": 1.0,
-}
-"""Value of one code of each 16-bit representation (see the module docstring)."""
 
 
 def register_step(name: str) -> Callable[[StepFunction], StepFunction]:
@@ -93,27 +71,6 @@ def register_step(name: str) -> Callable[[StepFunction], StepFunction]:
 
 def _measured(view: View) -> dict[str, np.ndarray]:
     return {name: array for name, array in view.channels.items() if name in MEASURED}
-
-
-def _as_float(array: np.ndarray, state: CalibrationState) -> np.ndarray:
-    """A channel as float32 physical values (decoding the 16-bit convention if needed)."""
-    if array.dtype == np.float32:
-        return np.ascontiguousarray(array)
-    if array.dtype == np.uint16 and state is not CalibrationState.RAW:
-        return (array * np.float32(QUANTIZATION[str(state)])).astype(np.float32)
-    return np.ascontiguousarray(array, dtype=np.float32)
-
-
-def _calibration(view: View, channel: str) -> Calibration:
-    if channel not in view.dark or channel not in view.air:
-        raise ValidationError(
-            f"view {view.name!r} channel {channel!r} has no dark and air references to calibrate with"
-        )
-    return Calibration.from_references(view.dark[channel], view.air[channel], reference=view.reference.get(channel))
-
-
-def _raw(view: View, channel: str) -> np.ndarray:
-    return np.ascontiguousarray(view.channels[channel], dtype=np.uint16)
 
 
 def _replace_measured(
@@ -137,9 +94,9 @@ def calibrate(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
     def convert(view: View, name: str) -> np.ndarray:
         if view.calibration is not CalibrationState.RAW:
             raise ValidationError(f"view {view.name!r} is already {view.calibration}; calibrate needs RAW counts")
-        calibration = _calibration(view, name)
+        calibration = calibration_of(view, name)
         repaired[f"{view.name}/{name}"] = calibration.repaired.tolist()
-        return transmission(_raw(view, name), calibration)
+        return transmission(raw_of(view, name), calibration)
 
     return _replace_measured(scan, convert, CalibrationState.TRANSMISSION, keep_references=False), {
         "repaired_elements": repaired
@@ -157,13 +114,13 @@ def attenuate(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
 
     def convert(view: View, name: str) -> np.ndarray:
         if view.calibration is CalibrationState.RAW:
-            calibration = _calibration(view, name)
+            calibration = calibration_of(view, name)
             repaired[f"{view.name}/{name}"] = calibration.repaired.tolist()
-            return calibrated_attenuation(_raw(view, name), calibration, dtype=dtype)
+            return calibrated_attenuation(raw_of(view, name), calibration, dtype=dtype)
         if view.calibration is CalibrationState.ATTENUATION:
-            value = _as_float(view.channels[name], view.calibration)
+            value = physical(view.channels[name], view.calibration)
             return value if dtype is np.float32 else quantize_array(value, QUANTIZATION[str(view.calibration)])
-        return attenuation(_as_float(view.channels[name], view.calibration), dtype=dtype)
+        return attenuation(physical(view.channels[name], view.calibration), dtype=dtype)
 
     parameters: dict[str, Any] = {"repaired_elements": repaired, "dtype": np.dtype(dtype).name}
     return _replace_measured(scan, convert, CalibrationState.ATTENUATION, keep_references=False), parameters
@@ -230,7 +187,7 @@ def resample_views(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, An
         )
         channels = {
             name: resample(
-                _as_float(array, view.calibration),
+                physical(array, view.calibration),
                 pitch_mm=g.detector_spacing_mm,
                 line_positions_mm=positions,
                 spacing_mm=spacing,
@@ -262,17 +219,9 @@ def steel_equivalent(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, 
         if channel is None:
             raise ValidationError(f"view {view.name!r} has no measured channel to convert to steel thickness")
         curve = SteelEquivalentCurve.from_scanner(scanner, channel if channel != "single" else None)
-        a = _attenuation_of(view, channel)
+        a = attenuation_of(view, channel)
         views.append(view.with_channels({**view.channels, "steel_mm": curve.apply(a)}))
     return scan.with_views(views), {"scanner": scanner}
-
-
-def _attenuation_of(view: View, channel: str) -> np.ndarray:
-    if view.calibration is CalibrationState.ATTENUATION:
-        return _as_float(view.channels[channel], view.calibration)
-    if view.calibration is CalibrationState.TRANSMISSION:
-        return attenuation(_as_float(view.channels[channel], view.calibration))
-    return calibrated_attenuation(_raw(view, channel), _calibration(view, channel))
 
 
 @register_step("materials")
@@ -289,8 +238,8 @@ def materials(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
         if not {"high", "low"} <= set(view.channels):
             raise ValidationError(f"view {view.name!r} needs high and low channels for materials")
         # Per-pixel ratios are too noisy to classify near the thickness limits; average first.
-        a_high = cv2.blur(_attenuation_of(view, "high"), (MATERIAL_SMOOTHING_PX, MATERIAL_SMOOTHING_PX))
-        a_low = cv2.blur(_attenuation_of(view, "low"), (MATERIAL_SMOOTHING_PX, MATERIAL_SMOOTHING_PX))
+        a_high = cv2.blur(attenuation_of(view, "high"), (MATERIAL_SMOOTHING_PX, MATERIAL_SMOOTHING_PX))
+        a_low = cv2.blur(attenuation_of(view, "low"), (MATERIAL_SMOOTHING_PX, MATERIAL_SMOOTHING_PX))
         derived = {"zeff": effective_z(a_high, a_low, table.grid), "material": table.classify(a_high, a_low, classes)}
         views.append(view.with_channels({**view.channels, **derived}))
     return scan.with_views(views), {
@@ -300,11 +249,6 @@ def materials(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
         "max_attenuation": classes.max_attenuation,
         "classes": {member.name: int(member) for member in MaterialClass},
     }
-
-
-def quantize_array(values: np.ndarray, scale: float) -> np.ndarray:
-    """``round(values / scale)`` clipped to uint16."""
-    return np.clip(np.rint(values * np.float32(1.0 / scale)), 0, 65535).astype(np.uint16)
 
 
 @register_step("quantize")

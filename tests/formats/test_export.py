@@ -205,7 +205,7 @@ def test_false_colour_needs_classes():
     with pytest.raises(ValidationError, match="must hold uint8 material class codes 0..4"):
         render_view(view, mode="false-colour")
     raw = View("side", {"high": np.ones((4, 4), np.uint16), "low": np.ones((4, 4), np.uint16)})
-    with pytest.raises(UnsupportedError, match="needs uint16 counts with dark and air references"):
+    with pytest.raises(ValidationError, match="raw counts without dark and air references"):
         render_view(raw, mode="false-colour", zeff_grid=GRID)
 
 

@@ -12,7 +12,7 @@ from nii.errors import ValidationError
 from nii.model import CalibrationState, Geometry, RowOrder, TravelDirection
 from nii.pipeline import Recipe, convert, convert_scan
 from nii.simulate.simulator import simulate
-from nii.steps import QUANTIZATION
+from nii.values import QUANTIZATION
 
 
 @pytest.fixture(scope="module")
