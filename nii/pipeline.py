@@ -256,8 +256,16 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
-def run_job(job: Job, recipe: Recipe) -> JobResult:
-    """Convert one input; never raises for a problem with the input (it becomes a failed result)."""
+def run_job(job: Job, recipe: Recipe, threads: int | None = None) -> JobResult:
+    """Convert one input; never raises for a problem with the input (it becomes a failed result).
+
+    ``threads`` caps the kernels' threads in this worker: with one worker per core, more
+    threads than cores make OpenMP barriers spin against each other (milliseconds per call).
+    """
+    if threads is not None:
+        import numba
+
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
     start = time.perf_counter()
     try:
         scan = nii.read(job.input)
@@ -349,6 +357,10 @@ def convert(
     return ordered
 
 
+def _threads_per_worker(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 def _run_local(
     pending: Sequence[tuple[int, Job]], recipe: Recipe, workers: int, scheduler: str | None
 ) -> Iterator[tuple[int, JobResult]]:
@@ -357,6 +369,7 @@ def _run_local(
             yield index, run_job(job, recipe)
         return
     queue = list(reversed(pending))
+    threads = _threads_per_worker(workers)
     # forkserver: numba's OpenMP threads make fork() from this process unsafe.
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
         in_flight: dict[Future[JobResult], int] = {}
@@ -365,7 +378,7 @@ def _run_local(
                 # At most `workers` scans in flight bounds memory, whatever the batch size.
                 while queue and len(in_flight) < workers:
                     index, job = queue.pop()
-                    in_flight[pool.submit(run_job, job, recipe)] = index
+                    in_flight[pool.submit(run_job, job, recipe, threads)] = index
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in finished:
                     yield in_flight.pop(future), future.result()
@@ -387,20 +400,22 @@ def _run_dask(
     if scheduler is None:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
     client = Client(cluster if cluster is not None else scheduler)
+    # Workers of a remote cluster have their own cores; share this machine's between local ones.
+    threads = _threads_per_worker(workers) if cluster is not None else None
     try:
         queue = list(reversed(pending))
         submitted: dict[Any, int] = {}
         completed = as_completed()
         while queue and len(submitted) < workers:
             index, job = queue.pop()
-            future = client.submit(run_job, job, recipe, pure=False)
+            future = client.submit(run_job, job, recipe, threads, pure=False)
             submitted[future.key] = index
             completed.add(future)
         for future in completed:
             yield submitted.pop(future.key), future.result()
             if queue:
                 index, job = queue.pop()
-                future = client.submit(run_job, job, recipe, pure=False)
+                future = client.submit(run_job, job, recipe, threads, pure=False)
                 submitted[future.key] = index
                 completed.add(future)
     finally:

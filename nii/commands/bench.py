@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     for r in results:
         print(
             f"{r.workload:<9} {r.input_mb:>9.1f} {r.nii_scans_per_s:>12.2f} {r.nii_mb_per_s:>9.0f} "
-            f"{r.naive_mb_per_s:>11.0f} {r.speedup:>8.1f}× {r.nii_fsync_output_mb_per_s:>11.0f} "
+            f"{r.naive_mb_per_s:>11.0f} {r.speedup:>8.1f}× {r.dicos_fsync_mb_per_s:>11.0f} "
             f"{r.disk_mb_per_s:>10.0f} {r.fsync_fraction_of_disk:>7.0%}"
         )
     if args.json:
