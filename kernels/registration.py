@@ -441,42 +441,63 @@ def _shifted_bicubic(segment: np.ndarray, flat: np.ndarray, first: int, cols: in
 
 
 @njit(cache=True, fastmath=_FAST, inline="always")
-def _affine_bilinear(
-    segment: np.ndarray, flat: np.ndarray, cols: int, rs: float, cs: float, dr: float, dc: float
-) -> None:
-    for k in range(segment.size):
+def _positions(
+    count: int, cols: int, rs: float, cs: float, dr: float, dc: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat index of the pixel at or before each sample point of a row segment, and the fractions.
+
+    Computed in a loop of its own, which vectorises; the sampling loop that follows is then a plain
+    sequence of loads (as OpenCV's remap after its coordinate pass).
+    """
+    index = np.empty(count, np.int64)
+    fraction_r = np.empty(count)
+    fraction_c = np.empty(count)
+    for k in range(count):
         r = rs + dr * k
         c = cs + dc * k
         i0 = int(r)
         j0 = int(c)
-        fr = r - i0
-        fc = c - j0
-        base = i0 * cols + j0
+        index[k] = i0 * cols + j0
+        fraction_r[k] = r - i0
+        fraction_c[k] = c - j0
+    return index, fraction_r, fraction_c
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _affine_bilinear(
+    segment: np.ndarray, flat: np.ndarray, cols: int, rs: float, cs: float, dr: float, dc: float
+) -> None:
+    index, fraction_r, fraction_c = _positions(segment.size, cols, rs, cs, dr, dc)
+    for k in range(segment.size):
+        base = index[k]
+        fc = fraction_c[k]
         upper = flat[base] + fc * (flat[base + 1] - flat[base])
         lower = flat[base + cols] + fc * (flat[base + cols + 1] - flat[base + cols])
-        segment[k] = upper + fr * (lower - upper)
+        segment[k] = upper + fraction_r[k] * (lower - upper)
 
 
 @njit(cache=True, fastmath=_FAST, inline="always")
 def _affine_bicubic(
     segment: np.ndarray, flat: np.ndarray, cols: int, rs: float, cs: float, dr: float, dc: float
 ) -> None:
-    for k in range(segment.size):
-        r = rs + dr * k
-        c = cs + dc * k
-        i0 = int(r)
-        j0 = int(c)
-        wr0, wr1, wr2, wr3 = _cubic_weights(r - i0)
-        wc0, wc1, wc2, wc3 = _cubic_weights(c - j0)
-        base = (i0 - 1) * cols + j0 - 1
-        l0 = wc0 * flat[base] + wc1 * flat[base + 1] + wc2 * flat[base + 2] + wc3 * flat[base + 3]
+    count = segment.size
+    index, fraction_r, fraction_c = _positions(count, cols, rs, cs, dr, dc)
+    weights = np.empty((8, count))
+    for k in range(count):
+        weights[0, k], weights[1, k], weights[2, k], weights[3, k] = _cubic_weights(fraction_r[k])
+        weights[4, k], weights[5, k], weights[6, k], weights[7, k] = _cubic_weights(fraction_c[k])
+    wr0, wr1, wr2, wr3 = weights[0], weights[1], weights[2], weights[3]
+    wc0, wc1, wc2, wc3 = weights[4], weights[5], weights[6], weights[7]
+    for k in range(count):
+        base = index[k] - cols - 1
+        l0 = wc0[k] * flat[base] + wc1[k] * flat[base + 1] + wc2[k] * flat[base + 2] + wc3[k] * flat[base + 3]
         base += cols
-        l1 = wc0 * flat[base] + wc1 * flat[base + 1] + wc2 * flat[base + 2] + wc3 * flat[base + 3]
+        l1 = wc0[k] * flat[base] + wc1[k] * flat[base + 1] + wc2[k] * flat[base + 2] + wc3[k] * flat[base + 3]
         base += cols
-        l2 = wc0 * flat[base] + wc1 * flat[base + 1] + wc2 * flat[base + 2] + wc3 * flat[base + 3]
+        l2 = wc0[k] * flat[base] + wc1[k] * flat[base + 1] + wc2[k] * flat[base + 2] + wc3[k] * flat[base + 3]
         base += cols
-        l3 = wc0 * flat[base] + wc1 * flat[base + 1] + wc2 * flat[base + 2] + wc3 * flat[base + 3]
-        segment[k] = wr0 * l0 + wr1 * l1 + wr2 * l2 + wr3 * l3
+        l3 = wc0[k] * flat[base] + wc1[k] * flat[base + 1] + wc2[k] * flat[base + 2] + wc3[k] * flat[base + 3]
+        segment[k] = wr0[k] * l0 + wr1[k] * l1 + wr2[k] * l2 + wr3[k] * l3
 
 
 def warp_reference(
