@@ -9,4 +9,14 @@ from nii.registry import Format, available, get_format, register
 
 __all__ = ["BUILTIN_FORMAT_MODULES", "Format", "available", "get_format", "register"]
 
-BUILTIN_FORMAT_MODULES: tuple[str, ...] = ("nii.formats.npz",)
+BUILTIN_FORMAT_MODULES: tuple[str, ...] = (
+    "nii.formats.npz",
+    "nii.formats.archive",
+    "nii.formats.export",
+    "nii.formats.dicos",
+    "nii.formats.ref_rawxml",
+    "nii.formats.ref_tiff",
+    "nii.formats.ref_hdf5",
+    "nii.formats.ref_packed12",
+    "nii.formats.profile",
+)

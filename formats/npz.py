@@ -51,9 +51,9 @@ class NpzFormat(Format):
             atomic_output(path) as temporary,
             zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive,
         ):
-            archive.writestr(METADATA_ENTRY, metadata)
+            archive.writestr(_entry(METADATA_ENTRY), metadata)
             for key, array in scan_arrays(scan).items():
-                with archive.open(f"{key}.npy", "w", force_zip64=True) as entry:
+                with archive.open(_entry(f"{key}.npy"), "w", force_zip64=True) as entry:
                     np.lib.format.write_array(entry, np.asarray(array), allow_pickle=False)
         return [path]
 
@@ -84,6 +84,13 @@ class NpzFormat(Format):
             steps=previous.steps,
         )
         return scan
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    # A fixed time stamp (the ZIP epoch) so the same scan always gives the same bytes.
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_STORED
+    return info
 
 
 _HEADER_READERS = {

@@ -1,48 +1,90 @@
-"""Array kernels (installed as ``nii.kernels``): numba implementations with plain-numpy
-references beside them. Kernels take and return arrays; they never open files or see a Scan."""
+"""Array kernels (installed as ``nii.kernels``): numba implementations with plain-numpy references beside
+them. Kernels take and return arrays; they never open files or see a Scan.
 
-# --- registration and comparison (issue #7) -------------------------------------------------------------------
-from nii.kernels.compare import (
-    checkerboard,
-    flicker,
-    match_intensity,
-    mean_absolute_difference,
-    ncc,
-    psnr,
-    signed_difference,
-    ssim,
+Pipelines, each one pass over the raw frames:
+
+* display: :func:`render` (calibrate, attenuate, window);
+* storage and normalisation: :func:`calibrated_attenuation`, then :func:`equivalent_thickness` and
+  :func:`resample`;
+* dual energy: :func:`dual_energy_render` (classes and false colour).
+
+Each step is also available alone (:func:`transmission`, :func:`attenuation`, :func:`apply_window`,
+:func:`effective_z`, :func:`material_classes`, :func:`false_colour`, :func:`local_contrast`,
+:func:`orient`). The ``*_reference`` functions in the modules are the plain-numpy versions the tests
+compare against.
+"""
+
+from nii.kernels.attenuation import ATTENUATION_SCALE, attenuation, calibrated_attenuation, equivalent_thickness
+from nii.kernels.calibrate import TRANSMISSION_FLOOR, Calibration, transmission
+from nii.kernels.display import Window, apply_window, local_contrast, render
+from nii.kernels.dual_energy import (
+    CONVENTIONAL_PALETTE,
+    DualEnergyImage,
+    MaterialClass,
+    MaterialTable,
+    ZeffGrid,
+    dual_energy_render,
+    effective_z,
+    false_colour,
+    material_classes,
 )
-from nii.kernels.registration import (
-    AffineTransform,
-    ChannelOffset,
-    Features,
-    Interpolation,
-    Registration,
-    TransformModel,
-    estimate_channel_offset,
-    register,
-    shift_along_travel,
-    valid_mask,
-)
+from nii.kernels.resample import orient, resample, resample_lines, resample_rows, target_positions
 
 __all__ = [
-    "AffineTransform",
-    "ChannelOffset",
-    "Features",
-    "Interpolation",
-    "Registration",
-    "TransformModel",
-    "checkerboard",
-    "estimate_channel_offset",
-    "flicker",
-    "match_intensity",
-    "mean_absolute_difference",
-    "ncc",
-    "psnr",
-    "register",
-    "shift_along_travel",
-    "signed_difference",
-    "ssim",
-    "valid_mask",
+    "ATTENUATION_SCALE",
+    "CONVENTIONAL_PALETTE",
+    "TRANSMISSION_FLOOR",
+    "Calibration",
+    "DualEnergyImage",
+    "MaterialClass",
+    "MaterialTable",
+    "Window",
+    "ZeffGrid",
+    "apply_window",
+    "attenuation",
+    "calibrated_attenuation",
+    "dual_energy_render",
+    "effective_z",
+    "equivalent_thickness",
+    "false_colour",
+    "local_contrast",
+    "material_classes",
+    "orient",
+    "render",
+    "resample",
+    "resample_lines",
+    "resample_rows",
+    "target_positions",
+    "transmission",
 ]
-# --- end of registration and comparison ------------------------------------------------------------------------
+
+# --- decoding kernels (issue #5: vendor formats); re-exported by name, no __all__ of their own ---
+from nii.kernels.decode import deinterleave_lines as deinterleave_lines
+from nii.kernels.decode import pack12 as pack12
+from nii.kernels.decode import packed12_size as packed12_size
+from nii.kernels.decode import unpack12 as unpack12
+
+# --- end of decoding kernels ---
+
+# --- registration and comparison (issue #7); re-exported by name, no __all__ of their own ---
+# isort: split
+from nii.kernels.compare import checkerboard as checkerboard
+from nii.kernels.compare import flicker as flicker
+from nii.kernels.compare import match_intensity as match_intensity
+from nii.kernels.compare import mean_absolute_difference as mean_absolute_difference
+from nii.kernels.compare import ncc as ncc
+from nii.kernels.compare import psnr as psnr
+from nii.kernels.compare import signed_difference as signed_difference
+from nii.kernels.compare import ssim as ssim
+from nii.kernels.registration import AffineTransform as AffineTransform
+from nii.kernels.registration import ChannelOffset as ChannelOffset
+from nii.kernels.registration import Features as Features
+from nii.kernels.registration import Interpolation as Interpolation
+from nii.kernels.registration import Registration as Registration
+from nii.kernels.registration import TransformModel as TransformModel
+from nii.kernels.registration import estimate_channel_offset as estimate_channel_offset
+from nii.kernels.registration import register as register
+from nii.kernels.registration import shift_along_travel as shift_along_travel
+from nii.kernels.registration import valid_mask as valid_mask
+
+# --- end of registration and comparison ---

@@ -19,7 +19,7 @@ from nii.errors import NiiError
 
 __all__ = ["COMMANDS", "main"]
 
-COMMANDS: tuple[str, ...] = ("info", "formats")
+COMMANDS: tuple[str, ...] = ("info", "formats", "simulate", "convert", "validate", "export", "profile", "bench")
 """Modules of :mod:`nii.commands`, in the order ``nii --help`` lists them."""
 
 

@@ -35,7 +35,8 @@ def atomic_output(target: str | os.PathLike[str], *, fsync: bool = False) -> Ite
     target
         The final file or folder.
     fsync
-        Flush the written file to disk before the rename (durable, slower).
+        Flush the written file (or every file of the written folder) to disk before the
+        rename, and the rename after it (durable outputs; slower).
 
     Examples
     --------
@@ -52,9 +53,8 @@ def atomic_output(target: str | os.PathLike[str], *, fsync: bool = False) -> Ite
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.partial")
     try:
         yield temporary
-        if fsync and temporary.is_file():
-            with open(temporary, "rb") as handle:
-                os.fsync(handle.fileno())
+        if fsync:
+            _fsync_tree(temporary)
         if temporary.is_dir() and target.is_dir():
             # os.replace cannot replace a non-empty folder: move the old one aside first.
             old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.old")
@@ -63,9 +63,26 @@ def atomic_output(target: str | os.PathLike[str], *, fsync: bool = False) -> Ite
             _remove(old)
         else:
             os.replace(temporary, target)
+        if fsync:
+            _fsync_tree(target.parent, files=False)  # make the rename itself durable
     except BaseException:
         _remove(temporary)
         raise
+
+
+def _fsync_tree(path: Path, *, files: bool = True) -> None:
+    """fsync a file, or a folder's files and the folder itself."""
+    if files:
+        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            if file.is_file():
+                with open(file, "rb") as handle:
+                    os.fsync(handle.fileno())
+    if path.is_dir():
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def read_exactly(handle: IO[bytes], size: int, *, path: str | os.PathLike[str], what: str) -> bytes:

@@ -3,7 +3,7 @@
 Container formats (the ``.npz`` format, the NII HDF5 archive) store a scan as one JSON
 document and a flat set of arrays keyed by path-like names::
 
-    views/side/channels/high      views/side/dark/high      threats/0/mask
+    views/side/channels/high      views/side/dark/high      threats/0/mask      volumes/ct/data
 
 :func:`scan_to_dict` and :func:`scan_from_dict` are the one implementation of that mapping,
 so every container format round-trips every field the same way. ``nii info --json`` prints
@@ -31,6 +31,7 @@ from nii.model import (
     Site,
     Threat,
     View,
+    Volume,
 )
 
 __all__ = ["SCHEMA_VERSION", "scan_arrays", "scan_from_dict", "scan_to_dict"]
@@ -80,6 +81,19 @@ def scan_to_dict(scan: Scan, *, include_personal: bool = True) -> dict[str, Any]
                 },
             }
         )
+    volumes = [
+        {
+            "name": volume.name,
+            "shape": list(volume.shape),
+            "dtype": str(volume.data.dtype),
+            "key": f"volumes/{volume.name}/data",
+            "spacing_mm": list(volume.spacing_mm),
+            "origin_mm": list(volume.origin_mm),
+            "channel": volume.channel,
+            "calibration": str(volume.calibration),
+        }
+        for volume in scan.volumes
+    ]
     threats = []
     for threat in scan.threats:
         threats.append(
@@ -130,6 +144,7 @@ def scan_to_dict(scan: Scan, *, include_personal: bool = True) -> dict[str, Any]
             "country": scan.site.country,
         },
         "views": views,
+        "volumes": volumes,
         "threats": threats,
         "provenance": {
             "source_path": scan.provenance.source_path,
@@ -166,6 +181,8 @@ def scan_arrays(scan: Scan) -> dict[str, np.ndarray]:
                 arrays[f"{prefix}/{group}/{name}"] = array
         if view.geometry.line_positions_mm is not None:
             arrays[f"{prefix}/line_positions_mm"] = view.geometry.line_positions_mm
+    for volume in scan.volumes:
+        arrays[f"volumes/{volume.name}/data"] = volume.data
     for index, threat in enumerate(scan.threats):
         if threat.mask is not None:
             arrays[f"threats/{index}/mask"] = threat.mask
@@ -218,6 +235,18 @@ def scan_from_dict(metadata: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
                     reference={ch: get(f"{prefix}/reference/{ch}") for ch in entry["reference"]},
                 )
             )
+        # "volumes" came after schema 1 was first written: older documents have none.
+        volumes = [
+            Volume(
+                name=v["name"],
+                data=get(f"volumes/{v['name']}/data"),
+                spacing_mm=tuple(v["spacing_mm"]),
+                origin_mm=tuple(v["origin_mm"]),
+                channel=v["channel"],
+                calibration=v["calibration"],
+            )
+            for v in metadata.get("volumes", [])
+        ]
         threats = []
         for index, t in enumerate(metadata["threats"]):
             threats.append(
@@ -242,6 +271,7 @@ def scan_from_dict(metadata: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
             raise CorruptFileError("scan time is missing", path=path)
         return Scan(
             views=views,
+            volumes=volumes,
             acquired_at=acquired_at,
             inspected_object=InspectedObject(
                 type=o["type"],

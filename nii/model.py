@@ -2,9 +2,10 @@
 
 A :class:`Scan` holds one or more :class:`View` (projections such as ``"side"`` and
 ``"top"``), each with its energy channels as 2-D arrays of shape
-``(detector rows, scan lines)``, the :class:`Threat` regions found on them, and the
-metadata every format maps onto: the inspected object, the scanner, the site, the operator
-and the provenance of the data.
+``(detector rows, scan lines)``, and/or one or more :class:`Volume` (3-D CT
+reconstructions, ``(frames, rows, columns)``), the :class:`Threat` regions found on the
+views, and the metadata every format maps onto: the inspected object, the scanner, the
+site, the operator and the provenance of the data.
 
 Everything is validated at construction, so a ``Scan`` that exists is consistent: channel
 shapes agree, spacings are positive, date-times carry a time zone and container numbers
@@ -19,8 +20,10 @@ Enumerations accept their value as a string, case-insensitively::
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -28,9 +31,9 @@ from enum import StrEnum
 from typing import Any, Self
 
 import numpy as np
-from pydicom.uid import generate_uid
 
 from nii.errors import ValidationError
+from nii.lazy import LazyArray
 
 __all__ = [
     "CHANNEL_ROLES",
@@ -53,6 +56,7 @@ __all__ = [
     "ThreatOrigin",
     "TravelDirection",
     "View",
+    "Volume",
     "container_check_digit",
     "new_uid",
 ]
@@ -170,7 +174,8 @@ _CONTAINER = re.compile(r"[A-Z]{3}[UJZR][0-9]{7}")
 
 def new_uid() -> str:
     """A fresh DICOM UID under the ``2.25`` root (UUID derived, at most 44 characters)."""
-    return str(generate_uid(prefix=None))
+    # The 2.25 root turns a UUID into a UID without a registered root (PS3.5 §B.2).
+    return f"2.25.{uuid.uuid4().int}"
 
 
 def container_check_digit(owner_serial: str) -> int:
@@ -372,8 +377,8 @@ class Geometry:
 
 
 def _as_2d(array: Any, what: str) -> np.ndarray:
-    # np.asarray keeps memmaps and views as they are (no copy for ndarray input).
-    result = array if isinstance(array, np.ndarray) else np.asarray(array)
+    # Memmaps, views and lazy arrays (pixels still in the file) are kept as they are.
+    result: Any = array if isinstance(array, np.ndarray | LazyArray) else np.asarray(array)
     _require(result.ndim == 2, f"{what} must be a 2-D array (detector rows × scan lines), got shape {result.shape}")
     _require(result.size > 0, f"{what} is empty")
     return result
@@ -389,6 +394,8 @@ class View:
         ``"side"``, ``"top"``, ... (lower case identifier).
     channels
         Channel name → 2-D array ``(rows, lines)``; all of one shape. See :data:`CHANNEL_ROLES`.
+        A reader may give a :class:`nii.lazy.LazyArray` (pixels read on access): call
+        ``numpy.asarray`` on a channel before handing it to code that needs an ``ndarray``.
     geometry
         Pixel spacing and orientation.
     calibration
@@ -468,6 +475,80 @@ class View:
     def with_channels(self, channels: Mapping[str, np.ndarray], **changes: Any) -> View:
         """A copy of this view with other channels (and any other field changed)."""
         return replace(self, channels=dict(channels), **changes)
+
+
+def _triple(values: Sequence[float], what: str, *, positive: bool) -> tuple[float, float, float]:
+    result = tuple(float(v) for v in values)
+    _require(len(result) == 3, f"{what} needs 3 values (z, y, x), got {len(result)}")
+    for value in result:
+        if positive:
+            _positive(value, what)
+        else:
+            _require(math.isfinite(value), f"{what} must be finite, got {value!r}")
+    return result  # type: ignore[return-value]
+
+
+@dataclass
+class Volume:
+    """A 3-D reconstruction (CT) of the object: one energy channel on a regular voxel grid.
+
+    Axes are ``(frames, rows, columns)`` = ``(z, y, x)``: frame ``k`` is the slice at
+    ``z = origin_mm[0] + k * spacing_mm[0]``.
+
+    Parameters
+    ----------
+    name
+        Lower case identifier (``"high"``, ``"ct"``, ...), unique among the volumes.
+    data
+        3-D array ``(frames, rows, columns)``; stored as given (no copy).
+    spacing_mm
+        Voxel spacing ``(slice spacing, row spacing, column spacing)`` in mm.
+    origin_mm
+        Position ``(z, y, x)`` of the centre of voxel ``(0, 0, 0)`` in mm.
+    channel
+        Energy channel or derived quantity, a key of :data:`CHANNEL_ROLES` (or another
+        ``[a-z][a-z0-9_]*`` name, carried as a derived image).
+    calibration
+        What the voxel values are; CT reconstructions are usually ATTENUATION.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> volume = Volume("ct", np.zeros((8, 48, 64), np.uint16), spacing_mm=(1.5, 1.0, 1.0))
+    >>> volume.shape
+    (8, 48, 64)
+    """
+
+    name: str
+    data: np.ndarray
+    spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    origin_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    channel: str = "high"
+    calibration: CalibrationState = CalibrationState.ATTENUATION
+
+    def __post_init__(self) -> None:
+        _require(
+            _CHANNEL_NAME.fullmatch(self.name) is not None, f"volume name {self.name!r} must match [a-z][a-z0-9_]*"
+        )
+        _require(
+            _CHANNEL_NAME.fullmatch(self.channel) is not None,
+            f"channel name {self.channel!r} of volume {self.name!r} must match [a-z][a-z0-9_]*",
+        )
+        data = self.data if isinstance(self.data, np.ndarray) else np.asarray(self.data)
+        _require(
+            data.ndim == 3 and data.size > 0,
+            f"volume {self.name!r} must be a non-empty 3-D array (frames, rows, columns), got shape {data.shape}",
+        )
+        self.data = data
+        self.spacing_mm = _triple(self.spacing_mm, f"voxel spacing of volume {self.name!r} (mm)", positive=True)
+        self.origin_mm = _triple(self.origin_mm, f"origin of volume {self.name!r} (mm)", positive=False)
+        self.calibration = CalibrationState(self.calibration)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(frames, rows, columns)``."""
+        frames, rows, columns = self.data.shape
+        return int(frames), int(rows), int(columns)
 
 
 @dataclass(frozen=True)
@@ -556,6 +637,10 @@ class ProcessingStep:
 
     def __post_init__(self) -> None:
         _check_aware(self.performed_at, f"time of processing step {self.name!r}")
+        try:  # provenance is stored as JSON by every container format
+            json.dumps(self.parameters)
+        except (TypeError, ValueError) as error:
+            raise ValidationError(f"parameters of processing step {self.name!r} are not JSON data: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -576,6 +661,8 @@ class Provenance:
 class Scan:
     """One inspection of one object.
 
+    A scan holds at least one view (radiograph) or one volume (CT), or both.
+
     Parameters
     ----------
     views
@@ -590,6 +677,8 @@ class Scan:
         DICOM UIDs; fresh 2.25 UIDs by default.
     provenance
         Source and processing history.
+    volumes
+        3-D reconstructions (CT); names must be unique.
     """
 
     views: list[View]
@@ -602,13 +691,17 @@ class Scan:
     scan_uid: str = field(default_factory=new_uid)
     frame_of_reference_uid: str = field(default_factory=new_uid)
     provenance: Provenance = field(default_factory=Provenance)
+    volumes: list[Volume] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.views = list(self.views)
+        self.volumes = list(self.volumes)
         self.threats = list(self.threats)
-        _require(len(self.views) > 0, "a scan needs at least one view")
+        _require(len(self.views) + len(self.volumes) > 0, "a scan needs at least one view or one volume")
         names = [view.name for view in self.views]
         _require(len(set(names)) == len(names), f"view names must be unique, got {names}")
+        volume_names = [volume.name for volume in self.volumes]
+        _require(len(set(volume_names)) == len(volume_names), f"volume names must be unique, got {volume_names}")
         _check_aware(self.acquired_at, "scan time")
         _check_uid(self.scan_uid, "scan UID")
         _check_uid(self.frame_of_reference_uid, "frame of reference UID")
@@ -628,6 +721,13 @@ class Scan:
             if view.name == name:
                 return view
         raise ValidationError(f"scan has no view {name!r}; views: {[v.name for v in self.views]}")
+
+    def volume(self, name: str) -> Volume:
+        """The volume called ``name``."""
+        for volume in self.volumes:
+            if volume.name == name:
+                return volume
+        raise ValidationError(f"scan has no volume {name!r}; volumes: {[v.name for v in self.volumes]}")
 
     def with_views(self, views: Sequence[View], step: ProcessingStep | None = None) -> Self:
         """A copy with other views and, when given, one more provenance step."""

@@ -23,6 +23,9 @@ def assert_scans_equal(actual: Scan, expected: Scan, *, ignore: tuple[str, ...] 
                 np.testing.assert_array_equal(got, array)
         if view_e.geometry.line_positions_mm is not None:
             np.testing.assert_array_equal(view_a.geometry.line_positions_mm, view_e.geometry.line_positions_mm)
+    for volume_a, volume_e in zip(actual.volumes, expected.volumes, strict=True):
+        assert volume_a.data.dtype == volume_e.data.dtype, volume_e.name
+        np.testing.assert_array_equal(volume_a.data, volume_e.data)
     for threat_a, threat_e in zip(actual.threats, expected.threats, strict=True):
         if threat_e.mask is not None:
             np.testing.assert_array_equal(threat_a.mask, threat_e.mask)

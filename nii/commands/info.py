@@ -33,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
             channel["shape"] = list(array.shape)
             channel["min"] = float(np.min(array))
             channel["max"] = float(np.max(array))
+    for entry, volume in zip(info["volumes"], scan.volumes, strict=True):
+        entry["min"] = float(np.min(volume.data))
+        entry["max"] = float(np.max(volume.data))
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -53,6 +56,13 @@ def run(args: argparse.Namespace) -> int:
         )
         for name, channel in entry["channels"].items():
             print(f"    {name:<12} {channel['dtype']:<8} range {channel['min']:g} .. {channel['max']:g}")
+    for entry in info["volumes"]:
+        frames, rows, columns = entry["shape"]
+        spacing = " × ".join(f"{value:g}" for value in entry["spacing_mm"])
+        print(
+            f"  volume {entry['name']:<4} {frames} frames × {rows} rows × {columns} columns, {spacing} mm, "
+            f"{entry['channel']} {entry['calibration']} {entry['dtype']} range {entry['min']:g} .. {entry['max']:g}"
+        )
     print(f"  threats    {len(info['threats'])}")
     for threat in info["threats"]:
         x, y, w, h = threat["box"]

@@ -1,3 +1,5 @@
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -56,3 +58,13 @@ def test_truncated_archive(scan, tmp_path):
     cut.write_bytes(path.read_bytes()[:5000])
     with pytest.raises(CorruptFileError, match="cut.npz"):
         nii.read(cut)
+
+
+def test_same_scan_same_bytes(scan, tmp_path):
+    # Entries carry a fixed time stamp, so writing later gives the same file.
+    nii.write(scan, tmp_path / "a.npz")
+    with zipfile.ZipFile(tmp_path / "a.npz") as archive:
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+        assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}
+    nii.write(scan, tmp_path / "b.npz")
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()

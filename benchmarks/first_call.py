@@ -1,0 +1,56 @@
+"""First-call time of every nii kernel in a fresh process (run twice: the first run fills numba's cache).
+
+Usage: ``python benchmarks/first_call.py`` prints one JSON object: seconds for importing ``nii.kernels``
+and for the first call of each kernel on small arrays, and their total.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+_started = time.perf_counter()
+
+import nii.kernels as k  # noqa: E402
+import numpy as np  # noqa: E402
+
+_imported = time.perf_counter() - _started
+
+
+def main() -> dict[str, float]:
+    rng = np.random.default_rng(0)
+    raw = rng.integers(100, 60000, (16, 32), dtype=np.uint16)
+    calibration = k.Calibration.from_references(np.full(16, 100.0), np.full(16, 60000.0), reference=np.ones(32))
+    a = k.calibrated_attenuation(raw, calibration)
+    grid = k.ZeffGrid(np.ones((4, 4), np.float32), 10.0, 0.9, 1.3)
+    table = k.MaterialTable()
+    window = k.Window.for_attenuation(0, 8, invert=True)
+    curved = k.Window.for_attenuation(0, 8, gamma=0.8)
+    classes = np.zeros(a.shape, np.uint8)
+    calls = {
+        "transmission": lambda: k.transmission(raw, calibration),
+        "attenuation float32": lambda: k.attenuation(k.transmission(raw, calibration)),
+        "attenuation uint16": lambda: k.attenuation(k.transmission(raw, calibration), dtype=np.uint16),
+        "calibrated_attenuation uint16": lambda: k.calibrated_attenuation(raw, calibration, dtype=np.uint16),
+        "equivalent_thickness": lambda: k.equivalent_thickness(a, np.arange(4, dtype=np.float32), step=1.0),
+        "apply_window": lambda: k.apply_window(raw, window),
+        "render linear": lambda: k.render(raw, calibration, window),
+        "render lut": lambda: k.render(raw, calibration, curved),
+        "local_contrast": lambda: k.local_contrast(k.apply_window(raw, window)),
+        "resample": lambda: k.resample(a, pitch_mm=2.0, line_positions_mm=np.arange(32) * 3.0),
+        "effective_z": lambda: k.effective_z(a, a, grid),
+        "material_classes": lambda: k.material_classes(a, a, grid, table),
+        "false_colour": lambda: k.false_colour(classes, classes, k.CONVENTIONAL_PALETTE),
+        "dual_energy_render": lambda: k.dual_energy_render(raw, raw, calibration, calibration, grid, table, window),
+    }
+    seconds = {"import nii.kernels": _imported}
+    for name, call in calls.items():
+        start = time.perf_counter()
+        call()
+        seconds[name] = time.perf_counter() - start
+    seconds["total"] = sum(seconds.values())
+    return seconds
+
+
+if __name__ == "__main__":
+    print(json.dumps(main()))

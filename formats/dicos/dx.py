@@ -1,0 +1,186 @@
+"""DICOS Digital X-Ray (DX) image: one energy channel of one radiograph view.
+
+The attributes are those of the reference doc's §7.1 (everything the reference reader
+requires) plus Imager Pixel Spacing, Detector Element Spacing, Series Number and
+Description, Frame of Reference and Acquisition Date Time, which it also accepts.
+
+Examples
+--------
+>>> import numpy as np
+>>> from datetime import datetime, timezone
+>>> from nii.formats.dicos.common import ObjectOfInspection, ScanContext
+>>> ooi = ObjectOfInspection("CARGO", "MSCU1234565")
+>>> context = ScanContext("2.25.1", datetime(2026, 1, 1, tzinfo=timezone.utc), ooi)
+>>> image = DXImage(np.zeros((4, 6), np.uint16), context=context, series_uid="2.25.2", series_number=1,
+...                 image_type=("ORIGINAL", "HIGH ENERGY"), kvp_kv=6000.0)
+>>> image.SOPClassUID, image.Rows, image.Columns
+('1.2.840.10008.5.1.4.1.1.501.2.2', 4, 6)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from pydicom.sequence import Sequence as DicomSequence
+
+from nii.errors import ValidationError
+from nii.model import new_uid
+
+from .common import ScanContext
+from .dictionary import (
+    DX_CLASSES,
+    DX_PRESENTATION_STORAGE,
+    DX_PROCESSING_STORAGE,
+    EFFECTIVE_ENERGY,
+    CoordinateSystem,
+    ImageOrigin,
+    ImageTypeValue1,
+    OOIImageCharacteristics,
+    PresentationIntent,
+)
+from .instance import DicosInstance, check_uint16
+
+__all__ = ["DXImage"]
+
+
+class DXImage(DicosInstance):
+    """A DICOS DX instance (For Processing or For Presentation).
+
+    Parameters
+    ----------
+    pixels
+        2-D ``uint16`` array ``(rows, columns)``; written from its buffer, not copied.
+    context
+        The scan's shared attributes.
+    series_uid, series_number, instance_number
+        Series and instance identity; each channel gets its own series (doc §10).
+    image_type
+        Image Type values 1 and 2, e.g. ``("ORIGINAL", "HIGH ENERGY")``.
+    series_description
+        Free text shown by viewers.
+    kvp_kv, tube_current_ua, effective_energy
+        KVP (kV: a 6 MV linac is 6000), X-Ray Tube Current, Effective Energy.
+    imager_pixel_spacing_mm
+        ``(row spacing, column spacing)``: detector pitch and travel per line.
+    detector_element_spacing_mm
+        Detector Element Spacing (0018,7022), ``(row, column)``.
+    belt_speed_mm_s, belt_height_mm
+        Belt (or vehicle) speed and belt height.
+    orientation, position_mm
+        Image Orientation (row then column direction cosines) and Image Position.
+    intent
+        FOR PROCESSING (raw or calibrated values) or FOR PRESENTATION (display-ready;
+        needs ``window``).
+    window
+        ``(center, width)`` Window Center/Width.
+    rescale_type
+        What the values are (Rescale Type, LO); slope 1 and intercept 0.
+    modality
+        ``XRAY`` (what the reference writes) or ``DX``.
+    image_origin, coordinate_system
+        DICOS Image Origin and Coordinate System.
+    sop_instance_uid
+        A fresh 2.25 UID by default.
+    """
+
+    sop_classes = DX_CLASSES
+
+    def __init__(
+        self,
+        pixels: np.ndarray,
+        *,
+        context: ScanContext,
+        series_uid: str,
+        series_number: int,
+        instance_number: int = 1,
+        image_type: tuple[ImageTypeValue1 | str, OOIImageCharacteristics | str] = ("ORIGINAL", "INTENSITY"),
+        series_description: str | None = None,
+        kvp_kv: float = 0.0,
+        tube_current_ua: float = 0.0,
+        effective_energy: float = 0.0,
+        imager_pixel_spacing_mm: tuple[float, float] | None = None,
+        detector_element_spacing_mm: tuple[float, float] | None = None,
+        belt_speed_mm_s: float = 0.0,
+        belt_height_mm: float = 0.0,
+        orientation: Sequence[float] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+        position_mm: Sequence[float] = (0.0, 0.0, 0.0),
+        intent: PresentationIntent | str = PresentationIntent.FOR_PROCESSING,
+        window: tuple[float, float] | None = None,
+        rescale_type: str = "US",
+        modality: str = "XRAY",
+        image_origin: ImageOrigin | str = ImageOrigin.MACHINE,
+        coordinate_system: CoordinateSystem | str = CoordinateSystem.LHS,
+        sop_instance_uid: str | None = None,
+    ) -> None:
+        super().__init__()
+        pixels = check_uint16(np.asarray(pixels) if not isinstance(pixels, np.ndarray) else pixels, "DX pixel array")
+        if pixels.ndim != 2 or pixels.size == 0:
+            raise ValidationError(f"a DX image is one 2-D frame (rows, columns), got shape {pixels.shape}")
+        rows, columns = pixels.shape
+        if rows > 65535 or columns > 65535:
+            raise ValidationError(f"DX Rows and Columns are at most 65535, got {rows} × {columns}")
+        intent = PresentationIntent(intent)
+        if intent is PresentationIntent.FOR_PRESENTATION and window is None:
+            raise ValidationError("a FOR PRESENTATION DX needs a window (center, width)")
+        if window is not None and not window[1] >= 1:
+            raise ValidationError(f"window width must be at least 1, got {window[1]}")
+        if modality not in ("XRAY", "DX"):
+            raise ValidationError(f"DX Modality must be XRAY or DX, got {modality!r}")
+        if len(orientation) != 6 or len(position_mm) != 3:
+            raise ValidationError("Image Orientation needs 6 values and Image Position 3")
+        value1, value2 = ImageTypeValue1(image_type[0]), OOIImageCharacteristics(image_type[1])
+        self._init_instance(pixels)
+        sop_class = DX_PRESENTATION_STORAGE if intent is PresentationIntent.FOR_PRESENTATION else DX_PROCESSING_STORAGE
+        context.apply(
+            self,
+            sop_class_uid=sop_class,
+            sop_instance_uid=sop_instance_uid or new_uid(),
+            modality=modality,
+            series_uid=series_uid,
+            series_number=series_number,
+            instance_number=instance_number,
+            series_description=series_description,
+        )
+        self.ImageType = [str(value1), str(value2)]
+        self.PresentationIntentType = str(intent)
+        self.set_image_origin(ImageOrigin(image_origin), CoordinateSystem(coordinate_system))
+        self.KVP = kvp_kv
+        self.XRayTubeCurrentInuA = tube_current_ua
+        self.add_new(EFFECTIVE_ENERGY, "FL", float(effective_energy))
+        if imager_pixel_spacing_mm is not None:
+            self.ImagerPixelSpacing = [float(v) for v in imager_pixel_spacing_mm]
+        if detector_element_spacing_mm is not None:
+            self.DetectorElementSpacing = [float(v) for v in detector_element_spacing_mm]
+        self.DetectorType = ""
+        self.TableSpeed = float(belt_speed_mm_s)
+        self.BeltHeight = float(belt_height_mm)
+        self.ImagePositionPatient = [float(v) for v in position_mm]
+        self.ImageOrientationPatient = [float(v) for v in orientation]
+        self.set_pixel_module(rows, columns, signed=False)
+        self.PixelIntensityRelationship = "LIN"
+        self.PixelIntensityRelationshipSign = 1
+        self.RescaleIntercept = 0
+        self.RescaleSlope = 1
+        self.RescaleType = rescale_type
+        self.LossyImageCompression = "00"
+        self.AcquisitionContextSequence = DicomSequence()
+        self.PresentationLUTShape = "IDENTITY"
+        if window is not None:
+            self.WindowCenter = float(window[0])
+            self.WindowWidth = float(window[1])
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """The image, ``(rows, columns)``."""
+        frames = self.frames
+        if frames.shape[0] != 1:
+            raise ValidationError(f"a DX holds one frame, this one has {frames.shape[0]}")
+        return frames[0]
+
+    @property
+    def image_type(self) -> tuple[str, str]:
+        """Image Type values 1 and 2 (``("ORIGINAL", "INTENSITY")`` when absent)."""
+        values = [str(v) for v in self.get("ImageType", [])] if "ImageType" in self else []
+        values += ["ORIGINAL", "INTENSITY"][len(values) :]
+        return values[0], values[1]

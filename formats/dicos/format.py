@@ -1,0 +1,94 @@
+"""The ``dicos`` format: a scan as a folder of DICOS ``.dcs`` files.
+
+Writing creates the folder atomically (:func:`nii.io.atomic_output`): every file is
+built in memory first, so an unsupported channel type fails before anything is written,
+and a failed write leaves no partial folder. Reading takes a folder (which must hold one
+scan, or pass ``scan_uid=``) or any one file of a scan (its siblings with the same Scan
+Instance UID are read with it).
+
+This module stays light (no pydicom, no numba at import) because every CLI start loads
+the registry; the work is done in :mod:`nii.formats.dicos.scan_io`, imported on first use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nii.errors import FileAccessError
+from nii.model import Provenance, Scan
+from nii.registry import Format
+
+__all__ = ["DicosFormat", "dicos_files", "is_dicos"]
+
+SOP_CLASS_PREFIX = b"1.2.840.10008.5.1.4.1.1.501."
+"""Start of every DICOS SOP class UID (``dictionary.DICOS_PREFIX``), found in the file meta."""
+_SNIFF = 1024
+
+
+def is_dicos(head: bytes) -> bool:
+    """Whether the first bytes of a file are a Part 10 header of a DICOS SOP class."""
+    return len(head) > 132 and head[128:132] == b"DICM" and SOP_CLASS_PREFIX in head[132:_SNIFF]
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(_SNIFF)
+    except OSError:
+        return b""
+
+
+def dicos_files(folder: Path) -> list[Path]:
+    """The DICOS files of a folder (by content, whatever their names), sorted by name."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as error:
+        raise FileAccessError(f"cannot list folder: {error.strerror}", path=folder) from error
+    return [p for p in entries if p.is_file() and not p.name.startswith(".") and is_dicos(_head(p))]
+
+
+class DicosFormat(Format):
+    """DICOS (NEMA IIC 1) DX, CT and TDR files; one scan per folder."""
+
+    name = "dicos"
+    extensions = (".dicos", ".dcs")
+    description = "DICOS folder of .dcs files: DX per view × channel, CT per volume, TDR (V03)"
+    capabilities = frozenset(
+        {"dual-energy", "multi-view", "threats", "volumes", "folder", "compression", "lossless", "memory-map"}
+    )
+    version = "1"
+
+    def can_read(self, head: bytes, path: Path) -> bool:
+        if path.is_dir():
+            return bool(dicos_files(path))
+        return is_dicos(head)
+
+    def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
+        """Write ``scan`` as the folder ``path``.
+
+        Options: ``compression`` (``none``, ``rle``, ``jpeg-lossless``, ``jpegls``,
+        ``j2k``), ``dicos_version`` (``"V03"``), ``modality`` (``"XRAY"`` or ``"DX"``),
+        ``presentation`` (DX For Presentation with a window), ``window`` (center, width),
+        ``created_at`` (Instance Creation Date/Time; now by default), ``fsync`` (flush every
+        file and the rename to disk before returning).
+        """
+        from .scan_io import write_scan
+
+        return write_scan(scan, path, **options)
+
+    def read(self, path: Path, **options: Any) -> Scan:
+        """Read the scan in the folder ``path``, or the scan that the file ``path`` belongs to.
+
+        Options: ``scan_uid`` picks one scan of a folder that holds several.
+        """
+        from .scan_io import read_scan
+
+        scan_uid = options.pop("scan_uid", None)
+        if options:
+            raise TypeError(f"dicos reader takes only scan_uid=, got {sorted(options)}")
+        scan = read_scan(path, scan_uid)
+        scan.provenance = Provenance(
+            source_path=str(path), source_format=self.name, reader_version=self.version, steps=scan.provenance.steps
+        )
+        return scan

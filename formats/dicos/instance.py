@@ -1,0 +1,126 @@
+"""Base class of the DICOS IOD classes: a pydicom Dataset that knows its pixels and file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Self
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from nii.errors import CorruptFileError, UnsupportedError, ValidationError
+
+from .dictionary import COORDINATE_SYSTEM, IMAGE_ORIGIN, CoordinateSystem, ImageOrigin
+from .files import read_pixels, tag_text
+
+__all__ = ["DicosInstance"]
+
+
+class DicosInstance(Dataset):
+    """A DICOS SOP instance; subclasses build one IOD from typed arguments.
+
+    The pixels are kept as the array given (they are written straight from its buffer) or,
+    for an instance read from a file, decoded on first access to :attr:`pixels`.
+    """
+
+    sop_classes: ClassVar[frozenset[str]]
+    """SOP classes :meth:`from_dataset` accepts."""
+
+    _pixels: np.ndarray | None
+    _path: Path | None
+
+    def _init_instance(self, pixels: np.ndarray | None) -> None:
+        object.__setattr__(self, "_pixels", pixels)
+        object.__setattr__(self, "_path", None)
+
+    @classmethod
+    def from_dataset(cls, dataset: Dataset, *, path: Path) -> Self:
+        """Take over a dataset read from ``path`` (its class becomes ``cls``).
+
+        Raises
+        ------
+        UnsupportedError
+            The SOP class is not one this class reads.
+        """
+        sop_class = str(dataset.get("SOPClassUID", ""))
+        if sop_class not in cls.sop_classes:
+            raise UnsupportedError(
+                f"{tag_text(0x00080016)} {sop_class!r} is not a {cls.__name__} class ({sorted(cls.sop_classes)})",
+                path=path,
+            )
+        dataset.__class__ = cls
+        instance: Self = dataset  # type: ignore[assignment]
+        object.__setattr__(instance, "_pixels", None)
+        object.__setattr__(instance, "_path", path)
+        return instance
+
+    @property
+    def path(self) -> Path | None:
+        """The file the instance was read from."""
+        return self._path
+
+    @property
+    def frames(self) -> np.ndarray:
+        """Pixels as ``(frames, rows, columns)``."""
+        if self._pixels is None:
+            if self._path is None:
+                raise ValidationError(f"{type(self).__name__} has no pixels")
+            object.__setattr__(self, "_pixels", read_pixels(self, self._path))
+        assert self._pixels is not None
+        return self._pixels.reshape((-1, *self._pixels.shape[-2:]))
+
+    def set_image_origin(self, origin: ImageOrigin, coordinate_system: CoordinateSystem) -> None:
+        # (0008,0118) is Mapping Resource UID (UI) in DICOM: write it by tag as CS (doc §6.2).
+        self.add_new(IMAGE_ORIGIN, "CS", str(ImageOrigin(origin)))
+        self.add_new(COORDINATE_SYSTEM, "CS", str(CoordinateSystem(coordinate_system)))
+
+    def set_pixel_module(self, rows: int, columns: int, *, signed: bool) -> None:
+        """Image Pixel module for 16-bit MONOCHROME2 pixels, and no burned-in annotation."""
+        self.SamplesPerPixel = 1
+        self.PhotometricInterpretation = "MONOCHROME2"
+        self.Rows = rows
+        self.Columns = columns
+        self.BitsAllocated = 16
+        self.BitsStored = 16
+        self.HighBit = 15
+        self.PixelRepresentation = 1 if signed else 0
+        self.BurnedInAnnotation = "NO"
+
+    def text(self, tag: int) -> str:
+        """The value of ``tag`` as text ('' when absent), read by tag number."""
+        element = self.get(tag)
+        if element is None or element.value is None:
+            return ""
+        value = element.value
+        if isinstance(value, bytes):  # Implicit VR file without dictionary entry (UN)
+            return value.decode("ascii", "replace").strip(" \0")
+        return str(value).strip()
+
+    def floats(self, tag: int, *, path: Path | None = None) -> list[float]:
+        """The numeric values of ``tag`` (empty list when absent)."""
+        element = self.get(tag)
+        if element is None or element.value is None or element.value == "":
+            return []
+        value = element.value
+        try:
+            if isinstance(value, bytes):
+                return [float(v) for v in np.frombuffer(value, "<f4")] if len(value) % 4 == 0 else []
+            if isinstance(value, str | int | float):
+                return [float(value)]
+            return [float(v) for v in value]
+        except (TypeError, ValueError) as error:
+            raise CorruptFileError(
+                f"{tag_text(tag)} has the invalid value {value!r}", path=path or self._path
+            ) from error
+
+
+def check_uint16(pixels: np.ndarray, what: str, *, signed_allowed: bool = False) -> np.ndarray:
+    """Refuse anything but 16-bit integers (DICOS interchange type, doc §7.2)."""
+    allowed = "ui" if signed_allowed else "u"
+    if pixels.dtype.kind not in allowed or pixels.dtype.itemsize != 2:
+        kinds = "uint16 or int16" if signed_allowed else "uint16"
+        raise UnsupportedError(
+            f"{what} is {pixels.dtype}: DICOS images are written as {kinds}; convert first "
+            "(for example scale transmission in [0, 1] by 65535 and round)"
+        )
+    return pixels

@@ -1,0 +1,243 @@
+"""Conversion throughput on the standard workloads, beside a naive baseline measured in the same run.
+
+Workloads (simulated, then stored as stored-uncompressed ``.npz``, the input of both paths):
+
+* ``cargo``: one view, high and low channels of 2048 detector rows × 8192 lines (uint16);
+* ``baggage``: the two-view 160/80 kV suitcase at the simulator's default size.
+
+Paths, each timed per scan from the input file to the DICOS files on disk:
+
+* **nii**: ``nii.read`` → the fused kernel from raw counts to 16-bit attenuation codes →
+  DICOS folder (``nii.write``);
+* **naive**: ``numpy.load`` → the same calibration (dark, air, source monitor) in plain numpy
+  float64, without dead-element repair → 16-bit codes → one
+  pydicom dataset per channel written with pydicom's default path (``Dataset.save_as``).
+
+The disk's sequential write rate is measured in the same run (16 MiB blocks, then fsync)
+and set against the DICOS output rate of a batch conversion with ``fsync`` (``nii.convert``
+with one worker per core, so computing one scan overlaps writing another).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import nii
+from nii.errors import ConfigurationError
+from nii.io import atomic_output
+from nii.pipeline import Recipe, convert_scan
+
+__all__ = ["WORKLOADS", "BenchResult", "disk_write_rate", "naive_convert", "nii_convert", "run_bench"]
+
+WORKLOADS: dict[str, dict[str, Any]] = {
+    "cargo": {"scenario": "cargo", "rows": 2048, "lines": 8192},
+    "baggage": {"scenario": "suitcase"},
+}
+"""Standard workloads: arguments of :func:`nii.simulate.simulator.simulate`."""
+
+RECIPE = Recipe.parse("attenuate=uint16", target="dicos")
+
+
+@dataclass
+class BenchResult:
+    """Measured rates of one workload (best of the repeats; MB = 10⁶ bytes of input pixels)."""
+
+    workload: str
+    shape: str
+    input_mb: float
+    nii_scans_per_s: float
+    nii_mb_per_s: float
+    naive_scans_per_s: float
+    naive_mb_per_s: float
+    speedup: float
+    output_mb: float
+    nii_fsync_output_mb_per_s: float
+    disk_mb_per_s: float
+    fsync_fraction_of_disk: float
+
+
+def nii_convert(source: Path, target: Path, *, fsync: bool = False) -> None:
+    """The nii path: read, fused calibrate + attenuate, DICOS."""
+    scan = convert_scan(nii.read(source), RECIPE)
+    nii.write(scan, target, format="dicos", fsync=fsync)
+
+
+def naive_convert(source: Path, target: Path) -> None:
+    """The baseline: numpy read, plain float64 calibration, pydicom's default write path."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+
+    target.mkdir()
+    written = 0
+    with np.load(source) as archive:
+        arrays = {name: archive[name] for name in archive.files if name.startswith("views/")}
+    for key, raw in arrays.items():
+        parts = key.split("/")
+        if parts[2] != "channels":
+            continue
+        view, channel = parts[1], parts[3]
+        dark = arrays[f"views/{view}/dark/{channel}"].astype(np.float64)
+        air = arrays[f"views/{view}/air/{channel}"].astype(np.float64)
+        dark = dark.mean(axis=1) if dark.ndim == 2 else dark
+        air = air.mean(axis=1) if air.ndim == 2 else air
+        transmission = (raw.astype(np.float64) - dark[:, None]) / (air - dark)[:, None]
+        monitor = arrays.get(f"views/{view}/reference/{channel}")
+        if monitor is not None:  # source fluctuation, as nii corrects it
+            transmission *= np.median(monitor) / monitor[None, :]
+        attenuation = -np.log(np.clip(transmission, 1e-6, 1.0))
+        codes = np.clip(np.rint(attenuation * 4096), 0, 65535).astype(np.uint16)
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.501.2.2")
+        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
+        ds.Modality = "XRAY"
+        ds.Rows, ds.Columns = codes.shape
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+        ds.PixelData = codes.tobytes()
+        ds.save_as(target / f"dx-{view}-{channel}.dcs", enforce_file_format=True)
+        written += 1
+    if not written:
+        raise ConfigurationError(f"{source}: no channels found for the baseline")
+
+
+def disk_write_rate(folder: Path, nbytes: int) -> float:
+    """Sequential write rate of ``folder``'s disk in MB/s: ``nbytes`` in 16 MiB blocks, then fsync."""
+    block = np.random.default_rng(0).integers(0, 255, 16 << 20, dtype=np.uint8).tobytes()
+    path = folder / ".nii-disk-rate"
+    start = time.perf_counter()
+    with open(path, "wb") as handle:
+        written = 0
+        while written < nbytes:
+            written += handle.write(block)
+        handle.flush()
+        os.fsync(handle.fileno())
+    seconds = time.perf_counter() - start
+    path.unlink()
+    return written / seconds / 1e6
+
+
+def _best(function: Callable[[Path], None], folder: Path, repeats: int) -> float:
+    times = []
+    for index in range(repeats):
+        target = folder / f"out-{time.perf_counter_ns()}-{index}"
+        start = time.perf_counter()
+        function(target)
+        times.append(time.perf_counter() - start)
+        _remove_tree(target)
+    return min(times)
+
+
+def _batch_output_rate(source: Path, folder: Path, *, batch: int) -> float:
+    """Output MB/s of converting ``batch`` copies of ``source`` with fsync, one worker per core."""
+    from nii.pipeline import convert
+
+    inputs = folder / f"batch-in-{time.perf_counter_ns()}"
+    inputs.mkdir()
+    for index in range(batch):
+        os.link(source, inputs / f"scan{index}.npz")
+    recipe = Recipe(RECIPE.steps, RECIPE.target, {"fsync": True})
+    start = time.perf_counter()
+    results = convert([inputs], folder / f"batch-out-{time.perf_counter_ns()}", recipe=recipe)
+    seconds = time.perf_counter() - start
+    failed = [r.error for r in results if r.status != "ok"]
+    if failed:
+        raise ConfigurationError(f"benchmark conversion failed: {failed[0]}")
+    for result in results:
+        _remove_tree(Path(result.output))
+    return sum(r.bytes for r in results) / seconds / 1e6
+
+
+def _remove_tree(path: Path) -> None:
+    for file in path.iterdir():
+        file.unlink()
+    path.rmdir()
+
+
+def _folder_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.iterdir())
+
+
+def run_bench(
+    workloads: Sequence[str] = ("cargo", "baggage"),
+    *,
+    repeats: int = 3,
+    folder: str | os.PathLike[str] | None = None,
+    seed: int = 1,
+    batch: int = 8,
+) -> list[BenchResult]:
+    """Measure every workload; see the module docstring.
+
+    Examples
+    --------
+    >>> [r.workload for r in run_bench(["baggage"], repeats=1)]  # doctest: +SKIP
+    ['baggage']
+    """
+    from nii.simulate.simulator import simulate
+
+    unknown = [w for w in workloads if w not in WORKLOADS]
+    if unknown:
+        raise ConfigurationError(f"unknown workloads {unknown}; known: {sorted(WORKLOADS)}")
+    results = []
+    with tempfile.TemporaryDirectory(dir=folder, prefix="nii-bench-") as temporary:
+        root = Path(temporary)
+        for name in workloads:
+            scan, _ = simulate(seed=seed, **WORKLOADS[name])
+            source = root / f"{name}.npz"
+            nii.write(scan, source)
+            pixels = sum(a.nbytes for v in scan.views for a in v.channels.values())
+            # Warm-up (numba compilation, page cache of the input), not timed.
+            nii_convert(source, root / "warm")
+            output = _folder_size(root / "warm")
+            _remove_tree(root / "warm")
+            nii_seconds = _best(partial(nii_convert, source), root, repeats)
+            naive_seconds = _best(partial(naive_convert, source), root, repeats)
+            fsync_rate = max(_batch_output_rate(source, root, batch=batch) for _ in range(repeats))
+            disk = statistics.median(disk_write_rate(root, max(batch * output, 64 << 20)) for _ in range(repeats))
+            results.append(
+                BenchResult(
+                    workload=name,
+                    shape=" + ".join(f"{v.name} {len(v.channels)}×{v.shape[0]}×{v.shape[1]}" for v in scan.views),
+                    input_mb=pixels / 1e6,
+                    nii_scans_per_s=1 / nii_seconds,
+                    nii_mb_per_s=pixels / nii_seconds / 1e6,
+                    naive_scans_per_s=1 / naive_seconds,
+                    naive_mb_per_s=pixels / naive_seconds / 1e6,
+                    speedup=naive_seconds / nii_seconds,
+                    output_mb=output / 1e6,
+                    nii_fsync_output_mb_per_s=fsync_rate,
+                    disk_mb_per_s=disk,
+                    fsync_fraction_of_disk=fsync_rate / disk,
+                )
+            )
+    return results
+
+
+def write_results(results: Sequence[BenchResult], path: str | os.PathLike[str]) -> None:
+    """Save results as JSON with the time and machine they were measured on."""
+    import json
+    import platform
+
+    document = {
+        "measured_at": datetime.now(UTC).isoformat(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "nii": nii.__version__,
+        "results": [asdict(r) for r in results],
+    }
+    with atomic_output(path) as temporary:
+        temporary.write_text(json.dumps(document, indent=1))

@@ -1,0 +1,227 @@
+"""Calibration tables computed from the physics of a scanner, for the kernels to apply.
+
+The kernels (:mod:`nii.kernels`) know nothing about spectra or materials; they apply tables. The tables
+here are computed from the simulator's physics (:mod:`nii.simulate.physics`: NIST XCOM attenuation,
+bremsstrahlung or tube spectra, detector response) for one scanner:
+
+* :class:`SteelEquivalentCurve`: attenuation of one channel → thickness of steel (mm) with the same
+  attenuation. Beam hardening makes ``A`` grow less than linearly with thickness, and differently for
+  each spectrum; through their curves, scans of 4, 6 and 9 MV machines land on one scale.
+* :class:`ZeffTable`: ``(A_high, A_low)`` of an energy pair → effective Z (a :class:`nii.kernels.ZeffGrid`),
+  with the :class:`nii.kernels.MaterialTable` that says when a pixel is too thin or too thick to decide.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from nii.errors import ValidationError
+from nii.kernels import MaterialTable, ZeffGrid, equivalent_thickness, material_classes
+from nii.model import SourceKind
+from nii.simulate.physics import MATERIALS, SCANNERS, ScannerModel, Spectrum, effective_z, transmission
+
+__all__ = [
+    "TUBE_ZEFF_REFERENCE_MATERIALS",
+    "ZEFF_REFERENCE_MATERIALS",
+    "SteelEquivalentCurve",
+    "ZeffTable",
+    "scanner_model",
+]
+
+ZEFF_REFERENCE_MATERIALS = ("polyethylene", "water", "aluminium", "iron", "copper", "tin", "lead")
+"""Materials whose dual-energy ratios anchor the effective-Z table of a linac pair (Z 5.4 to 82)."""
+
+TUBE_ZEFF_REFERENCE_MATERIALS = ("polyethylene", "water", "aluminium", "iron", "copper")
+"""The same for kV tubes, without the high-Z anchors: below about 200 kV the K edges of tin, tungsten
+and lead make their ratios fold back among lighter materials, so a kV pair cannot name high Z and its
+table stops at copper (Z 29): heavier metals show as metal."""
+
+
+def scanner_model(scanner: ScannerModel | str) -> ScannerModel:
+    """The :class:`~nii.simulate.physics.ScannerModel` itself, or the one of that name in ``SCANNERS``."""
+    if isinstance(scanner, ScannerModel):
+        return scanner
+    if scanner not in SCANNERS:
+        raise ValidationError(f"unknown scanner {scanner!r}; known: {sorted(SCANNERS)}")
+    return SCANNERS[scanner]
+
+
+def _spectrum(scanner: ScannerModel, channel: str) -> Spectrum:
+    if channel not in scanner.spectra:
+        raise ValidationError(f"scanner {scanner.name!r} has no channel {channel!r}; channels: {scanner.channels}")
+    return scanner.spectra[channel]
+
+
+def _attenuation(spectrum: Spectrum, material: str, area_density: np.ndarray) -> np.ndarray:
+    return -np.log(transmission(spectrum, material, area_density))
+
+
+@dataclass(frozen=True, eq=False)
+class SteelEquivalentCurve:
+    """Steel thickness (mm) as a function of the attenuation of one scanner channel.
+
+    Attributes
+    ----------
+    scanner, channel
+        Where the curve comes from.
+    step
+        Attenuation between points.
+    thickness_mm
+        float32 thickness at ``A = 0, step, 2·step, …`` (:func:`nii.kernels.equivalent_thickness`'s curve).
+
+    Examples
+    --------
+    >>> curve = SteelEquivalentCurve.from_scanner("linac-6")
+    >>> a = np.array([[0.0, 2.0]], np.float32)
+    >>> curve.apply(a).round(0).tolist()  # millimetres of steel
+    [[0.0, 57.0]]
+    """
+
+    scanner: str
+    channel: str
+    step: float
+    thickness_mm: np.ndarray
+
+    @classmethod
+    def from_scanner(
+        cls,
+        scanner: ScannerModel | str,
+        channel: str | None = None,
+        *,
+        max_thickness_mm: float = 500.0,
+        points: int = 2048,
+    ) -> SteelEquivalentCurve:
+        """Compute the curve from the channel's detected spectrum and steel's NIST attenuation.
+
+        Parameters
+        ----------
+        scanner
+            A scanner model or its name in ``SCANNERS`` (``"linac-6"``, ``"linac-6/4"``, …).
+        channel
+            Channel name; by default the scanner's only channel, or ``"high"``.
+        max_thickness_mm
+            Thickest steel tabulated; thicker attenuation clamps to it.
+        points
+            Curve points (uniform in attenuation).
+        """
+        model = scanner_model(scanner)
+        name = channel if channel is not None else ("high" if "high" in model.spectra else model.channels[0])
+        spectrum = _spectrum(model, name)
+        if not (math.isfinite(max_thickness_mm) and max_thickness_mm > 0) or points < 2:
+            raise ValidationError("need a positive max_thickness_mm and at least 2 points")
+        thickness = np.linspace(0.0, max_thickness_mm, 4 * points)
+        density = MATERIALS["steel"].density_g_cm3
+        a = _attenuation(spectrum, "steel", density * thickness / 10.0)
+        step = float(a[-1]) / (points - 1)
+        curve = np.interp(step * np.arange(points), a, thickness).astype(np.float32)
+        return cls(model.name, name, step, curve)
+
+    def apply(self, attenuation: np.ndarray, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Steel-equivalent thickness (mm, float32) of a float32 attenuation image of this channel."""
+        return equivalent_thickness(attenuation, self.thickness_mm, step=self.step, out=out)
+
+
+@dataclass(frozen=True, eq=False)
+class ZeffTable:
+    """Effective-Z calibration of one dual-energy scanner (``high`` and ``low`` channels).
+
+    For each reference material, area densities from thin to thick give a curve of the ratio
+    ``A_low / A_high`` against ``A_high``. At every ``A_high`` node of the grid the materials' ratios,
+    taken in order of Z, are kept while they move monotonically (very thin high-Z layers fold back
+    among light materials and are dropped there, which is the physical limit of dual energy), and Z is
+    interpolated linearly between them along the ratio axis, clamped beyond the first and last.
+
+    Attributes
+    ----------
+    scanner
+        The scanner's name.
+    grid
+        The :class:`nii.kernels.ZeffGrid` the kernels apply.
+    materials
+        The reference materials used.
+    """
+
+    scanner: str
+    grid: ZeffGrid
+    materials: tuple[str, ...]
+
+    @classmethod
+    def from_scanner(
+        cls,
+        scanner: ScannerModel | str,
+        *,
+        materials: Sequence[str] | None = None,
+        a_high_max: float = 12.0,
+        nodes: tuple[int, int] = (97, 257),
+    ) -> ZeffTable:
+        """Compute the table from the scanner's two detected spectra and the NIST data.
+
+        Parameters
+        ----------
+        scanner
+            A dual-energy scanner model or its name (``"linac-6/4"``, ``"linac-9/6"``, ``"tube-160/80"``, …).
+        materials
+            Reference materials (names in ``MATERIALS``), at least two; by default
+            :data:`ZEFF_REFERENCE_MATERIALS` for a linac, :data:`TUBE_ZEFF_REFERENCE_MATERIALS` for a tube.
+        a_high_max
+            Largest high-energy attenuation tabulated.
+        nodes
+            Grid nodes along ``A_high`` and along the ratio.
+        """
+        model = scanner_model(scanner)
+        high, low = _spectrum(model, "high"), _spectrum(model, "low")
+        if materials is None:
+            materials = TUBE_ZEFF_REFERENCE_MATERIALS if model.source is SourceKind.TUBE else ZEFF_REFERENCE_MATERIALS
+        if len(materials) < 2 or any(m not in MATERIALS for m in materials):
+            raise ValidationError(f"need at least two known reference materials, got {list(materials)}")
+        ordered = sorted(materials, key=effective_z)
+        z = np.array([effective_z(m) for m in ordered])
+        a_nodes = np.linspace(0.0, a_high_max, nodes[0])
+        ratios = np.empty((len(ordered), a_nodes.size))
+        for index, material in enumerate(ordered):
+            # Area densities from a trace to past a_high_max, so every node is inside the material's curve.
+            area = np.geomspace(1e-3, 1.0, 400)
+            while _attenuation(high, material, area[-1:])[0] < a_high_max:
+                area = np.concatenate([area, area[-1] * np.geomspace(1.0, 4.0, 100)[1:]])
+            a_high, a_low = _attenuation(high, material, area), _attenuation(low, material, area)
+            ratios[index] = np.interp(a_nodes, a_high, a_low / a_high)
+        ratio_min, ratio_max = float(ratios.min()) - 0.02, float(ratios.max()) + 0.02
+        ratio_nodes = np.linspace(ratio_min, ratio_max, nodes[1])
+        zeff = np.empty((a_nodes.size, ratio_nodes.size), np.float32)
+        for i in range(a_nodes.size):
+            kept_ratio, kept_z = _monotone_in_z(ratios[:, i], z)
+            zeff[i] = np.interp(ratio_nodes, kept_ratio, kept_z)
+        grid = ZeffGrid(zeff, a_high_max=a_high_max, ratio_min=ratio_min, ratio_max=ratio_max)
+        return cls(model.name, grid, tuple(ordered))
+
+    def material_table(self, *, min_attenuation: float = 0.5, max_attenuation: float | None = None) -> MaterialTable:
+        """The :class:`nii.kernels.MaterialTable` for this scanner.
+
+        ``max_attenuation`` defaults to where fewer than 1000 quanta per pixel reach the detector
+        (``ln(air_quanta / 1000)``): beyond it the ratio's noise is larger than the gap between classes.
+        """
+        if max_attenuation is None:
+            quanta = scanner_model(self.scanner).detector.air_quanta
+            max_attenuation = min(math.log(quanta / 1000.0), self.grid.a_high_max)
+        return MaterialTable(min_attenuation=min_attenuation, max_attenuation=max_attenuation)
+
+    def classify(self, a_high: np.ndarray, a_low: np.ndarray, table: MaterialTable | None = None) -> np.ndarray:
+        """Material classes (uint8 :class:`nii.kernels.MaterialClass`) of float32 attenuation images."""
+        return material_classes(a_high, a_low, self.grid, table if table is not None else self.material_table())
+
+
+def _monotone_in_z(ratio: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The reference points, in order of Z, that keep the ratio moving one way, sorted by ratio."""
+    # Judged against the middle material: thin high-Z layers can reverse the ends' order.
+    direction = np.sign(ratio[ratio.size // 2] - ratio[0]) or 1.0
+    keep = [0]
+    for index in range(1, ratio.size):
+        if (ratio[index] - ratio[keep[-1]]) * direction > 0:
+            keep.append(index)
+    kept_ratio, kept_z = ratio[keep], z[keep]
+    order = np.argsort(kept_ratio)
+    return kept_ratio[order], kept_z[order]

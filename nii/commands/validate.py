@@ -1,0 +1,37 @@
+"""``nii validate PATH...``: check DICOS files against the reference toolkit's requirements."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from nii.formats.dicos.validate import validate_paths
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "validate",
+        help="check DICOS files: required attributes, enumerations, encodings, TDR semantics (exit 1 on errors)",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="DICOS files or folders of .dcs files")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--warnings", action="store_true", help="also list warnings")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    reports = validate_paths(args.paths)
+    if args.json:
+        print(json.dumps([report.as_dict() for report in reports], indent=2))
+    else:
+        for report in reports:
+            status = "OK" if report.ok else f"{len(report.errors)} error(s)"
+            print(f"{report.path}: {report.iod or '?'} {status}, {len(report.warnings)} warning(s)")
+            shown = report.findings if args.warnings else report.errors
+            for finding in shown:
+                tag = f"{finding.tag} " if finding.tag else ""
+                print(f"  {finding.severity}: {tag}{finding.message}")
+        if not reports:
+            print("no DICOS files found")
+    return 0 if reports and all(report.ok for report in reports) else 1

@@ -1,0 +1,272 @@
+"""Processing steps of the pipeline: kernels applied to a whole :class:`~nii.model.Scan`.
+
+A step is a function ``(scan, argument) -> (scan, parameters)``; the pipeline records the
+parameters in the scan's provenance. Steps compute in float32; :func:`quantize` turns the
+result into the 16-bit codes that DICOS stores (conventions in :mod:`nii.values`).
+
+Available steps (``nii convert --normalize calibrate,resample=4x4,steel``):
+
+``calibrate``
+    raw counts → transmission, with dark/air/source-monitor correction and dead or saturated
+    element repair (the repaired elements go into provenance).
+``attenuate[=float32|uint16]``
+    → −ln T (from raw counts in one fused pass, or from transmission); ``uint16`` gives the
+    16-bit codes directly.
+``orient``
+    canonical orientation: travel left to right, top of the object in row 0.
+``resample=ROWSxLINES``
+    to a pixel spacing in mm (``4x4``), using per-line positions when the speed varied.
+``steel[=SCANNER]``
+    adds ``steel_mm``: the attenuation of the high (or only) channel as millimetres of steel,
+    through the scanner's physics calibration curve, so 4, 6 and 9 MV scans share one scale.
+``materials[=SCANNER]``
+    adds ``zeff`` and ``material`` from the high and low channels, averaged over
+    :data:`MATERIAL_SMOOTHING_PX` pixels square first.
+
+``SCANNER`` names a model of :data:`nii.simulate.physics.SCANNERS`; by default the scan's
+``Scanner.model``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import cv2
+import numpy as np
+
+from nii.errors import ValidationError
+from nii.kernels import MaterialClass, attenuation, calibrated_attenuation, orient, resample, transmission
+from nii.model import CalibrationState, Geometry, RowOrder, Scan, TravelDirection, View
+from nii.values import (
+    MEASURED,
+    QUANTIZATION,
+    attenuation_of,
+    calibration_of,
+    physical,
+    quantize_array,
+    raw_of,
+)
+
+__all__ = ["STEPS", "StepFunction", "quantize", "register_step"]
+
+StepFunction = Callable[[Scan, str | None], tuple[Scan, dict[str, Any]]]
+
+STEPS: dict[str, StepFunction] = {}
+"""Processing steps by name."""
+
+MATERIAL_SMOOTHING_PX = 5
+"""Box average (pixels) of both attenuation images before material classification."""
+
+
+def register_step(name: str) -> Callable[[StepFunction], StepFunction]:
+    """Decorator adding a processing step under ``name``."""
+
+    def decorate(function: StepFunction) -> StepFunction:
+        STEPS[name] = function
+        return function
+
+    return decorate
+
+
+def _measured(view: View) -> dict[str, np.ndarray]:
+    return {name: array for name, array in view.channels.items() if name in MEASURED}
+
+
+def _replace_measured(
+    scan: Scan, convert: Callable[[View, str], np.ndarray], state: CalibrationState, *, keep_references: bool
+) -> Scan:
+    views = []
+    for view in scan.views:
+        channels = dict(view.channels)
+        for name in _measured(view):
+            channels[name] = convert(view, name)
+        references: dict[str, Any] = {} if keep_references else {"dark": {}, "air": {}, "reference": {}}
+        views.append(view.with_channels(channels, calibration=state, **references))
+    return scan.with_views(views)
+
+
+@register_step("calibrate")
+def calibrate(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+    """Raw counts → float32 transmission."""
+    repaired: dict[str, list[int]] = {}
+
+    def convert(view: View, name: str) -> np.ndarray:
+        if view.calibration is not CalibrationState.RAW:
+            raise ValidationError(f"view {view.name!r} is already {view.calibration}; calibrate needs RAW counts")
+        calibration = calibration_of(view, name)
+        repaired[f"{view.name}/{name}"] = calibration.repaired.tolist()
+        return transmission(raw_of(view, name), calibration)
+
+    return _replace_measured(scan, convert, CalibrationState.TRANSMISSION, keep_references=False), {
+        "repaired_elements": repaired
+    }
+
+
+@register_step("attenuate")
+def attenuate(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+    """→ attenuation −ln T as float32, or with ``attenuate=uint16`` straight to the 16-bit codes of
+    :data:`QUANTIZATION` (raw counts then go to codes in one fused pass)."""
+    if argument not in (None, "float32", "uint16"):
+        raise ValidationError(f"attenuate takes float32 or uint16, got {argument!r}")
+    dtype = np.uint16 if argument == "uint16" else np.float32
+    repaired: dict[str, list[int]] = {}
+
+    def convert(view: View, name: str) -> np.ndarray:
+        if view.calibration is CalibrationState.RAW:
+            calibration = calibration_of(view, name)
+            repaired[f"{view.name}/{name}"] = calibration.repaired.tolist()
+            return calibrated_attenuation(raw_of(view, name), calibration, dtype=dtype)
+        if view.calibration is CalibrationState.ATTENUATION:
+            value = physical(view.channels[name], view.calibration)
+            return value if dtype is np.float32 else quantize_array(value, QUANTIZATION[str(view.calibration)])
+        return attenuation(physical(view.channels[name], view.calibration), dtype=dtype)
+
+    parameters: dict[str, Any] = {"repaired_elements": repaired, "dtype": np.dtype(dtype).name}
+    return _replace_measured(scan, convert, CalibrationState.ATTENUATION, keep_references=False), parameters
+
+
+@register_step("orient")
+def orient_canonically(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+    """Travel left to right, top of the object in row 0."""
+    flipped: dict[str, list[str]] = {}
+    views = []
+    for view in scan.views:
+        g = view.geometry
+        reverse_lines = g.travel_direction is TravelDirection.RIGHT_TO_LEFT
+        reverse_rows = g.row_order is RowOrder.BOTTOM_UP
+        if not (reverse_lines or reverse_rows):
+            views.append(view)
+            continue
+        flipped[view.name] = [axis for axis, on in (("rows", reverse_rows), ("lines", reverse_lines)) if on]
+        positions = g.line_positions_mm
+        if positions is not None and reverse_lines:
+            positions = positions[-1] - positions[::-1]
+        channels = {
+            name: orient(array, reverse_rows=reverse_rows, reverse_lines=reverse_lines)
+            for name, array in view.channels.items()
+        }
+        row_slice = slice(None, None, -1 if reverse_rows else 1)
+        line_slice = slice(None, None, -1 if reverse_lines else 1)
+        views.append(
+            view.with_channels(
+                channels,
+                geometry=Geometry(g.detector_spacing_mm, g.travel_spacing_mm, line_positions_mm=positions),
+                dark={k: v[row_slice] for k, v in view.dark.items()},
+                air={k: v[row_slice] for k, v in view.air.items()},
+                reference={k: v[line_slice] for k, v in view.reference.items()},
+            )
+        )
+    return scan.with_views(views), {"flipped": flipped}
+
+
+def _spacing(argument: str | None) -> tuple[float, float]:
+    try:
+        rows, _, lines = (argument or "").lower().partition("x")
+        spacing = (float(rows), float(lines or rows))
+    except ValueError:
+        raise ValidationError(f"resample needs ROWSxLINES in mm such as 4x4, got {argument!r}") from None
+    if min(spacing) <= 0:
+        raise ValidationError(f"resample spacing must be positive, got {argument!r}")
+    return spacing
+
+
+@register_step("resample")
+def resample_views(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+    """Resample every channel to the given pixel spacing in mm (rows × lines)."""
+    spacing = _spacing(argument)
+    views = []
+    for view in scan.views:
+        if view.calibration is CalibrationState.RAW:
+            raise ValidationError(f"view {view.name!r} holds raw counts: calibrate before resampling")
+        g = view.geometry
+        positions = (
+            g.line_positions_mm
+            if g.line_positions_mm is not None
+            else g.travel_spacing_mm * np.arange(view.shape[1], dtype=np.float64)
+        )
+        channels = {
+            name: resample(
+                physical(array, view.calibration),
+                pitch_mm=g.detector_spacing_mm,
+                line_positions_mm=positions,
+                spacing_mm=spacing,
+            )
+            for name, array in view.channels.items()
+            if name != "material"  # classes cannot be interpolated; recompute them after resampling
+        }
+        geometry = Geometry(spacing[0], spacing[1], g.travel_direction, g.row_order)
+        views.append(view.with_channels(channels, geometry=geometry))
+    return scan.with_views(views), {"spacing_mm": list(spacing)}
+
+
+def _scanner_name(scan: Scan, argument: str | None) -> str:
+    name = argument or scan.scanner.model
+    if not name:
+        raise ValidationError("the scan names no scanner model; give one, e.g. steel=linac-6")
+    return name
+
+
+@register_step("steel")
+def steel_equivalent(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+    """Add ``steel_mm``, the steel-equivalent thickness of the high (or only) channel."""
+    from nii.calibration import SteelEquivalentCurve
+
+    scanner = _scanner_name(scan, argument)
+    views = []
+    for view in scan.views:
+        channel = "high" if "high" in view.channels else next(iter(_measured(view)), None)
+        if channel is None:
+            raise ValidationError(f"view {view.name!r} has no measured channel to convert to steel thickness")
+        curve = SteelEquivalentCurve.from_scanner(scanner, channel if channel != "single" else None)
+        a = attenuation_of(view, channel)
+        views.append(view.with_channels({**view.channels, "steel_mm": curve.apply(a)}))
+    return scan.with_views(views), {"scanner": scanner}
+
+
+@register_step("materials")
+def materials(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+    """Add ``zeff`` and ``material`` (:class:`nii.kernels.MaterialClass`) from the high and low channels."""
+    from nii.calibration import ZeffTable
+    from nii.kernels import effective_z
+
+    scanner = _scanner_name(scan, argument)
+    table = ZeffTable.from_scanner(scanner)
+    classes = table.material_table()
+    views = []
+    for view in scan.views:
+        if not {"high", "low"} <= set(view.channels):
+            raise ValidationError(f"view {view.name!r} needs high and low channels for materials")
+        # Per-pixel ratios are too noisy to classify near the thickness limits; average first.
+        a_high = cv2.blur(attenuation_of(view, "high"), (MATERIAL_SMOOTHING_PX, MATERIAL_SMOOTHING_PX))
+        a_low = cv2.blur(attenuation_of(view, "low"), (MATERIAL_SMOOTHING_PX, MATERIAL_SMOOTHING_PX))
+        derived = {"zeff": effective_z(a_high, a_low, table.grid), "material": table.classify(a_high, a_low, classes)}
+        views.append(view.with_channels({**view.channels, **derived}))
+    return scan.with_views(views), {
+        "scanner": scanner,
+        "smoothing_px": MATERIAL_SMOOTHING_PX,
+        "min_attenuation": classes.min_attenuation,
+        "max_attenuation": classes.max_attenuation,
+        "classes": {member.name: int(member) for member in MaterialClass},
+    }
+
+
+@register_step("quantize")
+def quantize(scan: Scan, argument: str | None = None) -> tuple[Scan, dict[str, Any]]:
+    """Turn float channels into the 16-bit codes of :data:`QUANTIZATION` (for 16-bit formats such as DICOS)."""
+    scales: dict[str, float] = {}
+    views = []
+    for view in scan.views:
+        channels = {}
+        for name, array in view.channels.items():
+            if array.dtype.kind != "f" and name != "material":
+                channels[name] = array
+                continue
+            key = name if name in QUANTIZATION else str(view.calibration)
+            if key not in QUANTIZATION:
+                raise ValidationError(f"no 16-bit convention for float channel {name!r} of view {view.name!r}")
+            scale = QUANTIZATION[key]
+            channels[name] = quantize_array(array, scale) if name != "material" else array.astype(np.uint16)
+            scales[f"{view.name}/{name}"] = scale
+        views.append(view.with_channels(channels))
+    return scan.with_views(views), {"scale": scales}

@@ -1,0 +1,79 @@
+"""What the numbers in a channel mean: the 16-bit code conventions and physical values.
+
+Steps compute in float32; 16-bit formats (DICOS) store codes with these fixed scales (the
+value is ``code × scale``):
+
+===================  =================  ====================================
+what                 channel            scale
+===================  =================  ====================================
+transmission I/I0    measured channels  1 / 65535
+attenuation −ln T    measured channels  1 / :data:`nii.kernels.ATTENUATION_SCALE`
+steel equivalent mm  ``steel_mm``       0.1 mm
+effective Z          ``zeff``           0.01
+material class       ``material``       1 (:class:`nii.kernels.MaterialClass`)
+===================  =================  ====================================
+
+:func:`attenuation_of` gives the float32 attenuation of a measured channel whatever the
+view holds (raw counts with references, transmission or attenuation, float or codes), so
+every consumer (pipeline steps, picture export) reads channels the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nii.errors import ValidationError
+from nii.kernels import ATTENUATION_SCALE, Calibration, attenuation, calibrated_attenuation
+from nii.model import CalibrationState, View
+
+__all__ = ["MEASURED", "QUANTIZATION", "attenuation_of", "calibration_of", "physical", "quantize_array", "raw_of"]
+
+MEASURED = ("high", "low", "single")
+"""Channels that hold measurements (the others are derived)."""
+
+QUANTIZATION: dict[str, float] = {
+    str(CalibrationState.TRANSMISSION): 1.0 / 65535.0,
+    str(CalibrationState.ATTENUATION): 1.0 / float(ATTENUATION_SCALE),
+    "steel_mm": 0.1,
+    "zeff": 0.01,
+    "material": 1.0,
+}
+"""Value of one code of each 16-bit representation (see the module docstring)."""
+
+
+def quantize_array(values: np.ndarray, scale: float) -> np.ndarray:
+    """``round(values / scale)`` clipped to uint16."""
+    return np.clip(np.rint(values * np.float32(1.0 / scale)), 0, 65535).astype(np.uint16)
+
+
+def physical(array: np.ndarray, state: CalibrationState) -> np.ndarray:
+    """A measured channel as float32 physical values (16-bit codes decoded); raw counts as float32."""
+    values = np.asarray(array)  # lazy channels are read here
+    if values.dtype == np.float32:
+        return np.ascontiguousarray(values)
+    if values.dtype == np.uint16 and state is not CalibrationState.RAW:
+        return (values * np.float32(QUANTIZATION[str(state)])).astype(np.float32)
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+def calibration_of(view: View, channel: str) -> Calibration:
+    """The calibration kernels' references of one raw channel."""
+    if channel not in view.dark or channel not in view.air:
+        raise ValidationError(
+            f"view {view.name!r} channel {channel!r} holds raw counts without dark and air references to calibrate with"
+        )
+    return Calibration.from_references(view.dark[channel], view.air[channel], reference=view.reference.get(channel))
+
+
+def raw_of(view: View, channel: str) -> np.ndarray:
+    """A raw channel as the C-contiguous uint16 frame the kernels take."""
+    return np.ascontiguousarray(np.asarray(view.channels[channel]), dtype=np.uint16)
+
+
+def attenuation_of(view: View, channel: str) -> np.ndarray:
+    """float32 attenuation ``−ln(I/I0)`` of a measured channel."""
+    if view.calibration is CalibrationState.ATTENUATION:
+        return physical(view.channels[channel], view.calibration)
+    if view.calibration is CalibrationState.TRANSMISSION:
+        return attenuation(physical(view.channels[channel], view.calibration))
+    return calibrated_attenuation(raw_of(view, channel), calibration_of(view, channel))

@@ -1,0 +1,115 @@
+import numba
+import numpy as np
+import pytest
+from nii.kernels import TRANSMISSION_FLOOR, Calibration, transmission
+from nii.kernels.calibrate import transmission_reference
+
+from nii.errors import ValidationError
+from tests.kernels.synthetic import make_frame
+
+
+def test_transmission_equals_the_numpy_reference_bit_for_bit():
+    frame = make_frame(seed=1, fluctuation=0.05)
+    frame.air[[0, 7, 8, 63]] = frame.dark[[0, 7, 8, 63]]  # dead elements, two at the detector's ends
+    calibration = Calibration.from_references(frame.dark, frame.air, reference=frame.reference, bad_elements=[30])
+    assert calibration.repaired.tolist() == [0, 7, 8, 30, 63]
+    result = transmission(frame.raw, calibration)
+    assert result.dtype == np.float32
+    np.testing.assert_array_equal(result, transmission_reference(frame.raw, calibration))
+
+
+def test_parallel_kernel_gives_the_same_result_on_one_thread():
+    frame = make_frame(seed=2)
+    calibration = Calibration.from_references(frame.dark, frame.air, reference=frame.reference)
+    both = transmission(frame.raw, calibration)
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        one = transmission(frame.raw, calibration)
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(one, both)
+
+
+def test_transmission_values_and_documented_clipping():
+    calibration = Calibration.from_references(np.array([100.0, 100.0]), np.array([[10100.0], [20100.0]]))
+    raw = np.array([[10100, 5100, 100, 0, 60000], [20100, 10100, 2100, 100, 100]], np.uint16)
+    expected = [[1.0, 0.5, TRANSMISSION_FLOOR, TRANSMISSION_FLOOR, 1.0], [1.0, 0.5, 0.1, TRANSMISSION_FLOOR, 1e-6]]
+    np.testing.assert_allclose(transmission(raw, calibration), expected, rtol=1e-6)
+
+
+def test_dead_and_saturated_elements_are_found_and_listed():
+    dark = np.full(6, 100.0)
+    air = np.array([[60000.0, 60010], [60000, 60000], [150, 140], [65535, 60000], [60000, 60000], [10000, 10000]])
+    calibration = Calibration.from_references(dark, air, saturation=65535, min_gain_fraction=0.1)
+    assert calibration.repaired.tolist() == [2, 3]  # dead (gain 45), saturated (air at ADC maximum)
+    stricter = Calibration.from_references(dark, air, min_gain_fraction=0.5, bad_elements=[0])
+    assert stricter.repaired.tolist() == [0, 2, 3, 5]
+
+
+def test_dead_element_repair_restores_a_removed_row_within_noise():
+    frame = make_frame(rows=64, lines=400, seed=3)
+    healthy = transmission(frame.raw, Calibration.from_references(frame.dark, frame.air))
+    row = 40
+    broken_raw = frame.raw.copy()
+    broken_raw[row] = np.round(frame.dark[row].mean())  # the element no longer responds
+    broken_air = frame.air.copy()
+    broken_air[row] = frame.dark[row]
+    calibration = Calibration.from_references(frame.dark, broken_air)
+    assert calibration.repaired.tolist() == [row]
+    repaired = transmission(broken_raw, calibration)
+    truth = frame.noiseless_transmission[row]
+    noise = np.sqrt(np.mean((healthy[row] - truth) ** 2))  # the element's own noise when it worked
+    assert np.sqrt(np.mean((repaired[row] - truth) ** 2)) < noise
+    assert np.abs(np.mean(repaired[row] - truth)) < 0.1 * noise * np.sqrt(400)  # no bias beyond noise
+    np.testing.assert_array_equal(np.delete(repaired, row, 0), np.delete(healthy, row, 0))
+
+
+def test_reference_detector_removes_source_fluctuation():
+    frame = make_frame(rows=32, lines=300, seed=4, fluctuation=0.08)
+    # The air reference was recorded at monitor value 1.0 (make_frame's nominal source output).
+    with_monitor = Calibration.from_references(frame.dark, frame.air, reference=frame.reference, reference_air=1.0)
+    corrected = transmission(frame.raw, with_monitor)
+    uncorrected = transmission(frame.raw, Calibration.from_references(frame.dark, frame.air))
+    truth = frame.noiseless_transmission
+    inside = (frame.attenuation > 0.3) & (frame.attenuation < 1.5)  # away from the clip at T = 1
+    # Without the monitor the per-line source error (up to 8 %) stays; with it only counting noise is left.
+    assert np.sqrt(np.mean(((uncorrected - truth * frame.reference) / truth)[inside] ** 2)) < 0.01
+    assert np.sqrt(np.mean(((corrected - truth) / truth)[inside] ** 2)) < 0.01
+    assert np.sqrt(np.mean(((uncorrected - truth) / truth)[inside] ** 2)) > 0.03
+    # By default the monitor's median stands for the air reference's source output.
+    default = Calibration.from_references(frame.dark, frame.air, reference=frame.reference)
+    np.testing.assert_allclose(default.line_scale, np.median(frame.reference) / frame.reference, rtol=1e-6)
+
+
+def test_bad_input_is_refused_with_clear_errors():
+    frame = make_frame(rows=8, lines=10)
+    calibration = Calibration.from_references(frame.dark, frame.air, reference=frame.reference)
+    with pytest.raises(ValidationError, match="raw must have dtype uint16, got int32"):
+        transmission(frame.raw.astype(np.int32), calibration)
+    with pytest.raises(ValidationError, match="C-contiguous"):
+        transmission(np.asfortranarray(frame.raw), calibration)
+    with pytest.raises(ValidationError, match="raw has 7 detector rows, calibration has 8"):
+        transmission(frame.raw[:7].copy(), calibration)
+    with pytest.raises(ValidationError, match="10 line factors, frame has 9 lines"):
+        transmission(frame.raw[:, :9].copy(), calibration)
+    with pytest.raises(ValidationError, match="out must have dtype float32"):
+        transmission(frame.raw, calibration, out=np.empty(frame.raw.shape))
+    with pytest.raises(ValidationError, match="all 2 detector elements are dead"):
+        Calibration.from_references(np.zeros(2), np.zeros(2))
+    with pytest.raises(ValidationError, match="air reference has 3 elements, dark has 2"):
+        Calibration.from_references(np.zeros(2), np.ones(3))
+    with pytest.raises(ValidationError, match="reference-detector values must be"):
+        Calibration.from_references(np.zeros(2), np.ones(2), reference=np.array([1.0, -1.0]))
+    with pytest.raises(ValidationError, match="non-finite"):
+        Calibration.from_references(np.array([0.0, np.nan]), np.ones(2))
+    with pytest.raises(ValidationError, match="outside 0..1"):
+        Calibration.from_references(np.zeros(2), np.ones(2), bad_elements=[2])
+
+
+def test_out_is_filled_in_place():
+    frame = make_frame(rows=8, lines=10)
+    calibration = Calibration.from_references(frame.dark, frame.air)
+    out = np.empty(frame.raw.shape, np.float32)
+    assert transmission(frame.raw, calibration, out=out) is out
+    np.testing.assert_array_equal(out, transmission_reference(frame.raw, calibration))
