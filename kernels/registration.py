@@ -425,19 +425,31 @@ def _shifted_bilinear(segment: np.ndarray, flat: np.ndarray, first: int, cols: i
 
 @njit(cache=True, fastmath=_FAST, inline="always")
 def _shifted_bicubic(segment: np.ndarray, flat: np.ndarray, first: int, cols: int, fr: float, fc: float) -> None:
+    """Bicubic samples along a row at a constant offset: the 4 x 4 neighbourhood of sample k starts at
+    ``flat[first + k]``. Separable: the four rows are blended first, then four columns of the blend."""
     count = segment.size
-    wr0, wr1, wr2, wr3 = _cubic_weights(fr)
-    wc0, wc1, wc2, wc3 = _cubic_weights(fc)
+    weights = np.empty(8, segment.dtype)  # in the output's precision: float32 images stay in float32
+    weights[0], weights[1], weights[2], weights[3] = _cubic_weights(fr)
+    weights[4], weights[5], weights[6], weights[7] = _cubic_weights(fc)
+    wr0, wr1, wr2, wr3, wc0, wc1, wc2, wc3 = (
+        weights[0],
+        weights[1],
+        weights[2],
+        weights[3],
+        weights[4],
+        weights[5],
+        weights[6],
+        weights[7],
+    )
     s0 = flat[first : first + count + 3]
     s1 = flat[first + cols : first + cols + count + 3]
     s2 = flat[first + 2 * cols : first + 2 * cols + count + 3]
     s3 = flat[first + 3 * cols : first + 3 * cols + count + 3]
+    blend = np.empty(count + 3, segment.dtype)
+    for k in range(count + 3):
+        blend[k] = wr0 * s0[k] + wr1 * s1[k] + wr2 * s2[k] + wr3 * s3[k]
     for k in range(count):
-        l0 = wc0 * s0[k] + wc1 * s0[k + 1] + wc2 * s0[k + 2] + wc3 * s0[k + 3]
-        l1 = wc0 * s1[k] + wc1 * s1[k + 1] + wc2 * s1[k + 2] + wc3 * s1[k + 3]
-        l2 = wc0 * s2[k] + wc1 * s2[k + 1] + wc2 * s2[k + 2] + wc3 * s2[k + 3]
-        l3 = wc0 * s3[k] + wc1 * s3[k + 1] + wc2 * s3[k + 2] + wc3 * s3[k + 3]
-        segment[k] = wr0 * l0 + wr1 * l1 + wr2 * l2 + wr3 * l3
+        segment[k] = wc0 * blend[k] + wc1 * blend[k + 1] + wc2 * blend[k + 2] + wc3 * blend[k + 3]
 
 
 @njit(cache=True, fastmath=_FAST, inline="always")
@@ -912,25 +924,24 @@ def _translation_sums(
 ) -> None:
     """Per-row sums for a translation, gain and bias of each row (they differ between detector segments).
 
-    With a translation the bilinear weights are the same along a row, so the inner loop reads row
-    slices from index 0 with no clamping and vectorises; partial sums are float32 over chunks.
+    With a translation the bicubic weights are the same along a row: each chunk of a row is first
+    sampled from row slices (vectorised), then summed with float32 partial sums.
     """
     rows, cols = reference.shape
     moving_rows, moving_cols = moving.shape
+    flat = moving.ravel()
+    margin = 1  # the bicubic neighbours before the sample point
     for i in prange(rows):
         acc = np.zeros(_TRANSLATION_SUMS)
+        sampled = np.empty(_CHUNK, np.float32)
         qr = i + shift_rows[i]
-        i0 = math.floor(qr) if abs(qr) < 1e9 else -1
+        i0 = math.floor(qr) if abs(qr) < 1e9 else -(1 << 40)
         j_shift = math.floor(shift_cols[i]) if abs(shift_cols[i]) < 1e9 else -(1 << 40)
-        lo = max(1, -j_shift)
-        hi = min(cols - 1, moving_cols - 1 - j_shift)
-        if 0 < i < rows - 1 and 0 <= i0 <= moving_rows - 2 and lo < hi:
+        lo = max(1, margin - j_shift)
+        hi = min(cols - 1, moving_cols - 1 - margin - j_shift)
+        if 0 < i < rows - 1 and margin <= i0 <= moving_rows - 2 - margin and lo < hi:
             fr = qr - i0
             fc = shift_cols[i] - j_shift
-            w00 = np.float32((1 - fr) * (1 - fc))
-            w01 = np.float32((1 - fr) * fc)
-            w10 = np.float32(fr * (1 - fc))
-            w11 = np.float32(fr * fc)
             gain = np.float32(gains[i])
             bias = np.float32(biases[i])
             half = np.float32(0.5)
@@ -938,15 +949,15 @@ def _translation_sums(
             one = np.float32(1.0)
             for start in range(lo, hi, _CHUNK):
                 stop = min(start + _CHUNK, hi)
-                m0 = moving[i0, start + j_shift : stop + j_shift + 1]
-                m1 = moving[i0 + 1, start + j_shift : stop + j_shift + 1]
+                first = (i0 - 1) * moving_cols + start + j_shift - 1
+                _shifted_bicubic(sampled[: stop - start], flat, first, moving_cols, fr, fc)
                 above = reference[i - 1, start:stop]
                 below = reference[i + 1, start:stop]
                 line = reference[i, start - 1 : stop + 1]
                 syy = syx = syr = sy = sxx = sxr = sx = srr = sr = n = zero
                 gy = gx = gr = ge = see = smm = zero
                 for k in range(stop - start):
-                    m = w00 * m0[k] + w01 * m0[k + 1] + w10 * m1[k] + w11 * m1[k + 1]
+                    m = sampled[k]
                     r = line[k + 1]
                     rx = half * (line[k + 2] - line[k])
                     ry = half * (below[k] - above[k])
@@ -1024,7 +1035,8 @@ def _affine_sums(
     bias: float,
     sums: np.ndarray,
 ) -> None:
-    """Per-row sums for an affine warp; ``moving`` must be C-contiguous."""
+    """Per-row sums for an affine warp; ``moving`` must be C-contiguous. Each row is first sampled (bicubic,
+    as :func:`_warp` does), then summed."""
     rows, cols = reference.shape
     moving_rows, moving_cols = moving.shape
     flat = moving.ravel()
@@ -1034,32 +1046,23 @@ def _affine_sums(
         c0 = matrix[1, 0] * i + matrix[1, 2]
         dr = matrix[0, 1]
         dc = matrix[1, 1]
-        # Stay clear of the last row and column so the bilinear sample has all four neighbours.
-        lo_r, hi_r = _inside(r0, dr, moving_rows - 1.0 - 1e-6, cols - 1)
-        lo_c, hi_c = _inside(c0, dc, moving_cols - 1.0 - 1e-6, cols - 1)
+        # Samples whose 4 x 4 neighbourhood lies inside the moving image.
+        lo_r, hi_r = _inside(r0 - 1.0, dr, moving_rows - 3.0 - 1e-6, cols - 1)
+        lo_c, hi_c = _inside(c0 - 1.0, dc, moving_cols - 3.0 - 1e-6, cols - 1)
         lo = max(1, lo_r, lo_c)
         hi = min(hi_r, hi_c)
         if 0 < i < rows - 1 and lo < hi:
+            sampled = np.empty(hi - lo)
+            _affine_bicubic(sampled, flat, moving_cols, r0 + dr * lo, c0 + dc * lo, dr, dc)
             above = reference[i - 1, lo:hi]
             below = reference[i + 1, lo:hi]
             line = reference[i, lo - 1 : hi + 1]
-            rs = r0 + dr * lo
-            cs = c0 + dc * lo
             vs = lo - center_c
             g00 = g01 = g02 = g03 = g04 = g05 = g11 = g12 = g13 = g14 = g15 = 0.0
             g22 = g23 = g24 = g25 = g33 = g34 = g35 = g44 = g45 = g55 = 0.0
             e0 = e1 = e2 = e3 = e4 = e5 = see = smm = 0.0
             for k in range(hi - lo):
-                qr = rs + dr * k
-                qc = cs + dc * k
-                i0 = min(max(int(qr), 0), moving_rows - 2)
-                j0 = min(max(int(qc), 0), moving_cols - 2)
-                fr = qr - i0
-                fc = qc - j0
-                base = i0 * moving_cols + j0
-                top = flat[base] + fc * (flat[base + 1] - flat[base])
-                bottom = flat[base + moving_cols] + fc * (flat[base + moving_cols + 1] - flat[base + moving_cols])
-                m = top + fr * (bottom - top)
+                m = sampled[k]
                 r = line[k + 1]
                 rx = 0.5 * (line[k + 2] - line[k])
                 ry = 0.5 * (below[k] - above[k])
@@ -1164,12 +1167,13 @@ def gauss_newton_reference(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Plain-numpy reference of the affine normal equations (Hessian, gradient, pixel count), for tests."""
     ref = reference.astype(np.float64)
-    sampled = warp_reference(moving, matrix, ref.shape, cubic=False)
-    # The kernels leave out positions on the moving image's last row and column.
+    sampled = warp_reference(moving, matrix, ref.shape, cubic=True)
+    # The kernels use only samples whose 4 x 4 neighbourhood lies inside the moving image.
     i, j = np.meshgrid(np.arange(ref.shape[0]), np.arange(ref.shape[1]), indexing="ij")
-    qr = matrix[0, 0] * i + matrix[0, 1] * j + matrix[0, 2]
-    qc = matrix[1, 0] * i + matrix[1, 1] * j + matrix[1, 2]
-    inside = (qr <= moving.shape[0] - 1 - 1e-6) & (qc <= moving.shape[1] - 1 - 1e-6)
+    inside = np.ones(ref.shape, bool)
+    for axis, size in enumerate(moving.shape):
+        position = matrix[axis, 0] * i + matrix[axis, 1] * j + matrix[axis, 2]
+        inside &= (position >= 1) & (position <= size - 2 - 1e-6)
     rx = np.full(ref.shape, np.nan)
     ry = np.full(ref.shape, np.nan)
     rx[1:-1, 1:-1] = 0.5 * (ref[1:-1, 2:] - ref[1:-1, :-2])
@@ -1243,12 +1247,16 @@ class Registration:
         }
 
 
-def _solve(hessian: np.ndarray, gradient: np.ndarray, gain: float, chosen: list[int]) -> np.ndarray | None:
-    """Step of the chosen parameters, or None if singular. The last two parameters are gain and bias; the
+def _scaled(hessian: np.ndarray, gradient: np.ndarray, gain: float, chosen: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The normal equations of the chosen parameters. The last two parameters are gain and bias; the
     geometric columns of the Jacobian scale with the gain."""
     scaling = np.where(np.arange(len(gradient)) < len(gradient) - 2, gain, 1.0)
-    h = (hessian * np.outer(scaling, scaling))[np.ix_(chosen, chosen)]
-    g = (gradient * scaling)[chosen]
+    return (hessian * np.outer(scaling, scaling))[np.ix_(chosen, chosen)], (gradient * scaling)[chosen]
+
+
+def _solve(hessian: np.ndarray, gradient: np.ndarray, gain: float, chosen: list[int]) -> np.ndarray | None:
+    """Gauss-Newton step of the chosen parameters, or None if the equations are singular."""
+    h, g = _scaled(hessian, gradient, gain, chosen)
     try:
         step = -np.linalg.solve(h, g)
     except np.linalg.LinAlgError:
@@ -1317,6 +1325,7 @@ def _refine(
     center = np.array([(reference.shape[0] - 1) / 2, (reference.shape[1] - 1) / 2])
     corners = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]) * (2 * center) - center
     stats = np.zeros(3)
+    previous = np.zeros(6)
     for iteration in range(1, max_iterations + 1):
         hessian, gradient, stats = _normal_equations(reference, moving, estimate, affine, sums)
         step = _solve(hessian, gradient, estimate.gain, chosen) if stats[0] >= 8 * len(chosen) else None
@@ -1324,6 +1333,13 @@ def _refine(
             return estimate, iteration, stats, False
         delta = np.zeros(8)
         delta[chosen] = step
+        # Pixels entering and leaving the masks make the cost slightly discontinuous; near the optimum
+        # the iterations can then swing between two states. Take the midpoint and stop there.
+        geometric = delta[:6]
+        swinging = float(geometric @ previous) < -0.8 * float(np.linalg.norm(geometric) * np.linalg.norm(previous))
+        if swinging:
+            delta *= 0.5
+        previous = geometric.copy()
         linear = np.array([[delta[0], delta[1]], [delta[3], delta[4]]])
         update = np.eye(3)
         update[:2, :2] += linear
@@ -1333,7 +1349,8 @@ def _refine(
         if not (singular_values.min() > 0.5 and singular_values.max() < 2.0):
             return estimate, iteration, stats, False  # diverging: registration of unrelated images
         estimate = _Estimate(matrix, estimate.gain + delta[6], estimate.bias + delta[7])
-        if np.abs(corners @ linear.T + [delta[2], delta[5]]).max() < tolerance:
+        moved = np.abs(corners @ linear.T + [delta[2], delta[5]]).max()
+        if moved < tolerance or (swinging and moved < 10 * tolerance):
             return estimate, iteration, stats, True
     return estimate, max_iterations, stats, False
 
@@ -1563,6 +1580,10 @@ class ChannelOffset:
         First row of each detector segment.
     segment_offsets
         Offset of each segment; NaN where the segment has too little structure to measure.
+    segment_uncertainty
+        Standard error of each segment's offset (columns): the residual noise of the global fit carried
+        through the segment's normal equations. A segment whose error exceeds the limit given to
+        :func:`estimate_channel_offset` has a NaN offset.
     rows
         Number of rows of the channels.
     """
@@ -1570,6 +1591,7 @@ class ChannelOffset:
     offset: float
     segment_starts: np.ndarray
     segment_offsets: np.ndarray
+    segment_uncertainty: np.ndarray
     rows: int
 
     def row_offsets(self) -> np.ndarray:
@@ -1583,6 +1605,7 @@ class ChannelOffset:
             "offset": self.offset,
             "segment_starts": self.segment_starts.tolist(),
             "segment_offsets": [v if math.isfinite(v) else None for v in self.segment_offsets.tolist()],
+            "segment_uncertainty": [v if math.isfinite(v) else None for v in self.segment_uncertainty.tolist()],
             "rows": self.rows,
         }
 
@@ -1616,6 +1639,7 @@ def estimate_channel_offset(
     features: Features | str = Features.GRADIENT,
     reference_mask: Any = None,
     other_mask: Any = None,
+    max_uncertainty: float = 0.02,
     tolerance: float = 0.001,
     max_iterations: int = 50,
 ) -> ChannelOffset:
@@ -1636,6 +1660,9 @@ def estimate_channel_offset(
         ``"gradient"`` or ``"intensity"`` (:class:`Features`): what is compared.
     reference_mask, other_mask
         Boolean arrays, True for pixels to use (leave out air and saturated pixels).
+    max_uncertainty
+        Segments whose offset has a larger standard error (columns) get NaN: they see too little
+        structure (air, a featureless roof) for their offset to mean anything.
     tolerance
         Stop when an iteration changes no offset by more than this (columns).
     max_iterations
@@ -1660,16 +1687,22 @@ def estimate_channel_offset(
     if ref.shape != oth.shape:
         raise ValidationError(f"channels must have one shape, got {ref.shape} and {oth.shape}")
     _check_iterations(tolerance, max_iterations)
+    if not max_uncertainty > 0:
+        raise ValidationError(f"max_uncertainty must be positive, got {max_uncertainty}")
     starts = _segment_starts(segments, ref.shape[0])
     levels = _levels(None, ref.shape, oth.shape)
     refs = _features(_pyramid(ref, levels), compared)
     oths = _features(_pyramid(oth, levels), compared)
-    estimate, _, _, _ = _coarse_to_fine(refs, oths, _TRAVEL_ONLY, tolerance=tolerance, max_iterations=max_iterations)
+    estimate, _, stats, _ = _coarse_to_fine(
+        refs, oths, _TRAVEL_ONLY, tolerance=tolerance, max_iterations=max_iterations
+    )
     ref, oth = refs[0], oths[0]
     offset = float(estimate.matrix[1, 2])
+    noise = stats[1] / max(stats[0], 1.0)  # residual variance of the global fit
     sizes = np.diff(np.append(starts, ref.shape[0]))
     count = len(starts)
     offsets = np.full(count, offset)
+    uncertainty = np.full(count, np.nan)
     gains = np.full(count, estimate.gain)
     biases = np.full(count, estimate.bias)
     active = np.ones(count, bool)
@@ -1691,15 +1724,23 @@ def estimate_channel_offset(
         changed = 0.0
         for k in np.flatnonzero(active):
             hessian, gradient, stats = _translation_system(totals[k])
-            step = _solve(hessian, gradient, gains[k], [1, 2, 3]) if stats[0] >= 64 else None
-            if step is None or abs(step[0]) > 2.0:  # no structure, or running away from the global offset
-                active[k] = False
+            h, g = _scaled(hessian, gradient, gains[k], [1, 2, 3])
+            try:
+                inverse = np.linalg.inv(h) if stats[0] >= 64 else None
+            except np.linalg.LinAlgError:
+                inverse = None
+            step = None if inverse is None else -inverse @ g
+            if step is None or not np.all(np.isfinite(step)) or abs(step[0]) > 2.0:
+                active[k] = False  # no structure, or running away from the global offset
                 offsets[k] = np.nan
                 continue
+            assert inverse is not None
+            uncertainty[k] = math.sqrt(max(noise * inverse[0, 0], 0.0))
             offsets[k] += step[0]
             gains[k] += step[1]
             biases[k] += step[2]
             changed = max(changed, abs(step[0]))
         if changed < tolerance:
             break
-    return ChannelOffset(offset=offset, segment_starts=starts, segment_offsets=offsets, rows=ref.shape[0])
+    offsets[~(uncertainty <= max_uncertainty)] = np.nan
+    return ChannelOffset(offset, starts, offsets, uncertainty, ref.shape[0])
