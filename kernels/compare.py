@@ -190,8 +190,8 @@ def _ssim_rows(
 ) -> None:
     """Sum and count of SSIM over the windows of each output row that hold only valid pixels.
 
-    Output row i is the row of windows centred on image row i + window // 2. Column sums over the window's
-    rows are kept per task and slid along the columns.
+    Output row i is the row of windows centred on image row i + window // 2: sums down the window's rows for
+    every column, then a window sum slid along the row.
     """
     rows, cols = first.shape
     out_rows = rows - window + 1
@@ -218,15 +218,9 @@ def _ssim_rows(
         total = 0.0
         used = 0.0
         wa = wb = waa = wbb = wab = wbad = 0.0
-        for j in range(window - 1):
-            wa += sa[j]
-            wb += sb[j]
-            waa += saa[j]
-            wbb += sbb[j]
-            wab += sab[j]
-            wbad += bad[j]
-        for j0 in range(cols - window + 1):
-            # Slide the window one column: add the entering column (and drop the leaving one below).
+        # Slide the window along the row: add the entering column, evaluate once the window is full, then
+        # drop the leaving column.
+        for j0 in range(1 - window, cols - window + 1):
             j = j0 + window - 1
             wa += sa[j]
             wb += sb[j]
@@ -234,6 +228,8 @@ def _ssim_rows(
             wbb += sbb[j]
             wab += sab[j]
             wbad += bad[j]
+            if j0 < 0:
+                continue
             if wbad == 0.0:
                 ma = wa / count
                 mb = wb / count

@@ -1058,6 +1058,7 @@ def _affine_sums(
             below = reference[i + 1, lo:hi]
             line = reference[i, lo - 1 : hi + 1]
             vs = lo - center_c
+            # One scalar per sum (not an array indexed in a loop) so that LLVM keeps them in vector registers.
             g00 = g01 = g02 = g03 = g04 = g05 = g11 = g12 = g13 = g14 = g15 = 0.0
             g22 = g23 = g24 = g25 = g33 = g34 = g35 = g44 = g45 = g55 = 0.0
             e0 = e1 = e2 = e3 = e4 = e5 = see = smm = 0.0

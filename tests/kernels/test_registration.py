@@ -334,9 +334,10 @@ def test_masks_keep_corrupted_regions_out():
     mask_moving[:, 300:500] = False
     result = register(reference, corrupted, model="translation", reference_mask=mask_reference, moving_mask=mask_moving)
     np.testing.assert_allclose(result.transform.parameters()["translation"], shift, atol=0.05)
-    # The same region as NaN works the same way.
+    # The same region as NaN (or infinite values) works the same way.
     nan_moving = corrupted.copy()
     nan_moving[:, 300:500] = np.nan
+    nan_moving[:, 300:310] = np.inf
     result = register(reference, nan_moving, model="translation")
     np.testing.assert_allclose(result.transform.parameters()["translation"], shift, atol=0.05)
 
