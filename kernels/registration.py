@@ -454,16 +454,17 @@ def _shifted_bicubic(segment: np.ndarray, flat: np.ndarray, first: int, cols: in
 
 @njit(cache=True, fastmath=_FAST, inline="always")
 def _positions(
-    count: int, cols: int, rs: float, cs: float, dr: float, dc: float
+    count: int, cols: int, rs: float, cs: float, dr: float, dc: float, dtype: Any
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flat index of the pixel at or before each sample point of a row segment, and the fractions.
+    """Flat index of the pixel at or before each sample point of a row segment, and the fractions (in
+    ``dtype``, the output's precision: float32 images are interpolated in float32).
 
     Computed in a loop of its own, which vectorises; the sampling loop that follows is then a plain
     sequence of loads (as OpenCV's remap after its coordinate pass).
     """
     index = np.empty(count, np.int64)
-    fraction_r = np.empty(count)
-    fraction_c = np.empty(count)
+    fraction_r = np.empty(count, dtype)
+    fraction_c = np.empty(count, dtype)
     for k in range(count):
         r = rs + dr * k
         c = cs + dc * k
@@ -479,7 +480,7 @@ def _positions(
 def _affine_bilinear(
     segment: np.ndarray, flat: np.ndarray, cols: int, rs: float, cs: float, dr: float, dc: float
 ) -> None:
-    index, fraction_r, fraction_c = _positions(segment.size, cols, rs, cs, dr, dc)
+    index, fraction_r, fraction_c = _positions(segment.size, cols, rs, cs, dr, dc, segment.dtype)
     for k in range(segment.size):
         base = index[k]
         fc = fraction_c[k]
@@ -493,8 +494,8 @@ def _affine_bicubic(
     segment: np.ndarray, flat: np.ndarray, cols: int, rs: float, cs: float, dr: float, dc: float
 ) -> None:
     count = segment.size
-    index, fraction_r, fraction_c = _positions(count, cols, rs, cs, dr, dc)
-    weights = np.empty((8, count))
+    index, fraction_r, fraction_c = _positions(count, cols, rs, cs, dr, dc, segment.dtype)
+    weights = np.empty((8, count), segment.dtype)  # in the output's precision: float32 images stay in float32
     for k in range(count):
         weights[0, k], weights[1, k], weights[2, k], weights[3, k] = _cubic_weights(fraction_r[k])
         weights[4, k], weights[5, k], weights[6, k], weights[7, k] = _cubic_weights(fraction_c[k])
