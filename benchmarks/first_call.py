@@ -27,6 +27,8 @@ def main() -> dict[str, float]:
     window = k.Window.for_attenuation(0, 8, invert=True)
     curved = k.Window.for_attenuation(0, 8, gamma=0.8)
     classes = np.zeros(a.shape, np.uint8)
+    grid_rows, grid_cols = np.mgrid[0:32, 0:64]
+    pattern = (np.sin(grid_rows / 3.0) + np.cos(grid_cols / 5.0)).astype(np.float32)
     calls = {
         "transmission": lambda: k.transmission(raw, calibration),
         "attenuation float32": lambda: k.attenuation(k.transmission(raw, calibration)),
@@ -42,6 +44,12 @@ def main() -> dict[str, float]:
         "material_classes": lambda: k.material_classes(a, a, grid, table),
         "false_colour": lambda: k.false_colour(classes, classes, k.CONVENTIONAL_PALETTE),
         "dual_energy_render": lambda: k.dual_energy_render(raw, raw, calibration, calibration, grid, table, window),
+        "register translation": lambda: k.register(pattern, pattern, model="translation"),
+        "register affine": lambda: k.register(pattern, pattern),
+        "estimate_channel_offset": lambda: k.estimate_channel_offset(pattern, pattern, segments=2),
+        "warp bicubic": lambda: k.AffineTransform.identity().warp(pattern, order="bicubic"),
+        "ssim": lambda: k.ssim(pattern, pattern),
+        "ncc": lambda: k.ncc(pattern, pattern),
     }
     seconds = {"import nii.kernels": _imported}
     for name, call in calls.items():

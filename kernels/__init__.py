@@ -65,3 +65,26 @@ from nii.kernels.decode import packed12_size as packed12_size
 from nii.kernels.decode import unpack12 as unpack12
 
 # --- end of decoding kernels ---
+
+# --- registration and comparison (issue #7); re-exported by name, no __all__ of their own ---
+# isort: split
+from nii.kernels.compare import checkerboard as checkerboard
+from nii.kernels.compare import flicker as flicker
+from nii.kernels.compare import match_intensity as match_intensity
+from nii.kernels.compare import mean_absolute_difference as mean_absolute_difference
+from nii.kernels.compare import ncc as ncc
+from nii.kernels.compare import psnr as psnr
+from nii.kernels.compare import signed_difference as signed_difference
+from nii.kernels.compare import ssim as ssim
+from nii.kernels.registration import AffineTransform as AffineTransform
+from nii.kernels.registration import ChannelOffset as ChannelOffset
+from nii.kernels.registration import Features as Features
+from nii.kernels.registration import Interpolation as Interpolation
+from nii.kernels.registration import Registration as Registration
+from nii.kernels.registration import TransformModel as TransformModel
+from nii.kernels.registration import estimate_channel_offset as estimate_channel_offset
+from nii.kernels.registration import register as register
+from nii.kernels.registration import shift_along_travel as shift_along_travel
+from nii.kernels.registration import valid_mask as valid_mask
+
+# --- end of registration and comparison ---

@@ -1,0 +1,127 @@
+"""Registration and comparison benchmarks, each group against a baseline measured in the same run.
+
+Run for real with ``python -m pytest benchmarks/test_registration.py --benchmark-enable`` (2048 × 8192
+float32, the scene takes about a minute to render); the normal run executes each once on 256 × 1024
+images as a smoke test. The error of every estimate against the rendered truth is in ``extra_info``
+(``--benchmark-json``).
+
+* ``registration-translation``: :func:`nii.kernels.register` with ``model="translation"`` against
+  ``skimage.registration.phase_cross_correlation(upsample_factor=10)`` and ``cv2.phaseCorrelate``
+  (goal: 5 times faster than scikit-image with an error no larger, and faster than OpenCV).
+* ``registration-warp-bilinear``, ``registration-warp-bicubic``: :meth:`AffineTransform.warp` of a
+  rotated, stretched transform against ``cv2.warpAffine`` (goal: at least half OpenCV's speed).
+* ``registration-channel-offset``: :func:`nii.kernels.estimate_channel_offset` against scikit-image's
+  phase correlation of the two channels (``upsample_factor=100``).
+* ``compare-ssim``: :func:`nii.kernels.ssim` against ``skimage.metrics.structural_similarity``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from nii.kernels import AffineTransform, estimate_channel_offset, register, ssim
+from skimage.metrics import structural_similarity
+from skimage.registration import phase_cross_correlation
+
+from tests.kernels.scenes import CargoScene, affine_matrix, measure
+
+SHIFT = (13.37, -41.71)  # (rows, columns) the content moves from the reference to the moving image
+CHANNEL_OFFSET = 0.43  # columns the low-energy layer lags behind the high-energy one
+
+
+def benchmarking(config: pytest.Config) -> bool:
+    """Whether pytest-benchmark measures (``--benchmark-enable``) or only runs each test once."""
+    return bool(config.getoption("benchmark_enable") or not config.getoption("benchmark_disable"))
+
+
+@pytest.fixture(scope="module")
+def images(request) -> dict[str, np.ndarray]:
+    """A container seen at high energy, by a second scanner at low energy (moved by :data:`SHIFT`), and
+    the low-energy channel of the first scan (displaced by :data:`CHANNEL_OFFSET`)."""
+    shape = (2048, 8192) if benchmarking(request.config) else (256, 1024)
+    scene = CargoScene(shape, seed=3, cargo=120 if shape[0] > 1000 else 30)
+    moved = np.linalg.inv(affine_matrix(shift=SHIFT))
+    displaced = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, -CHANNEL_OFFSET], [0.0, 0.0, 1.0]])
+    return {
+        "reference": measure(scene.render(shape), seed=1),
+        "moving": measure(scene.render(shape, matrix=moved, energy="low", blur=0.8), photons=5e3, seed=2),
+        "low": measure(scene.render(shape, matrix=displaced, energy="low"), photons=5e3, seed=3),
+    }
+
+
+def translation_error(found: np.ndarray) -> float:
+    return float(np.abs(np.asarray(found) - SHIFT).max())
+
+
+@pytest.mark.parametrize("method", ["nii", "skimage-upsample-10", "cv2-phaseCorrelate"])
+def test_translation(benchmark, images, method):
+    benchmark.group = "registration-translation"
+    reference, moving = images["reference"], images["moving"]
+    if method == "nii":
+        result = benchmark(register, reference, moving, model="translation")
+        found = result.transform.parameters()["translation"]
+        # The goal's accuracy half, asserted on every run: no worse than scikit-image, within 0.05 pixel.
+        skimage_shift, _, _ = phase_cross_correlation(reference, moving, upsample_factor=10)
+        assert translation_error(found) <= min(0.05, translation_error(-skimage_shift))
+    elif method == "skimage-upsample-10":
+        shift, _, _ = benchmark(phase_cross_correlation, reference, moving, upsample_factor=10)
+        found = -shift  # scikit-image returns the shift that registers the moving image
+    else:
+        (x, y), _ = benchmark(cv2.phaseCorrelate, reference, moving)
+        found = np.array([y, x])
+    benchmark.extra_info["error_px"] = translation_error(found)
+
+
+def warp_cases(images):
+    reference = images["reference"]
+    rows, cols = reference.shape
+    transform = AffineTransform.from_parameters(
+        translation=(3.3, -7.7), rotation_deg=0.3, scale=(1.0, 1.01), center=(rows / 2, cols / 2)
+    )
+    m = transform.matrix
+    opencv_matrix = np.array([[m[1, 1], m[1, 0], m[1, 2]], [m[0, 1], m[0, 0], m[0, 2]]])  # (x, y) order
+    return reference, transform, opencv_matrix
+
+
+@pytest.mark.parametrize("method", ["nii", "cv2-warpAffine"])
+@pytest.mark.parametrize("order", ["bilinear", "bicubic"])
+def test_warp(benchmark, images, method, order):
+    benchmark.group = f"registration-warp-{order}"
+    reference, transform, opencv_matrix = warp_cases(images)
+    if method == "nii":
+        out = benchmark(transform.warp, reference, order=order)
+    else:
+        flags = (cv2.INTER_LINEAR if order == "bilinear" else cv2.INTER_CUBIC) | cv2.WARP_INVERSE_MAP
+        out = benchmark(
+            cv2.warpAffine, reference, opencv_matrix, reference.shape[::-1], flags=flags, borderValue=np.nan
+        )
+    assert out.shape == reference.shape and np.isfinite(out).mean() > 0.9
+
+
+@pytest.mark.parametrize("method", ["nii", "skimage-upsample-100"])
+def test_channel_offset(benchmark, images, method):
+    benchmark.group = "registration-channel-offset"
+    high, low = images["reference"], images["low"]
+    if method == "nii":
+        offset = benchmark(estimate_channel_offset, high, low, segments=8).offset
+    else:
+        shift, _, _ = benchmark(phase_cross_correlation, high, low, upsample_factor=100)
+        offset = -shift[1]
+    benchmark.extra_info["error_px"] = float(abs(offset - CHANNEL_OFFSET))
+    if method == "nii":
+        assert abs(offset - CHANNEL_OFFSET) <= 0.05
+
+
+@pytest.mark.parametrize("method", ["nii", "skimage"])
+def test_ssim(benchmark, images, method):
+    benchmark.group = "compare-ssim"
+    reference = images["reference"]
+    aligned = AffineTransform.from_parameters(translation=SHIFT).warp(images["moving"], order="bicubic")
+    aligned = np.where(np.isfinite(aligned), aligned, reference)  # scikit-image has no notion of invalid pixels
+    if method == "nii":
+        value = benchmark(ssim, reference, aligned, data_range=6.0)
+        assert value == pytest.approx(structural_similarity(reference, aligned, data_range=6.0), abs=1e-6)
+    else:
+        value = benchmark(structural_similarity, reference, aligned, data_range=6.0)
+    benchmark.extra_info["ssim"] = value
