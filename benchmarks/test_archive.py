@@ -23,6 +23,7 @@ import pytest
 from nii.formats.archive import open_archive, write_archive
 
 import nii
+from benchmarks import benchmarking
 from nii.model import Geometry, Scan, View
 
 CANDIDATE_FILTERS = {
@@ -73,11 +74,6 @@ def cargo_counts(rows: int, lines: int, *, seed: int = 0) -> dict[str, np.ndarra
 def cargo_scan(rows: int, lines: int, *, seed: int = 0) -> Scan:
     view = View("side", cargo_counts(rows, lines, seed=seed), Geometry(5.0, 4.2))
     return Scan([view], acquired_at=datetime(2026, 3, 4, 10, 0, tzinfo=UTC))
-
-
-def benchmarking(config: pytest.Config) -> bool:
-    """Whether pytest-benchmark measures (``--benchmark-enable``) or only runs each test once."""
-    return bool(config.getoption("benchmark_enable") or not config.getoption("benchmark_disable"))
 
 
 @pytest.fixture(scope="module")

@@ -32,15 +32,11 @@ from nii.kernels.decode import (
 )
 
 import nii
+from benchmarks import benchmarking
 from nii.model import Geometry, Scan, Scanner, View
 
 GOALS = {"read": 0.5, "unpack12": 5.0}
 RESULTS: list[tuple[str, float, str]] = []
-
-
-def benchmarking(config: pytest.Config) -> bool:
-    """Whether pytest-benchmark measures (``--benchmark-enable``) or only runs each test once."""
-    return bool(config.getoption("benchmark_enable") or not config.getoption("benchmark_disable"))
 
 
 @pytest.fixture(scope="module")
