@@ -21,6 +21,7 @@ converted scan on disk with ``fsync`` (files written, flushed and renamed into p
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -36,7 +37,7 @@ import nii
 from nii.errors import ConfigurationError
 from nii.io import atomic_output
 from nii.model import Scan
-from nii.pipeline import Recipe, convert_scan
+from nii.pipeline import Recipe, convert_scan, output_bytes
 
 __all__ = ["WORKLOADS", "BenchResult", "disk_write_rate", "naive_convert", "nii_convert", "run_bench"]
 
@@ -139,22 +140,12 @@ def _best(function: Callable[[Path], None], folder: Path, repeats: int) -> float
         start = time.perf_counter()
         function(target)
         times.append(time.perf_counter() - start)
-        _remove_tree(target)
+        shutil.rmtree(target)
     return min(times)
 
 
 def _write_dicos(scan: Scan, target: Path) -> None:
     nii.write(scan, target, format="dicos", fsync=True)
-
-
-def _remove_tree(path: Path) -> None:
-    for file in path.iterdir():
-        file.unlink()
-    path.rmdir()
-
-
-def _folder_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.iterdir())
 
 
 def run_bench(
@@ -186,8 +177,8 @@ def run_bench(
             pixels = sum(a.nbytes for v in scan.views for a in v.channels.values())
             # Warm-up (numba compilation, page cache of the input), not timed.
             nii_convert(source, root / "warm")
-            output = _folder_size(root / "warm")
-            _remove_tree(root / "warm")
+            output = output_bytes(root / "warm")
+            shutil.rmtree(root / "warm")
             nii_seconds = _best(partial(nii_convert, source), root, repeats)
             naive_seconds = _best(partial(naive_convert, source), root, repeats)
             converted = convert_scan(nii.read(source), RECIPE)

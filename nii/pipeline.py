@@ -32,6 +32,7 @@ import logging
 import multiprocessing
 import os
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -224,8 +225,8 @@ def plan(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[st
             seen.add(path)
             stem = relative.with_suffix("") if path.is_file() else relative
             jobs.append(Job(path, out / stem.parent / f"{stem.name}{recipe.suffix}"))
-    outputs = [job.output for job in jobs]
-    clashes = {o for o in outputs if outputs.count(o) > 1}
+    # Counter, not list.count: batches of many thousands of files must not plan in quadratic time.
+    clashes = {output for output, count in Counter(job.output for job in jobs).items() if count > 1}
     if clashes:
         raise ConfigurationError(f"several inputs would write the same output: {sorted(map(str, clashes))[:3]}")
     return jobs
@@ -252,7 +253,8 @@ def checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _size(path: Path) -> int:
+def output_bytes(path: Path) -> int:
+    """Size of an output file, or of all the files of an output folder."""
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
@@ -276,7 +278,7 @@ def run_job(job: Job, recipe: Recipe, threads: int | None = None) -> JobResult:
             str(job.input),
             str(job.output),
             "ok",
-            bytes=_size(job.output),
+            bytes=output_bytes(job.output),
             seconds=time.perf_counter() - start,
             checksum=checksum(job.output),
         )
@@ -406,18 +408,19 @@ def _run_dask(
         queue = list(reversed(pending))
         submitted: dict[Any, int] = {}
         completed = as_completed()
-        while queue and len(submitted) < workers:
+
+        def submit_next() -> None:
             index, job = queue.pop()
             future = client.submit(run_job, job, recipe, threads, pure=False)
             submitted[future.key] = index
             completed.add(future)
+
+        while queue and len(submitted) < workers:
+            submit_next()
         for future in completed:
             yield submitted.pop(future.key), future.result()
             if queue:
-                index, job = queue.pop()
-                future = client.submit(run_job, job, recipe, threads, pure=False)
-                submitted[future.key] = index
-                completed.add(future)
+                submit_next()
     finally:
         client.close()
         if cluster is not None:

@@ -73,16 +73,14 @@ def _measured(view: View) -> dict[str, np.ndarray]:
     return {name: array for name, array in view.channels.items() if name in MEASURED}
 
 
-def _replace_measured(
-    scan: Scan, convert: Callable[[View, str], np.ndarray], state: CalibrationState, *, keep_references: bool
-) -> Scan:
+def _replace_measured(scan: Scan, convert: Callable[[View, str], np.ndarray], state: CalibrationState) -> Scan:
     views = []
     for view in scan.views:
         channels = dict(view.channels)
         for name in _measured(view):
             channels[name] = convert(view, name)
-        references: dict[str, Any] = {} if keep_references else {"dark": {}, "air": {}, "reference": {}}
-        views.append(view.with_channels(channels, calibration=state, **references))
+        # The dark/air/monitor references describe raw counts only; calibrated data drops them.
+        views.append(view.with_channels(channels, calibration=state, dark={}, air={}, reference={}))
     return scan.with_views(views)
 
 
@@ -98,9 +96,7 @@ def calibrate(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
         repaired[f"{view.name}/{name}"] = calibration.repaired.tolist()
         return transmission(raw_of(view, name), calibration)
 
-    return _replace_measured(scan, convert, CalibrationState.TRANSMISSION, keep_references=False), {
-        "repaired_elements": repaired
-    }
+    return _replace_measured(scan, convert, CalibrationState.TRANSMISSION), {"repaired_elements": repaired}
 
 
 @register_step("attenuate")
@@ -123,7 +119,7 @@ def attenuate(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
         return attenuation(physical(view.channels[name], view.calibration), dtype=dtype)
 
     parameters: dict[str, Any] = {"repaired_elements": repaired, "dtype": np.dtype(dtype).name}
-    return _replace_measured(scan, convert, CalibrationState.ATTENUATION, keep_references=False), parameters
+    return _replace_measured(scan, convert, CalibrationState.ATTENUATION), parameters
 
 
 @register_step("orient")
