@@ -4,9 +4,10 @@ Run for real with ``python -m pytest benchmarks/test_formats.py --benchmark-enab
 scan of 2 channels × 2048 rows × 8192 lines, 64 MiB of pixels); the normal run executes each
 once on a thumbnail as a smoke test. Goals (issue #5):
 
-* ``formats-read``: ``nii.read`` of each format, every channel loaded into memory, reaches
-  at least 0.5 of the speed of ``numpy.fromfile`` reading the same pixel bytes (64 MiB of
-  uint16). Timings of the two alternate, and the best of each is compared, so that the load
+* ``formats-read``: ``nii.read`` of each format (the reference formats, raw profiles and the
+  NII archive, each written with its default options), every channel loaded into memory,
+  reaches at least 0.5 of the speed of ``numpy.fromfile`` reading the same pixel bytes
+  (64 MiB of uint16). Timings of the two alternate, and the best of each is compared, so that the load
   of a shared machine affects both alike.
 * ``decode-unpack12``: the numba 12-bit unpacker at least 5× faster than the numpy reference.
 * ``decode-deinterleave``: the numba line de-interleaver (with byte swap) against numpy.
@@ -108,7 +109,7 @@ def files(size, tmp_path_factory) -> dict[str, Any]:
     raw = folder / "pixels.u16"
     np.stack(list(counts.values())).tofile(raw)
     written: dict[str, Any] = {"raw": raw}
-    for name in ("ref-rawxml", "ref-tiff", "ref-hdf5", "ref-packed12"):
+    for name in ("ref-rawxml", "ref-tiff", "ref-hdf5", "ref-packed12", "nii-archive"):
         pixels = twelve_bit if name == "ref-packed12" else counts
         path = folder / f"scan.{name}"
         nii.write(scan_of(pixels), path, format=name)
@@ -132,7 +133,7 @@ def alternate(baseline: Callable[[], Any], candidate: Callable[[], Any], rounds:
     return best[0] / best[1]
 
 
-@pytest.mark.parametrize("name", ["ref-rawxml", "ref-tiff", "ref-hdf5", "ref-packed12", "profile"])
+@pytest.mark.parametrize("name", ["ref-rawxml", "ref-tiff", "ref-hdf5", "ref-packed12", "profile", "nii-archive"])
 def test_read(benchmark, files, rounds, name):
     benchmark.group = "formats-read"
     path, options, expected = files[name]

@@ -19,6 +19,7 @@ from typing import Any, Literal, cast
 import h5py
 import hdf5plugin
 import numpy as np
+from nii.formats._hdf5 import ChunkedChannel
 from nii.formats._vendor import (
     geometry_fields,
     geometry_from_fields,
@@ -134,7 +135,10 @@ class RefHdf5Format(Format):
         view = View(
             name,
             # The model keeps lazy arrays as they are; typed as ndarray for the code that reads channels.
-            {ch: cast(np.ndarray, LazyArray(ds, path=path, owner=file)) for ch, ds in datasets.items()},
+            {
+                ch: cast(np.ndarray, LazyArray(ChunkedChannel(ds, path=path), path=path, owner=file))
+                for ch, ds in datasets.items()
+            },
             geometry_from_fields(attributes, positions),
             calibration=attributes["calibration"],
             dark=self._arrays(path, group, "dark", names),

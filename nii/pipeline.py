@@ -46,6 +46,7 @@ from nii.model import ProcessingStep, Scan
 from nii.progress import progress
 from nii.registry import available, find_format, get_format
 from nii.steps import STEPS
+from nii.threads import set_thread_count
 
 __all__ = [
     "TARGETS",
@@ -261,13 +262,15 @@ def output_bytes(path: Path) -> int:
 def run_job(job: Job, recipe: Recipe, threads: int | None = None) -> JobResult:
     """Convert one input; never raises for a problem with the input (it becomes a failed result).
 
-    ``threads`` caps the kernels' threads in this worker: with one worker per core, more
-    threads than cores make OpenMP barriers spin against each other (milliseconds per call).
+    ``threads`` caps the kernels' and :mod:`nii.threads`' threads in this worker: with one
+    worker per core, more threads than cores make OpenMP barriers spin against each other
+    (milliseconds per call).
     """
     if threads is not None:
         import numba
 
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
+        set_thread_count(threads)
     start = time.perf_counter()
     try:
         scan = nii.read(job.input)

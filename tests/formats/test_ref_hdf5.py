@@ -82,9 +82,9 @@ def test_a_cargo_scan_opens_without_reading_its_pixels(tmp_path):
     np.testing.assert_array_equal(tile, channels["high"][:256, 1024:1280])
     assert tile_read < size // 10, f"one tile read {tile_read} of {size} bytes"
 
-    before = bytes_read()
+    # A whole channel is decoded from a memory map of the file (formats/_hdf5.py), which
+    # read() system calls, and so rchar, do not see.
     np.testing.assert_array_equal(np.asarray(high), channels["high"])
-    assert bytes_read() - before > size // 3  # a whole channel is about half the file
 
 
 def test_lazy_channels_work_with_numpy_and_writers(written, tmp_path):
@@ -179,5 +179,6 @@ def test_damaged_chunk_is_reported_when_the_pixels_are_read(tmp_path):
     data[chunk.byte_offset : chunk.byte_offset + 16] = bytes(16)
     path.write_bytes(bytes(data))
     back = nii.read(path)  # lazy: the metadata is intact
-    with pytest.raises(CorruptFileError, match="cargo.rh5: cannot read pixels"):
+    message = r"cargo.rh5: /views/side/channels/high: the chunk at \(0, 0\) does not decode"
+    with pytest.raises(CorruptFileError, match=message):
         np.asarray(back.view("side").channels["high"])
