@@ -13,9 +13,11 @@ Paths, each timed per scan from the input file to the DICOS files on disk:
   float64, without dead-element repair → 16-bit codes → one
   pydicom dataset per channel written with pydicom's default path (``Dataset.save_as``).
 
-The disk's sequential write rate is measured in the same run (the same number of bytes in
-16 MiB blocks, then fsync) and set against the rate at which the DICOS writer puts a
-converted scan on disk with ``fsync`` (files written, flushed and renamed into place).
+The disk's sequential write rate is measured in the same run (the same number of bytes as the
+DICOS output, in blocks of up to 16 MiB, then fsync) and set against the rate at which the
+DICOS writer puts a converted scan on disk with ``fsync`` (files written, flushed and renamed
+into place, the rename flushed too). Each pair of paths is timed in turn, round after round,
+and the best of each is kept, so that a busy machine or disk slows both alike.
 """
 
 from __future__ import annotations
@@ -118,14 +120,14 @@ def naive_convert(source: Path, target: Path) -> None:
 
 
 def disk_write_rate(folder: Path, nbytes: int) -> float:
-    """Sequential write rate of ``folder``'s disk in MB/s: ``nbytes`` in 16 MiB blocks, then fsync."""
-    block = np.random.default_rng(0).integers(0, 255, 16 << 20, dtype=np.uint8).tobytes()
+    """Sequential write rate of ``folder``'s disk in MB/s: exactly ``nbytes`` in blocks of up to 16 MiB, then fsync."""
+    block = np.random.default_rng(0).integers(0, 255, min(nbytes, 16 << 20), dtype=np.uint8).tobytes()
     path = folder / ".nii-disk-rate"
     start = time.perf_counter()
     with open(path, "wb") as handle:
         written = 0
         while written < nbytes:
-            written += handle.write(block)
+            written += handle.write(memoryview(block)[: nbytes - written])
         handle.flush()
         os.fsync(handle.fileno())
     seconds = time.perf_counter() - start
@@ -133,15 +135,27 @@ def disk_write_rate(folder: Path, nbytes: int) -> float:
     return written / seconds / 1e6
 
 
-def _best(function: Callable[[Path], None], folder: Path, repeats: int) -> float:
-    times = []
-    for index in range(repeats):
-        target = folder / f"out-{time.perf_counter_ns()}-{index}"
-        start = time.perf_counter()
-        function(target)
-        times.append(time.perf_counter() - start)
-        shutil.rmtree(target)
-    return min(times)
+def _timed(function: Callable[[Path], None], folder: Path) -> float:
+    target = folder / f"out-{time.perf_counter_ns()}"
+    start = time.perf_counter()
+    function(target)
+    seconds = time.perf_counter() - start
+    shutil.rmtree(target)
+    return seconds
+
+
+def _best_in_turn(functions: Sequence[Callable[[], float]], repeats: int) -> list[float]:
+    """Each function's least result over ``repeats`` rounds, the functions run in turn in each
+    round, so that a busy machine or disk slows them alike."""
+    best = [float("inf")] * len(functions)
+    for _ in range(repeats):
+        for index, function in enumerate(functions):
+            best[index] = min(best[index], function())
+    return best
+
+
+def _disk_seconds(folder: Path, nbytes: int) -> float:
+    return nbytes / disk_write_rate(folder, nbytes) / 1e6
 
 
 def _write_dicos(scan: Scan, target: Path) -> None:
@@ -151,7 +165,7 @@ def _write_dicos(scan: Scan, target: Path) -> None:
 def run_bench(
     workloads: Sequence[str] = ("cargo", "baggage"),
     *,
-    repeats: int = 3,
+    repeats: int = 5,
     folder: str | os.PathLike[str] | None = None,
     seed: int = 1,
 ) -> list[BenchResult]:
@@ -179,12 +193,19 @@ def run_bench(
             nii_convert(source, root / "warm")
             output = output_bytes(root / "warm")
             shutil.rmtree(root / "warm")
-            nii_seconds = _best(partial(nii_convert, source), root, repeats)
-            naive_seconds = _best(partial(naive_convert, source), root, repeats)
             converted = convert_scan(nii.read(source), RECIPE)
-            fsync_seconds = _best(partial(_write_dicos, converted), root, repeats)
-            fsync_rate = output / fsync_seconds / 1e6
-            disk = max(disk_write_rate(root, output) for _ in range(repeats))
+            nii_seconds, naive_seconds = _best_in_turn(
+                [
+                    partial(_timed, partial(nii_convert, source), root),
+                    partial(_timed, partial(naive_convert, source), root),
+                ],
+                repeats,
+            )
+            fsync_seconds, disk_seconds = _best_in_turn(
+                [partial(_timed, partial(_write_dicos, converted), root), partial(_disk_seconds, root, output)],
+                repeats,
+            )
+            fsync_rate, disk = output / fsync_seconds / 1e6, output / disk_seconds / 1e6
             results.append(
                 BenchResult(
                     workload=name,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
@@ -86,6 +87,7 @@ def map_threads(function: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
     try:
         for item in items:
             futures.append(pool.submit(_on_pool, function, item))
+            time.sleep(0)  # let the pool thread take the GIL now, not after the switch interval
     finally:
         errors = [future.exception() for future in futures]  # waits for all: none left running
     for error in errors:

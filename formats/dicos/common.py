@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
@@ -36,6 +37,7 @@ from .dictionary import (
     ScanType,
 )
 from .files import tag_text
+from .instance import copy_elements
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -143,7 +145,8 @@ class ScanContext:
     operator_name
         Operators' Name (0008,1070): personal data.
     created_at
-        Instance Creation Date/Time; now when None.
+        Instance Creation Date/Time; when None, the time the context is first applied (all
+        instances of one scan share it).
     """
 
     scan_uid: str
@@ -181,12 +184,24 @@ class ScanContext:
         series_description: str | None = None,
     ) -> None:
         """Write the shared modules and the series/instance identity into ``dataset``."""
-        moment = self.acquired_at
-        created = (self.created_at or datetime.now(UTC)).astimezone(moment.tzinfo)
+        copy_elements(self._shared, dataset)
         ds = dataset
-        ds.SpecificCharacterSet = "ISO_IR 192"
         ds.SOPClassUID = sop_class_uid
         ds.SOPInstanceUID = sop_instance_uid
+        ds.Modality = modality
+        ds.SeriesInstanceUID = series_uid
+        ds.SeriesNumber = series_number
+        ds.InstanceNumber = instance_number
+        if series_description:
+            ds.SeriesDescription = series_description
+
+    @cached_property
+    def _shared(self) -> Dataset:
+        """The elements equal in every instance of the scan, built once (copied by :meth:`apply`)."""
+        moment = self.acquired_at
+        created = (self.created_at or datetime.now(UTC)).astimezone(moment.tzinfo)
+        ds = Dataset()
+        ds.SpecificCharacterSet = "ISO_IR 192"
         ds.InstanceCreationDate = created.strftime("%Y%m%d")
         ds.InstanceCreationTime = created.strftime("%H%M%S.%f")
         for prefix in ("Study", "Series", "Content"):
@@ -194,7 +209,6 @@ class ScanContext:
             setattr(ds, f"{prefix}Time", moment.strftime("%H%M%S.%f"))
         ds.AcquisitionDateTime = format_dt(moment)
         ds.TimezoneOffsetFromUTC = _offset_text(moment)
-        ds.Modality = modality
         equipment = self.equipment
         ds.Manufacturer = equipment.manufacturer
         ds.InstitutionName = equipment.machine_location
@@ -222,16 +236,12 @@ class ScanContext:
         ds.StudyInstanceUID = self.scan_uid
         # Scan ID must hold a value (reference reader); the scan time is a readable default.
         ds.StudyID = self.scan_id or moment.strftime("%Y%m%d%H%M%S")
-        ds.SeriesInstanceUID = series_uid
-        ds.SeriesNumber = series_number
-        ds.InstanceNumber = instance_number
-        if series_description:
-            ds.SeriesDescription = series_description
         ds.FrameOfReferenceUID = self.frame_of_reference_uid
         ds.PositionReferenceIndicator = ""
         ds.DICOSVersion = self.dicos_version
         ds.AcquisitionStatus = str(self.acquisition_status)
         ds.ScanType = str(self.scan_type)
+        return ds
 
     @classmethod
     def from_dataset(cls, dataset: Dataset, *, path: Path) -> ScanContext:

@@ -19,9 +19,11 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 
 from nii.errors import ValidationError
@@ -39,9 +41,24 @@ from .dictionary import (
     OOIImageCharacteristics,
     PresentationIntent,
 )
-from .instance import DicosInstance, check_uint16
+from .instance import DicosInstance, check_uint16, copy_elements
 
 __all__ = ["DXImage"]
+
+
+@functools.cache
+def _dx_constants() -> Dataset:
+    """Attributes every DX nii writes holds with the same value (copied, see :func:`copy_elements`)."""
+    template = Dataset()
+    template.DetectorType = ""
+    template.PixelIntensityRelationship = "LIN"
+    template.PixelIntensityRelationshipSign = 1
+    template.RescaleIntercept = 0
+    template.RescaleSlope = 1
+    template.LossyImageCompression = "00"
+    template.AcquisitionContextSequence = DicomSequence()
+    template.PresentationLUTShape = "IDENTITY"
+    return template
 
 
 class DXImage(DicosInstance):
@@ -152,20 +169,13 @@ class DXImage(DicosInstance):
             self.ImagerPixelSpacing = [float(v) for v in imager_pixel_spacing_mm]
         if detector_element_spacing_mm is not None:
             self.DetectorElementSpacing = [float(v) for v in detector_element_spacing_mm]
-        self.DetectorType = ""
         self.TableSpeed = float(belt_speed_mm_s)
         self.BeltHeight = float(belt_height_mm)
         self.ImagePositionPatient = [float(v) for v in position_mm]
         self.ImageOrientationPatient = [float(v) for v in orientation]
         self.set_pixel_module(rows, columns, signed=False)
-        self.PixelIntensityRelationship = "LIN"
-        self.PixelIntensityRelationshipSign = 1
-        self.RescaleIntercept = 0
-        self.RescaleSlope = 1
+        copy_elements(_dx_constants(), self)
         self.RescaleType = rescale_type
-        self.LossyImageCompression = "00"
-        self.AcquisitionContextSequence = DicomSequence()
-        self.PresentationLUTShape = "IDENTITY"
         if window is not None:
             self.WindowCenter = float(window[0])
             self.WindowWidth = float(window[1])

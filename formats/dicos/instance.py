@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import ClassVar, Self, cast
 
 import numpy as np
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence as DicomSequence
 
 from nii.errors import CorruptFileError, UnsupportedError, ValidationError
 
 from .dictionary import COORDINATE_SYSTEM, IMAGE_ORIGIN, CoordinateSystem, ImageOrigin
 from .files import read_pixels, tag_text
 
-__all__ = ["DicosInstance"]
+__all__ = ["DicosInstance", "copy_elements"]
 
 
 class DicosInstance(Dataset):
@@ -76,15 +81,10 @@ class DicosInstance(Dataset):
 
     def set_pixel_module(self, rows: int, columns: int, *, signed: bool) -> None:
         """Image Pixel module for 16-bit MONOCHROME2 pixels, and no burned-in annotation."""
-        self.SamplesPerPixel = 1
-        self.PhotometricInterpretation = "MONOCHROME2"
+        copy_elements(_sixteen_bit_monochrome(), self)
         self.Rows = rows
         self.Columns = columns
-        self.BitsAllocated = 16
-        self.BitsStored = 16
-        self.HighBit = 15
         self.PixelRepresentation = 1 if signed else 0
-        self.BurnedInAnnotation = "NO"
 
     def text(self, tag: int) -> str:
         """The value of ``tag`` as text ('' when absent), read by tag number."""
@@ -124,3 +124,45 @@ def check_uint16(pixels: np.ndarray, what: str, *, signed_allowed: bool = False)
             "(for example scale transmission in [0, 1] by 65535 and round)"
         )
     return pixels
+
+
+@functools.cache
+def _sixteen_bit_monochrome() -> Dataset:
+    """The fixed part of the Image Pixel module of every image nii writes (copied, see :func:`copy_elements`)."""
+    template = Dataset()
+    template.SamplesPerPixel = 1
+    template.PhotometricInterpretation = "MONOCHROME2"
+    template.BitsAllocated = 16
+    template.BitsStored = 16
+    template.HighBit = 15
+    template.BurnedInAnnotation = "NO"
+    return template
+
+
+def copy_elements(source: Dataset, target: Dataset) -> None:
+    """Give ``target`` its own copy of every element of ``source`` (a template of public elements).
+
+    Templates built once and copied into each instance make the typed constructors fast:
+    setting an element by keyword costs about 12 µs of pydicom conversion and validation,
+    a copy of an element already converted about 1 µs. Each instance gets its own elements,
+    multi-values and sequence items, so changing one instance never changes another.
+    """
+    elements = target._dict
+    for tag, element in source._dict.items():
+        value = element.value
+        if element.VR == "SQ":
+            items = []
+            for item in cast(DicomSequence, value):
+                copied = Dataset()
+                copy_elements(item, copied)
+                items.append(copied)
+            target.add(DataElement(tag, "SQ", DicomSequence(items), already_converted=True))
+            continue
+        if tag.is_private:
+            raise ValueError(f"templates hold public elements only, not {tag}")
+        # Dataset.__setitem__ does nothing more for a public element that is not Pixel Data.
+        clone = DataElement.__new__(DataElement)
+        clone.__dict__.update(element.__dict__)
+        if isinstance(value, MultiValue):
+            clone._value = copy.copy(value)
+        elements[tag] = clone

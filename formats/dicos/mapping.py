@@ -41,7 +41,7 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -90,6 +90,7 @@ from .dictionary import (
     TDRType,
 )
 from .dx import DXImage
+from .files import tag_text
 from .instance import DicosInstance
 from .tdr import PotentialThreat, ThreatReport
 
@@ -227,12 +228,22 @@ def _little_endian(array: np.ndarray, what: str) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
 
 
+def _new_private_block(dataset: Dataset, elements: Iterable[tuple[int, str, Any]]) -> None:
+    """nii's private block in a dataset built here, which has none: the creator in (0009,0010)
+    and each ``(offset, VR, value)`` in (0009,10xx), the slot pydicom's ``private_block``
+    would pick, without its search over the dataset's private creators."""
+    creator = (PRIVATE_GROUP << 16) | 0x0010
+    if creator in dataset:
+        raise AssertionError(f"the dataset already has a private creator in {tag_text(creator)}")
+    dataset.add_new(creator, "LO", PRIVATE_CREATOR)
+    for offset, vr, value in elements:
+        dataset.add_new((PRIVATE_GROUP << 16) | 0x1000 | offset, vr, value)
+
+
 def _add_private(instance: Dataset, document: dict[str, Any], arrays: Mapping[int, np.ndarray]) -> None:
-    block = instance.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
-    block.add_new(PRIVATE_METADATA, "UT", json.dumps(document, separators=(",", ":")))
-    for offset, array in arrays.items():
-        # OB even for the float64 line positions: the reference SDK crashes on a private OD.
-        block.add_new(offset, "OB", array.tobytes())
+    metadata = (PRIVATE_METADATA, "UT", json.dumps(document, separators=(",", ":")))
+    # OB even for the float64 line positions: the reference SDK crashes on a private OD.
+    _new_private_block(instance, [metadata, *((offset, "OB", array.tobytes()) for offset, array in arrays.items())])
 
 
 def _window(channel: np.ndarray, options: WriteOptions) -> tuple[float, float] | None:
@@ -244,8 +255,10 @@ def _window(channel: np.ndarray, options: WriteOptions) -> tuple[float, float] |
     return (low + high) / 2, max(high - low, 1.0)
 
 
-def scan_to_instances(scan: Scan, options: WriteOptions) -> list[tuple[str, DicosInstance]]:
-    """Build every DICOS instance of the scan with its file name (nothing is written).
+def scan_to_instances(scan: Scan, options: WriteOptions) -> Iterator[tuple[str, DicosInstance]]:
+    """Build every DICOS instance of the scan with its file name, one after the other (nothing is written).
+
+    A generator, so that a writer can write each instance while the next is built.
 
     File names: ``dx-<view>-<channel>.dcs``, ``ct-<volume>.dcs``, ``tdr-<n>.dcs`` (``-``
     cannot occur in nii names, so they never collide).
@@ -260,7 +273,7 @@ def scan_to_instances(scan: Scan, options: WriteOptions) -> list[tuple[str, Dico
     scan_private = _scan_private(scan, channels)
     scanner = scan.scanner
     intent = PresentationIntent.FOR_PRESENTATION if options.presentation else PresentationIntent.FOR_PROCESSING
-    instances: list[tuple[str, DicosInstance]] = []
+    images: list[tuple[str, str]] = []
     view_references: dict[str, list[tuple[str, str]]] = {}
     series_number = 0
     for view in scan.views:
@@ -317,8 +330,10 @@ def scan_to_instances(scan: Scan, options: WriteOptions) -> list[tuple[str, Dico
                 "exact": exact.values,
             }
             _add_private(image, document, arrays)
-            instances.append((f"dx-{view.name}-{channel}.dcs", image))
-            view_references.setdefault(view.name, []).append((str(image.SOPClassUID), str(image.SOPInstanceUID)))
+            reference = (str(image.SOPClassUID), str(image.SOPInstanceUID))
+            images.append(reference)
+            view_references.setdefault(view.name, []).append(reference)
+            yield f"dx-{view.name}-{channel}.dcs", image
     for volume in scan.volumes:
         series_number += 1
         exact = _Exact()
@@ -354,13 +369,10 @@ def scan_to_instances(scan: Scan, options: WriteOptions) -> list[tuple[str, Dico
             "exact": exact.values,
         }
         _add_private(ct, document, {})
-        instances.append((f"ct-{volume.name}.dcs", ct))
-    images = [(str(i.SOPClassUID), str(i.SOPInstanceUID)) for _, i in instances]
-    instances += [
-        (f"tdr-{index}.dcs", report)
-        for index, report in enumerate(_reports(scan, context, view_references, images, series_number), start=1)
-    ]
-    return instances
+        images.append((str(ct.SOPClassUID), str(ct.SOPInstanceUID)))
+        yield f"ct-{volume.name}.dcs", ct
+    for index, report in enumerate(_reports(scan, context, view_references, images, series_number), start=1):
+        yield f"tdr-{index}.dcs", report
 
 
 def _lossy_in_float32(values: np.ndarray) -> bool:
@@ -376,10 +388,12 @@ def _threat_private(threat: Threat) -> Dataset | None:
     if not exact and not lossy_polygon:
         return None
     item = Dataset()
-    block = item.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
-    block.add_new(PRIVATE_METADATA, "UT", json.dumps({"schema": PRIVATE_SCHEMA, "exact": exact}))
+    elements: list[tuple[int, str, Any]] = [
+        (PRIVATE_METADATA, "UT", json.dumps({"schema": PRIVATE_SCHEMA, "exact": exact}))
+    ]
     if threat.polygon is not None and lossy_polygon:
-        block.add_new(PRIVATE_POLYGON, "OB", np.ascontiguousarray(threat.polygon, "<f8").tobytes())
+        elements.append((PRIVATE_POLYGON, "OB", np.ascontiguousarray(threat.polygon, "<f8").tobytes()))
+    _new_private_block(item, elements)
     return item
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,11 +13,12 @@ from pydicom.dataset import Dataset
 from nii.errors import CorruptFileError, FileAccessError, NiiError, UnsupportedError
 from nii.io import atomic_output
 from nii.model import Scan
+from nii.threads import map_threads
 
 from .ct import CTImage
 from .dictionary import CT_STORAGE, DX_CLASSES, NON_STANDARD_PIXEL_CLASSES, TDR_STORAGE
 from .dx import DXImage
-from .files import Compression, read_dataset, tag_text, tolerant_reading, write_instance
+from .files import Compression, EncodedInstance, read_dataset, tag_text, tolerant_reading
 from .format import dicos_files
 from .mapping import WriteOptions, instances_to_scan, scan_to_instances
 from .tdr import ThreatReport
@@ -39,30 +39,29 @@ def write_scan(scan: Scan, path: Path, **options: Any) -> list[Path]:
     write_options = WriteOptions(**options)
     if path.exists() and not path.is_dir():
         raise FileAccessError("exists and is not a folder; DICOS scans are written as folders", path=path)
-    try:
-        instances = scan_to_instances(scan, write_options)
-    except NiiError as error:
-        raise type(error)(error.problem, path=path) from error
+    names: list[str] = []
+
+    def encoded() -> Iterator[tuple[str, EncodedInstance]]:
+        try:
+            for name, instance in scan_to_instances(scan, write_options):
+                names.append(name)
+                yield (
+                    name,
+                    EncodedInstance.encode(
+                        instance, instance._pixels, compression=compression, version=write_options.dicos_version
+                    ),
+                )
+        except NiiError as error:
+            raise type(error)(error.problem, path=path) from error
+
     with atomic_output(path, fsync=fsync) as temporary:
         temporary.mkdir()
-        # One file per thread: the JPEG Lossless kernel releases the GIL, so channels
-        # compress in parallel; with one core this is the plain sequential loop.
-        workers = min(len(instances), os.cpu_count() or 1)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [
-                pool.submit(
-                    write_instance,
-                    temporary / name,
-                    instance,
-                    instance._pixels,
-                    compression=compression,
-                    version=write_options.dicos_version,
-                )
-                for name, instance in instances
-            ]
-            for future in futures:
-                future.result()
-    return [path / name for name, _ in instances]
+        # This thread builds and encodes each instance (Python work that holds the GIL); the
+        # thread pool writes the files (compressing JPEG frames: the kernel releases the GIL)
+        # and, with fsync, sets the disk writing them while the next instance is built;
+        # atomic_output fsyncs them all at the end. With one thread this is the plain loop.
+        map_threads(lambda item: item[1].write(temporary / item[0], start_writeback=fsync), encoded())
+    return [path / name for name in names]
 
 
 def read_scan(path: Path, scan_uid: str | None = None) -> Scan:

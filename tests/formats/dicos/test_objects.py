@@ -156,3 +156,20 @@ def test_format_sniffs_dicos_content(tmp_path):
     assert DicosFormat().can_read(head, tmp_path / "noext")
     assert DicosFormat().can_read(b"", tmp_path)
     assert not DicosFormat().can_read(b"\0" * 128 + b"DICM" + b"1.2.840.10008.5.1.4.1.1.2", tmp_path / "ct.dcm")
+
+
+def test_instances_of_one_context_share_no_element():
+    context = ScanContext(
+        "2.25.12", MOMENT, ObjectOfInspection("CARGO", "MSCU1234565", alternate_ids=(("AB-123-CD", "plate"),))
+    )
+    pixels = np.zeros((4, 6), np.uint16)
+    first, second = (DXImage(pixels, context=context, series_uid=f"2.25.{n}", series_number=n) for n in (20, 21))
+    assert first.PatientID == second.PatientID == "MSCU1234565"
+    assert first.InstanceCreationTime == second.InstanceCreationTime  # one creation time per scan
+    first.PatientID = "CHANGED"
+    first.OtherPatientIDsSequence[0].PatientID = "CHANGED"
+    first.ImageType[1] = "LOW ENERGY"
+    assert second.PatientID == "MSCU1234565"
+    assert second.OtherPatientIDsSequence[0].PatientID == "AB-123-CD"
+    assert list(second.ImageType) == ["ORIGINAL", "INTENSITY"]
+    assert DXImage(pixels, context=context, series_uid="2.25.22", series_number=3).PatientID == "MSCU1234565"

@@ -1,10 +1,14 @@
 """Same scan, same options → same bytes; UIDs derive from the scan UID."""
 
+import os
 from datetime import UTC, datetime
 
 import pydicom
+import pytest
 
 import nii
+import nii.io
+from nii.threads import set_thread_count
 from tests.conftest import make_scan
 
 
@@ -24,3 +28,29 @@ def test_fixed_creation_time_gives_identical_bytes_and_derived_uids(tmp_path):
     assert pydicom.dcmread(tmp_path / "c" / "dx-side-high.dcs").SOPInstanceUID != first.SOPInstanceUID
     uids = {pydicom.dcmread(tmp_path / "a" / name).SOPInstanceUID for name in names}
     assert len(uids) == len(names)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("compression", ["none", "jpeg-lossless"])
+def test_durable_writes_on_any_thread_count_give_the_same_bytes(tmp_path, monkeypatch, threads, compression):
+    """fsync=True sends each file to the disk as it is written and flushes it before the rename."""
+    scan = make_scan()
+    moment = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    set_thread_count(1)
+    nii.write(scan, tmp_path / "plain", format="dicos", created_at=moment, compression=compression)
+    flushed = []
+    real = os.fsync
+    monkeypatch.setattr(nii.io.os, "fsync", lambda fd: (flushed.append(os.readlink(f"/proc/self/fd/{fd}")), real(fd)))
+    set_thread_count(threads)
+    try:
+        files = nii.write(
+            scan, tmp_path / "durable", format="dicos", created_at=moment, compression=compression, fsync=True
+        )
+    finally:
+        set_thread_count(None)
+    assert sorted(f.name for f in files) == sorted(p.name for p in (tmp_path / "plain").iterdir())
+    for file in files:
+        assert file.read_bytes() == (tmp_path / "plain" / file.name).read_bytes(), file.name
+    assert sorted(os.path.basename(p) for p in flushed[: len(files)]) == sorted(f.name for f in files)
+    assert flushed[-1] == str(tmp_path)  # the rename into place is flushed too
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
