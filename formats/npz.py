@@ -70,8 +70,10 @@ class NpzFormat(Format):
                 metadata = json.loads(archive.read(METADATA_ENTRY))
             except (KeyError, ValueError) as error:
                 raise CorruptFileError(f"no readable {METADATA_ENTRY} ({error})", path=path) from error
+            # One map of the whole file; each stored entry's array is a view of it.
+            whole = np.memmap(path, dtype=np.uint8, mode="r") if mmap and path.stat().st_size else None
             arrays = {
-                info.filename.removesuffix(".npy"): _load_entry(path, archive, info, mmap=mmap)
+                info.filename.removesuffix(".npy"): _load_entry(path, archive, info, whole)
                 for info in archive.infolist()
                 if info.filename.endswith(".npy")
             }
@@ -99,7 +101,7 @@ _HEADER_READERS = {
 }
 
 
-def _load_entry(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, mmap: bool) -> np.ndarray:
+def _load_entry(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, whole: np.memmap | None) -> np.ndarray:
     with archive.open(info) as entry:
         try:
             version = np.lib.format.read_magic(entry)
@@ -119,22 +121,22 @@ def _load_entry(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, 
                 path=path,
             )
         order: Literal["F", "C"] = "F" if fortran else "C"
-        if mmap and info.compress_type == zipfile.ZIP_STORED and nbytes:
-            # Data of a stored entry is contiguous in the file: map it instead of copying.
-            offset = _data_offset(path, info) + header_size
-            return np.memmap(str(path), dtype=dtype, mode="r", offset=offset, shape=tuple(shape), order=order)
+        if whole is not None and info.compress_type == zipfile.ZIP_STORED and nbytes:
+            # Data of a stored entry is contiguous in the file: a view of the map, not a copy.
+            offset = _data_offset(path, whole, info) + header_size
+            if offset + nbytes > whole.size:
+                raise CorruptFileError(f"entry {info.filename}: data runs past the end of the file", path=path)
+            return whole[offset : offset + nbytes].view(dtype).reshape(tuple(shape), order=order)
         data = entry.read(nbytes)
         return np.frombuffer(data, dtype=dtype).reshape(tuple(shape), order=order)
 
 
-def _data_offset(path: Path, info: zipfile.ZipInfo) -> int:
-    with open(path, "rb") as handle:
-        handle.seek(info.header_offset)
-        local = handle.read(30)
-        if local[:4] != _SIGNATURE:
-            raise CorruptFileError(f"entry {info.filename}: bad local header", path=path)
-        name_length = int.from_bytes(local[26:28], "little")
-        extra_length = int.from_bytes(local[28:30], "little")
+def _data_offset(path: Path, whole: np.memmap, info: zipfile.ZipInfo) -> int:
+    local = bytes(whole[info.header_offset : info.header_offset + 30])
+    if local[:4] != _SIGNATURE:
+        raise CorruptFileError(f"entry {info.filename}: bad local header", path=path)
+    name_length = int.from_bytes(local[26:28], "little")
+    extra_length = int.from_bytes(local[28:30], "little")
     return info.header_offset + 30 + name_length + extra_length
 
 
