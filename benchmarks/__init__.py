@@ -1,8 +1,32 @@
 """Benchmarks: pytest-benchmark suites, each against a baseline measured in the same run."""
 
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import pytest
 
 
 def benchmarking(config: pytest.Config) -> bool:
     """Whether pytest-benchmark measures (``--benchmark-enable``) or only runs each test once."""
     return bool(config.getoption("benchmark_enable") or not config.getoption("benchmark_disable"))
+
+
+def alternate(baseline: Callable[[], Any], candidate: Callable[[], Any], rounds: int) -> float:
+    """Best baseline time over best candidate time, the two timed in turn, so that the load of
+    a shared machine slows both alike."""
+    best = [float("inf"), float("inf")]
+    for _ in range(rounds):
+        for index, function in enumerate((baseline, candidate)):
+            start = time.perf_counter()
+            function()
+            best[index] = min(best[index], time.perf_counter() - start)
+    return best[0] / best[1]
+
+
+def write_lines(config: pytest.Config, lines: Sequence[str]) -> None:
+    """Print lines past pytest's output capture (a suite's table of ratios at its end)."""
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    with config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
+        for line in lines:
+            terminal.write_line(line)

@@ -27,8 +27,7 @@ import pytest
 from nii.formats._hdf5 import read_whole
 from nii.formats.archive import open_archive, write_archive
 
-from benchmarks import benchmarking
-from benchmarks.test_formats import alternate
+from benchmarks import alternate, benchmarking, write_lines
 from nii.model import Geometry, Scan, View
 
 
@@ -113,14 +112,17 @@ def raw_pixels(counts, tmp_path_factory):
 def report(request):
     yield
     if FILTER_RESULTS and benchmarking(request.config):
-        terminal = request.config.pluginmanager.get_plugin("terminalreporter")
-        with request.config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
-            terminal.write_line("\nfilter                         size ratio  write / none  read / fromfile")
-            for name, row in FILTER_RESULTS.items():
-                terminal.write_line(
+        write_lines(
+            request.config,
+            [
+                "\nfilter                         size ratio  write / none  read / fromfile",
+                *(
                     f"  {name:<28} {row['compression_ratio']:10.3f} {row['write_vs_none']:13.1f}"
                     f" {row['read_vs_fromfile']:16.2f}"
-                )
+                    for name, row in FILTER_RESULTS.items()
+                ),
+            ],
+        )
 
 
 def write_filtered(path, counts, options, tile) -> None:

@@ -17,8 +17,6 @@ Ratios are in ``extra_info`` (``--benchmark-json``) and printed as a table at th
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +31,7 @@ from nii.kernels.decode import (
 )
 
 import nii
-from benchmarks import benchmarking
+from benchmarks import alternate, benchmarking, write_lines
 from nii.model import Geometry, Scan, Scanner, View
 
 GOALS = {"read": 0.5, "unpack12": 5.0}
@@ -54,11 +52,13 @@ def rounds(request) -> int:
 def report(request):
     yield
     if RESULTS and benchmarking(request.config):
-        terminal = request.config.pluginmanager.get_plugin("terminalreporter")
-        with request.config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
-            terminal.write_line("\nratio to baseline (same run; machine shared with other jobs):")
-            for name, ratio, goal in RESULTS:
-                terminal.write_line(f"  {name:<34} {ratio:6.2f}   {goal}")
+        write_lines(
+            request.config,
+            [
+                "\nratio to baseline (same run; machine shared with other jobs):",
+                *(f"  {name:<34} {ratio:6.2f}   {goal}" for name, ratio, goal in RESULTS),
+            ],
+        )
 
 
 def cargo_counts(rows: int, lines: int) -> dict[str, np.ndarray]:
@@ -120,17 +120,6 @@ def files(size, tmp_path_factory) -> dict[str, Any]:
     np.stack([array.T for array in counts.values()], axis=1).astype(">u2").tofile(path)  # (lines, channels, rows)
     written["profile"] = (path, {"format": "profile", "profile": profile}, counts)
     return written
-
-
-def alternate(baseline: Callable[[], Any], candidate: Callable[[], Any], rounds: int) -> float:
-    """Best baseline time over best candidate time, the two timed in turn."""
-    best = [float("inf"), float("inf")]
-    for _ in range(rounds):
-        for index, function in enumerate((baseline, candidate)):
-            start = time.perf_counter()
-            function()
-            best[index] = min(best[index], time.perf_counter() - start)
-    return best[0] / best[1]
 
 
 @pytest.mark.parametrize("name", ["ref-rawxml", "ref-tiff", "ref-hdf5", "ref-packed12", "profile", "nii-archive"])

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 import nii
-from benchmarks import benchmarking
-from benchmarks.test_formats import alternate
+from benchmarks import alternate, benchmarking
 from nii.bench import WORKLOADS, naive_convert, nii_convert
 from nii.simulate.simulator import simulate
 

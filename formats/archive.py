@@ -53,7 +53,7 @@ from nii.errors import (
 from nii.io import atomic_output
 from nii.limits import check_image_size
 from nii.metadata import scan_arrays, scan_from_dict, scan_to_dict
-from nii.model import Provenance, Scan, _StrEnum
+from nii.model import LenientStrEnum, Provenance, Scan
 from nii.registry import Format, register
 
 __all__ = [
@@ -100,7 +100,7 @@ _PIXEL_KINDS = "biuf"
 """Array element kinds an archive holds: bool, signed, unsigned, float."""
 
 
-class Compression(_StrEnum):
+class Compression(LenientStrEnum):
     """Lossless filter for the pixel arrays, chosen by ``benchmarks/test_archive.py``.
 
     ``BLOSC_LZ4`` (Blosc with LZ4 level 5 and bit shuffle, through ``hdf5plugin``) is the

@@ -57,7 +57,7 @@ from PIL import Image
 
 from nii.errors import ConfigurationError, UnsupportedError, ValidationError
 from nii.io import atomic_output
-from nii.model import CalibrationState, RowOrder, Scan, TravelDirection, View, _StrEnum
+from nii.model import CalibrationState, LenientStrEnum, RowOrder, Scan, TravelDirection, View
 from nii.registry import Format, register
 from nii.values import attenuation_of
 
@@ -78,7 +78,7 @@ _PERCENTILE_SAMPLES = 1_000_000
 _MM_PER_INCH = 25.4
 
 
-class ExportMode(_StrEnum):
+class ExportMode(LenientStrEnum):
     """How channel values become image values."""
 
     WINDOW = "window"

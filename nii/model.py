@@ -42,6 +42,7 @@ __all__ = [
     "CalibrationState",
     "Geometry",
     "InspectedObject",
+    "LenientStrEnum",
     "ObjectType",
     "Operator",
     "ProcessingStep",
@@ -62,8 +63,12 @@ __all__ = [
 ]
 
 
-class _StrEnum(StrEnum):
-    """An Enum whose members are also strings, built from their value case-insensitively."""
+class LenientStrEnum(StrEnum):
+    """An Enum whose members are also strings, built from their value or name case-insensitively,
+    with ``-``, ``_`` and spaces alike (``ObjectType("cargo")``, ``Compression("Blosc_LZ4")``).
+
+    The base of every enumeration in nii's model, formats and options.
+    """
 
     @classmethod
     def _missing_(cls, value: object) -> Any:
@@ -81,7 +86,7 @@ class _StrEnum(StrEnum):
         return str(self.value)
 
 
-class ObjectType(_StrEnum):
+class ObjectType(LenientStrEnum):
     """What was inspected."""
 
     CARGO = "CARGO"
@@ -90,14 +95,14 @@ class ObjectType(_StrEnum):
     OTHER = "OTHER"
 
 
-class SourceKind(_StrEnum):
+class SourceKind(LenientStrEnum):
     """X-ray source technology: MV linear accelerator (cargo) or kV tube (baggage, small cargo)."""
 
     LINAC = "LINAC"
     TUBE = "TUBE"
 
 
-class CalibrationState(_StrEnum):
+class CalibrationState(LenientStrEnum):
     """What the pixel values of a view mean."""
 
     RAW = "RAW"
@@ -108,21 +113,21 @@ class CalibrationState(_StrEnum):
     """-ln(I/I0)."""
 
 
-class TravelDirection(_StrEnum):
+class TravelDirection(LenientStrEnum):
     """Direction the object moves across the image columns."""
 
     LEFT_TO_RIGHT = "LEFT_TO_RIGHT"
     RIGHT_TO_LEFT = "RIGHT_TO_LEFT"
 
 
-class RowOrder(_StrEnum):
+class RowOrder(LenientStrEnum):
     """Where detector row 0 is: at the top of the object (canonical) or at the bottom."""
 
     TOP_DOWN = "TOP_DOWN"
     BOTTOM_UP = "BOTTOM_UP"
 
 
-class ThreatCategory(_StrEnum):
+class ThreatCategory(LenientStrEnum):
     """Threat categories of DICOS TDR (4010,1012)."""
 
     ANOMALY = "ANOMALY"
@@ -135,7 +140,7 @@ class ThreatCategory(_StrEnum):
     """Prohibited item."""
 
 
-class AssessmentFlag(_StrEnum):
+class AssessmentFlag(LenientStrEnum):
     """DICOS ATD Assessment Flag (4010,1015)."""
 
     THREAT = "THREAT"
@@ -147,7 +152,7 @@ class AssessmentFlag(_StrEnum):
         return self is not AssessmentFlag.NO_THREAT
 
 
-class ThreatOrigin(_StrEnum):
+class ThreatOrigin(LenientStrEnum):
     """Who marked a threat: an algorithm, an officer, or the ground truth of a simulation."""
 
     MACHINE = "MACHINE"

@@ -22,7 +22,7 @@ from pydicom.datadict import add_dict_entries
 
 # Threat Category and ATD Assessment Flag are the scan model's own enumerations (they are
 # DICOS's); the model's case-insensitive string Enum is shared so both parse strings alike.
-from nii.model import AssessmentFlag, ThreatCategory, _StrEnum
+from nii.model import AssessmentFlag, LenientStrEnum, ThreatCategory
 
 from .format import SOP_CLASS_PREFIX
 
@@ -130,7 +130,7 @@ def current_term(value: str) -> str:
     return _LEGACY.get(value.strip().upper().replace("_", " "), value)
 
 
-class _Enum(_StrEnum):
+class _Enum(LenientStrEnum):
     """An Enum of DICOS defined terms, built from a string case-insensitively; legacy
     strings map to their current value."""
 
