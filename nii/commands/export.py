@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nii.errors import ConfigurationError
+from nii.commands import add_scan_option, scan_options
 from nii.formats.export import IMAGE_FORMAT_BY_SUFFIX, ExportMode, export_view
-from nii.registry import find_format, get_format, read
+from nii.registry import read
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -39,19 +39,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="MODEL",
         help="false colour: scanner model whose Zeff table classifies the pixels (default: the scan's own model)",
     )
-    parser.add_argument("--scan", help="index or UID of the scan in a multi-scan file (NII archive)")
+    add_scan_option(parser)
     parser.add_argument("--format", help="force the input format instead of detecting it")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    options: dict[str, Any] = {}
-    if args.scan is not None:
-        fmt = get_format(args.format) if args.format else find_format(args.path)
-        if "multi-scan" not in fmt.capabilities:
-            raise ConfigurationError(f"--scan needs a multi-scan file; this is {fmt.name}", path=args.path)
-        options["scan"] = int(args.scan) if args.scan.lstrip("-").isdigit() else args.scan
-    scan = read(args.path, format=args.format, **options)
+    scan = read(args.path, format=args.format, **scan_options(args))
     written = export_view(
         scan,
         args.out,

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from nii.commands import add_scan_option, input_format, scan_options
 from nii.metadata import scan_to_dict
 from nii.registry import read
 
@@ -20,12 +21,36 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--format", help="force a format instead of detecting it")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--personal", action="store_true", help="include personal data (operator)")
+    add_scan_option(parser)
     return parser
 
 
+def _archive_entries(args: argparse.Namespace) -> list[dict[str, Any]] | None:
+    """Index, UID, time, views and threat count of every scan of a multi-scan file (no pixels read)."""
+    if "multi-scan" not in input_format(args).capabilities:
+        return None
+    from nii.formats.archive import open_archive
+
+    with open_archive(args.path) as archive:
+        return [
+            {
+                "index": entry.index,
+                "scan_uid": entry.scan_uid,
+                "acquired_at": entry.acquired_at.isoformat(),
+                "views": {name: list(shape) for name, shape in entry.views.items()},
+                "threats": entry.threat_count,
+                "truth": list(entry.truth_names),
+            }
+            for entry in archive.entries
+        ]
+
+
 def run(args: argparse.Namespace) -> int:
-    scan = read(args.path, format=args.format)
+    scan = read(args.path, format=args.format, **scan_options(args))
     info = scan_to_dict(scan, include_personal=args.personal)
+    entries = _archive_entries(args)
+    if entries is not None:
+        info["archive"] = entries
     # Value ranges help spot a wrongly decoded file at a glance.
     for entry, view in zip(info["views"], scan.views, strict=True):
         for name, channel in entry["channels"].items():
@@ -43,7 +68,17 @@ def run(args: argparse.Namespace) -> int:
     ids = ", ".join(
         filter(None, [*obj["container_numbers"], obj["licence_plate"], obj["identifier"], obj["declaration"]])
     )
-    print(f"{args.path}: {prov['source_format']} scan {info['scan_uid']}")
+    if entries is not None:
+        print(f"{args.path}: {prov['source_format']} of {len(entries)} scans")
+        for entry in entries:
+            views = ", ".join(f"{name} {rows}×{lines}" for name, (rows, lines) in entry["views"].items())
+            truth = f", truth {', '.join(entry['truth'])}" if entry["truth"] else ""
+            print(
+                f"  [{entry['index']}] {entry['scan_uid']}  {entry['acquired_at']}  {views}, "
+                f"{entry['threats']} threats{truth}"
+            )
+    where = f"{args.path}[{args.scan or 0}]" if entries is not None else args.path
+    print(f"{where}: {prov['source_format']} scan {info['scan_uid']}")
     print(f"  acquired   {info['acquired_at']}")
     print(f"  object     {obj['type']}{' ' + ids if ids else ''}")
     energies = ", ".join(f"{k} {v:g} kV" for k, v in scanner["energies_kv"].items())
