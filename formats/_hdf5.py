@@ -2,13 +2,14 @@
 
 HDF5 decompresses a dataset's chunks one after another in one thread, each into its chunk
 cache and then into the output, and copies even uncompressed data through its own layers.
-An uncompressed contiguous dataset is read straight into the output with one system call,
-as ``numpy.fromfile`` does. For Blosc-compressed datasets (the HDF5 filter 32001 that
-``hdf5plugin.Blosc`` writes), :func:`read_whole` instead lists the chunks' places in the
-file, maps the file, and decodes the chunks on :mod:`nii.threads`' pool with numcodecs'
-Blosc (which releases the GIL), each straight from the page cache into a tile and from
-there into the output. Any other layout (contiguous, gzip, a file object instead of a
-path) is read by h5py as before.
+For Blosc-compressed datasets (the HDF5 filter 32001 that ``hdf5plugin.Blosc`` writes),
+:func:`read_whole` instead lists the chunks' places in the file, maps the file, and decodes
+the chunks on :mod:`nii.threads`' pool with numcodecs' Blosc (which releases the GIL), each
+straight from the page cache into a tile and from there into the output. An uncompressed
+contiguous dataset is read into the output with one system call, as ``numpy.fromfile``
+does. Both go through HDF5's own file descriptor, so they read the file h5py opened even if
+its path has since been replaced (an archive appended to). Any other layout (gzip, a file
+object instead of a path) is read by h5py.
 
 Both ``ref-hdf5`` and the NII archive read their channels through here.
 """
@@ -75,15 +76,16 @@ def read_whole(dataset: h5py.Dataset, *, path: str | os.PathLike[str]) -> np.nda
         return np.asarray(dataset[()])
     plan = _Plan(dataset.name, tuple(dataset.chunks), path)
     out = np.empty(dataset.shape, dataset.dtype)
-    file_size = os.path.getsize(dataset.file.filename)
+    # HDF5's own descriptor: the very file h5py opened, even if the path now names another.
+    descriptor = dataset.file.id.get_vfd_handle()
+    file_size = os.fstat(descriptor).st_size
     for offset, _, address, size in chunks:
         if address + size > file_size:
             raise TruncatedFileError(
                 f"{plan.name}: the chunk at {offset} ends at byte {address + size}, the file has {file_size}",
                 path=path,
             )
-    with open(dataset.file.filename, "rb") as handle:
-        view = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    view = mmap.mmap(descriptor, 0, access=mmap.ACCESS_READ)
     try:
         parts = max(1, min(len(chunks), thread_count() * _PARTS_PER_THREAD))
         map_threads(lambda part: _decode(plan, view, chunks[part::parts], out), range(parts))
@@ -109,9 +111,7 @@ def _contiguous_on_disk(dataset: h5py.Dataset) -> bool:
 def _read_contiguous(dataset: h5py.Dataset, path: str | os.PathLike[str]) -> np.ndarray:
     out = np.empty(dataset.shape, dataset.dtype)
     address = dataset.id.get_offset()
-    with open(dataset.file.filename, "rb") as handle:
-        handle.seek(address)
-        got = handle.readinto(out.data.cast("B"))
+    got = os.preadv(dataset.file.id.get_vfd_handle(), [out.data.cast("B")], address)
     if got != out.nbytes:
         raise TruncatedFileError(
             f"{dataset.name}: {out.nbytes} bytes from byte {address} announced, the file holds {got}", path=path

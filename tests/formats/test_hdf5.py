@@ -168,3 +168,14 @@ def test_chunked_channel_reads_whole_or_sliced(tmp_path):
         np.testing.assert_array_equal(channel[()], data)
         np.testing.assert_array_equal(channel[...], data)
         np.testing.assert_array_equal(channel[10:20, 650:], data[10:20, 650:])
+
+
+@pytest.mark.parametrize("options", [{"chunks": (64, 64), **BLOSC["lz4-shuffle"]}, {}], ids=["blosc", "contiguous"])
+def test_reads_the_file_h5py_opened_even_after_its_path_was_replaced(tmp_path, options):
+    data = counts((200, 300))
+    path = tmp_path / "a.h5"
+    write(path, data, **options)
+    with h5py.File(path, "r") as file:
+        write(tmp_path / "new.h5", counts((200, 300), seed=9), chunks=(100, 100), **BLOSC["zstd-bitshuffle"])
+        os.replace(tmp_path / "new.h5", path)  # as an archive append does
+        np.testing.assert_array_equal(read_whole(file["x"], path=path), data)
