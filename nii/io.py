@@ -115,8 +115,8 @@ def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
     return cast(Callable[[int, int, int, int], int], function)
 
 
-def start_writeback(handle: IO[bytes]) -> None:
-    """Ask the kernel to start writing ``handle``'s file to disk now, without waiting.
+def start_writeback(descriptor: int) -> None:
+    """Ask the kernel to start writing the file open as ``descriptor`` to disk now, without waiting.
 
     Linux's ``sync_file_range(SYNC_FILE_RANGE_WRITE)``: the device writes this file while
     the program prepares the next one, and the fsync that makes the output durable (in
@@ -126,5 +126,4 @@ def start_writeback(handle: IO[bytes]) -> None:
     """
     function = _sync_file_range()
     if function is not None:
-        handle.flush()
-        function(handle.fileno(), 0, 0, _SYNC_FILE_RANGE_WRITE)
+        function(descriptor, 0, 0, _SYNC_FILE_RANGE_WRITE)

@@ -36,8 +36,8 @@ from .dictionary import (
     OOIType,
     ScanType,
 )
+from .encode import copy_elements, memoize_encoding
 from .files import tag_text
-from .instance import copy_elements
 
 _E = TypeVar("_E", bound=StrEnum)
 
@@ -241,7 +241,7 @@ class ScanContext:
         ds.DICOSVersion = self.dicos_version
         ds.AcquisitionStatus = str(self.acquisition_status)
         ds.ScanType = str(self.scan_type)
-        return ds
+        return memoize_encoding(ds)
 
     @classmethod
     def from_dataset(cls, dataset: Dataset, *, path: Path) -> ScanContext:

@@ -41,7 +41,8 @@ from .dictionary import (
     OOIImageCharacteristics,
     PresentationIntent,
 )
-from .instance import DicosInstance, check_uint16, copy_elements
+from .encode import copy_elements, memoize_encoding
+from .instance import DicosInstance, check_uint16
 
 __all__ = ["DXImage"]
 
@@ -58,7 +59,7 @@ def _dx_constants() -> Dataset:
     template.LossyImageCompression = "00"
     template.AcquisitionContextSequence = DicomSequence()
     template.PresentationLUTShape = "IDENTITY"
-    return template
+    return memoize_encoding(template)
 
 
 class DXImage(DicosInstance):

@@ -16,19 +16,22 @@ raises :class:`NotEncodable`, and :func:`encode_file` leaves the whole dataset t
 
 from __future__ import annotations
 
+import copy
 import io
 import struct
 from collections.abc import Sequence
-from typing import Any
+from contextlib import suppress
+from typing import Any, TypeVar, cast
 
 import pydicom
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import BaseTag
 from pydicom.uid import UID
 
-__all__ = ["NotEncodable", "encode_dataset", "encode_file"]
+__all__ = ["NotEncodable", "copy_elements", "encode_dataset", "encode_file", "memoize_encoding"]
 
 PREAMBLE = bytes(128) + b"DICM"
 
@@ -109,11 +112,43 @@ def _encode_elements(dataset: Dataset, codec: str, out: list[bytes]) -> None:
             out.append(_header(tag, vr, len(body)))
             out.append(body)
             continue
-        if len(vr) != 2 or "or" in vr:
-            raise NotEncodable(f"{tag} has the ambiguous VR {vr}")
-        data = _encode_value(element, codec)
-        out.append(_header(tag, vr, len(data)))
-        out.append(data)
+        memo = element.__dict__.get(_MEMO)
+        if memo is not None and memo[0] is element.value and memo[1] == codec:
+            out.append(memo[2])
+            continue
+        out.append(_encode_element(tag, element, codec))
+
+
+def _encode_element(tag: int, element: DataElement, codec: str) -> bytes:
+    vr = element.VR
+    if len(vr) != 2 or "or" in vr:
+        raise NotEncodable(f"{tag} has the ambiguous VR {vr}")
+    data = _encode_value(element, codec)
+    return _header(tag, vr, len(data)) + data
+
+
+_D = TypeVar("_D", bound=Dataset)
+_MEMO = "_nii_encoded"
+"""Attribute of a template element holding ``(value, codec, bytes)``: its encoding, valid while
+the element still holds that very value object (immutable values only)."""
+_IMMUTABLE = (str, int, float, bytes)
+
+
+def memoize_encoding(template: _D, *, charset: str = "ISO_IR 192") -> _D:
+    """Encode ``template``'s elements once, for every instance its elements are copied into.
+
+    Each element keeps its bytes beside the value they encode; copies made by
+    :func:`copy_elements` carry them, and the encoder reuses them
+    as long as the copy holds the same value object. An element given a new value is encoded
+    anew; multi-values and sequences, which can change in place, are never memoized.
+    """
+    codec = _CHARSETS[charset]
+    for tag, element in template._dict.items():
+        value = element.value
+        if isinstance(element, DataElement) and element.VR != "SQ" and isinstance(value, _IMMUTABLE):
+            with suppress(NotEncodable, struct.error, UnicodeEncodeError):
+                element.__dict__[_MEMO] = (value, codec, _encode_element(int(tag), element, codec))
+    return template
 
 
 def _codec(dataset: Dataset) -> str:
@@ -147,23 +182,24 @@ def _encode_file_meta(meta: FileMetaDataset) -> bytes:
 def encode_file(dataset: Dataset) -> bytes:
     """Preamble, file meta and dataset of a Part 10 file in Explicit VR Little Endian.
 
-                The same bytes as ``pydicom.dcmwrite(file, dataset, enforce_file_format=True)`` for the
-                datasets nii writes (whose file meta holds every required element and no group length);
-                whatever this module cannot encode goes through pydicom.
+                    The same bytes as ``pydicom.dcmwrite(file, dataset, enforce_file_format=True)`` for the
+                    datasets nii writes (whose file meta holds every required element and no group length);
+                    whatever this module cannot encode goes through pydicom.
 
-                Examples
-                --------
-                >>> from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.multival import MultiValue
-            from pydicom.tag import BaseTag
-        from pydicom.uid import UID
-                >>> ds = Dataset()
-                >>> ds.PatientID = "MSCU1234565"
-                >>> ds.file_meta = FileMetaDataset()
-                >>> ds.file_meta.FileMetaInformationVersion = b"\\0\\1"
-                >>> ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
-                >>> encode_file(ds)[-20:]
-                b'\\x10\\x00 \\x00LO\\x0c\\x00MSCU1234565 '
+                    Examples
+                    --------
+                    >>> from pydicom.dataset import Dataset, FileMetaDataset
+        from pydicom.multival import MultiValue
+    from pydicom.sequence import Sequence as DicomSequence
+                from pydicom.tag import BaseTag
+            from pydicom.uid import UID
+                    >>> ds = Dataset()
+                    >>> ds.PatientID = "MSCU1234565"
+                    >>> ds.file_meta = FileMetaDataset()
+                    >>> ds.file_meta.FileMetaInformationVersion = b"\\0\\1"
+                    >>> ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+                    >>> encode_file(ds)[-20:]
+                    b'\\x10\\x00 \\x00LO\\x0c\\x00MSCU1234565 '
     """
     meta = dataset.file_meta
     try:
@@ -185,3 +221,32 @@ def _pydicom_file(dataset: Dataset) -> bytes:
     buffer = io.BytesIO()
     pydicom.dcmwrite(buffer, dataset, enforce_file_format=True)
     return buffer.getvalue()
+
+
+def copy_elements(source: Dataset, target: Dataset) -> None:
+    """Give ``target`` its own copy of every element of ``source`` (a template of public elements).
+
+    Templates built once and copied into each instance make the typed constructors fast:
+    setting an element by keyword costs about 12 µs of pydicom conversion and validation,
+    a copy of an element already converted about 1 µs. Each instance gets its own elements,
+    multi-values and sequence items, so changing one instance never changes another.
+    """
+    elements = target._dict
+    for tag, element in source._dict.items():
+        value = element.value
+        if element.VR == "SQ":
+            items = []
+            for item in cast(DicomSequence, value):
+                copied = Dataset()
+                copy_elements(item, copied)
+                items.append(copied)
+            target.add(DataElement(tag, "SQ", DicomSequence(items), already_converted=True))
+            continue
+        if tag.is_private:
+            raise ValueError(f"templates hold public elements only, not {tag}")
+        # Dataset.__setitem__ does nothing more for a public element that is not Pixel Data.
+        clone = DataElement.__new__(DataElement)
+        clone.__dict__.update(element.__dict__)
+        if isinstance(value, MultiValue):
+            clone._value = copy.copy(value)
+        elements[tag] = clone

@@ -15,6 +15,7 @@ problem is a :mod:`nii.errors` exception naming the file and the tag.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from collections.abc import Iterable, Iterator
@@ -47,7 +48,7 @@ from nii.errors import CorruptFileError, LimitExceededError, TruncatedFileError,
 from nii.limits import check_image_size
 
 from .dictionary import META_VERSION, NUMBER_OF_FRAMES, PIXEL_DATA
-from .encode import encode_file
+from .encode import copy_elements, encode_file, memoize_encoding
 
 __all__ = [
     "Compression",
@@ -125,15 +126,23 @@ def tag_text(tag: int) -> str:
 
 def _file_meta(dataset: Dataset, transfer_syntax: UID, version: str) -> FileMetaDataset:
     meta = FileMetaDataset()
-    meta.FileMetaInformationVersion = b"\x00\x01"
+    copy_elements(_file_meta_template(transfer_syntax, version), meta)
     meta.MediaStorageSOPClassUID = dataset.SOPClassUID
     meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    return meta
+
+
+@functools.cache
+def _file_meta_template(transfer_syntax: UID, version: str) -> FileMetaDataset:
+    """What the file meta of every file nii writes with this syntax and version holds (copied)."""
+    meta = FileMetaDataset()
+    meta.FileMetaInformationVersion = b"\x00\x01"
     meta.TransferSyntaxUID = transfer_syntax
     meta.ImplementationClassUID = NII_IMPLEMENTATION_UID
     meta.ImplementationVersionName = NII_IMPLEMENTATION_VERSION
     # DICOS-only: the reference DX reader fails without it (doc §3).
     meta.add_new(META_VERSION, "CS", version)
-    return meta
+    return memoize_encoding(meta, charset="")
 
 
 def _encode_frames(pixels: np.ndarray, compression: Compression) -> list[bytes]:
@@ -171,13 +180,7 @@ def _write_item(handle: BinaryIO, payload: bytes, length: int | None = None) -> 
     handle.write(bytes(length - len(payload)))
 
 
-def _write_pixel_data(handle: BinaryIO, pixels: np.ndarray, compression: Compression) -> None:
-    if compression is Compression.NONE:
-        # Little-endian C order is what Pixel Data holds: write the array's own buffer.
-        native = np.ascontiguousarray(pixels, dtype=pixels.dtype.newbyteorder("<"))
-        handle.write(struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OW", 0, native.nbytes))
-        handle.write(native.data.cast("B"))
-        return
+def _write_encapsulated_pixel_data(handle: BinaryIO, pixels: np.ndarray, compression: Compression) -> None:
     fragments = _encode_frames(pixels, compression)
     # Items hold an even number of bytes: odd fragments get one zero byte of padding.
     padded = [len(fragment) + len(fragment) % 2 for fragment in fragments]
@@ -193,15 +196,19 @@ def _write_pixel_data(handle: BinaryIO, pixels: np.ndarray, compression: Compres
 
 @dataclass(frozen=True)
 class EncodedInstance:
-    """A DICOS instance ready for its file: the encoded preamble, file meta and dataset, and the pixels.
+    """A DICOS instance ready for its file: its encoded bytes up to the pixels, and the pixels.
 
     Encoding needs the GIL; writing the file (and compressing its frames) does not. The scan
     writer encodes each instance in the thread that builds them and writes the files on the
-    thread pool, so the disk works while the next instance is built.
+    thread pool, so the disk works while the next instance is built. Uncompressed pixels are
+    written straight from the array's buffer with the header in one system call (no
+    ``tobytes()`` copy, few returns to Python while the builder holds the GIL).
     """
 
     header: bytes
+    """Preamble, file meta and dataset, and for uncompressed pixels the Pixel Data element header."""
     pixels: np.ndarray | None
+    """Little-endian C-order pixels for uncompressed files, the pixels to compress otherwise, or None."""
     compression: Compression
 
     @classmethod
@@ -221,11 +228,18 @@ class EncodedInstance:
         version
             DICOS version for (0002,0004).
         """
-        transfer_syntax = compression.transfer_syntax if pixels is not None else ExplicitVRLittleEndian
+        if pixels is None:
+            compression = Compression.NONE
+        transfer_syntax = compression.transfer_syntax
         if transfer_syntax.is_encapsulated:
             dataset.LossyImageCompression = "00"
         dataset.file_meta = _file_meta(dataset, transfer_syntax, version)
-        return cls(encode_file(dataset), pixels, compression if pixels is not None else Compression.NONE)
+        header = encode_file(dataset)
+        if pixels is not None and compression is Compression.NONE:
+            # Little-endian C order is what Pixel Data holds (a copy only for other layouts).
+            pixels = np.ascontiguousarray(pixels, dtype=pixels.dtype.newbyteorder("<"))
+            header += struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OW", 0, pixels.nbytes)
+        return cls(header, pixels, compression)
 
     def write(self, path: Path, *, start_writeback: bool = False) -> None:
         """Write the Part 10 file ``path``.
@@ -234,12 +248,30 @@ class EncodedInstance:
         without waiting (:func:`nii.io.start_writeback`); the caller fsyncs when all files
         are written.
         """
-        with open(path, "wb") as handle:
-            handle.write(self.header)
-            if self.pixels is not None:
-                _write_pixel_data(handle, self.pixels, self.compression)
+        if self.pixels is not None and self.compression is not Compression.NONE:
+            with open(path, "wb") as handle:
+                handle.write(self.header)
+                _write_encapsulated_pixel_data(handle, self.pixels, self.compression)
+                handle.flush()
+                if start_writeback:
+                    nii.io.start_writeback(handle.fileno())
+            return
+        parts = [memoryview(self.header)]
+        if self.pixels is not None:
+            parts.append(self.pixels.data.cast("B"))
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            while parts:
+                written = os.writev(descriptor, parts)
+                while parts and written >= len(parts[0]):
+                    written -= len(parts[0])
+                    parts.pop(0)
+                if parts and written:
+                    parts[0] = parts[0][written:]
             if start_writeback:
-                nii.io.start_writeback(handle)
+                nii.io.start_writeback(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 def write_instance(

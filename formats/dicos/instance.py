@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import copy
 import functools
 from pathlib import Path
-from typing import ClassVar, Self, cast
+from typing import ClassVar, Self
 
 import numpy as np
-from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
-from pydicom.sequence import Sequence as DicomSequence
 
 from nii.errors import CorruptFileError, UnsupportedError, ValidationError
 
 from .dictionary import COORDINATE_SYSTEM, IMAGE_ORIGIN, CoordinateSystem, ImageOrigin
+from .encode import copy_elements, memoize_encoding
 from .files import read_pixels, tag_text
 
-__all__ = ["DicosInstance", "copy_elements"]
+__all__ = ["DicosInstance", "check_uint16"]
 
 
 class DicosInstance(Dataset):
@@ -136,33 +133,4 @@ def _sixteen_bit_monochrome() -> Dataset:
     template.BitsStored = 16
     template.HighBit = 15
     template.BurnedInAnnotation = "NO"
-    return template
-
-
-def copy_elements(source: Dataset, target: Dataset) -> None:
-    """Give ``target`` its own copy of every element of ``source`` (a template of public elements).
-
-    Templates built once and copied into each instance make the typed constructors fast:
-    setting an element by keyword costs about 12 µs of pydicom conversion and validation,
-    a copy of an element already converted about 1 µs. Each instance gets its own elements,
-    multi-values and sequence items, so changing one instance never changes another.
-    """
-    elements = target._dict
-    for tag, element in source._dict.items():
-        value = element.value
-        if element.VR == "SQ":
-            items = []
-            for item in cast(DicomSequence, value):
-                copied = Dataset()
-                copy_elements(item, copied)
-                items.append(copied)
-            target.add(DataElement(tag, "SQ", DicomSequence(items), already_converted=True))
-            continue
-        if tag.is_private:
-            raise ValueError(f"templates hold public elements only, not {tag}")
-        # Dataset.__setitem__ does nothing more for a public element that is not Pixel Data.
-        clone = DataElement.__new__(DataElement)
-        clone.__dict__.update(element.__dict__)
-        if isinstance(value, MultiValue):
-            clone._value = copy.copy(value)
-        elements[tag] = clone
+    return memoize_encoding(template)

@@ -72,7 +72,8 @@ def test_start_writeback_keeps_the_content(tmp_path):
     path = tmp_path / "f.bin"
     with open(path, "wb") as handle:
         handle.write(b"abc" * 100_000)
-        start_writeback(handle)  # flushes Python's buffer first, so the kernel sees every byte
+        handle.flush()
+        start_writeback(handle.fileno())
         assert os.path.getsize(path) == 300_000
     assert path.read_bytes() == b"abc" * 100_000
     assert nii.io._sync_file_range() is not None  # Linux: the real call, not the no-op

@@ -125,3 +125,15 @@ def test_raw_elements_of_a_file_read_back_go_to_pydicom(tmp_path):
         encode_dataset(dataset)
     assert encode_file(dataset) == pydicom_bytes(dataset)
     np.testing.assert_array_equal(nii.read(path).view("side").channels["high"], scan.view("side").channels["high"])
+
+
+def test_an_element_copied_from_a_template_and_changed_is_encoded_anew():
+    (_, first), (_, second), *_ = instances(make_scan())
+    first.PatientID = "CHANGED-ID"  # the template's encoding of the old ID must not be reused
+    first.InstitutionName = "Zoll Süd"
+    first.OtherPatientIDsSequence[0].PatientID = "X"
+    for instance in (first, second):
+        assert encode_file(instance) == pydicom_bytes(instance)
+    back = pydicom.dcmread(io.BytesIO(encode_file(first)))
+    assert back.PatientID == "CHANGED-ID" and back.InstitutionName == "Zoll Süd"
+    assert pydicom.dcmread(io.BytesIO(encode_file(second))).PatientID == "CSQU3054383"

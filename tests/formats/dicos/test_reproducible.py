@@ -3,6 +3,7 @@
 import os
 from datetime import UTC, datetime
 
+import nii.formats.dicos.files
 import pydicom
 import pytest
 
@@ -54,3 +55,18 @@ def test_durable_writes_on_any_thread_count_give_the_same_bytes(tmp_path, monkey
     assert sorted(os.path.basename(p) for p in flushed[: len(files)]) == sorted(f.name for f in files)
     assert flushed[-1] == str(tmp_path)  # the rename into place is flushed too
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_short_writes_of_the_operating_system_are_continued(tmp_path, monkeypatch):
+    scan = make_scan()
+    moment = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    nii.write(scan, tmp_path / "whole", format="dicos", created_at=moment)
+    real = os.writev
+
+    def short(descriptor, buffers):  # a write may take fewer bytes than given (signals, pipes, 2 GiB cap)
+        return real(descriptor, [memoryview(buffers[0])[:1001]])
+
+    monkeypatch.setattr(nii.formats.dicos.files.os, "writev", short)
+    files = nii.write(scan, tmp_path / "short", format="dicos", created_at=moment)
+    for file in files:
+        assert file.read_bytes() == (tmp_path / "whole" / file.name).read_bytes(), file.name
