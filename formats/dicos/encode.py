@@ -182,24 +182,20 @@ def _encode_file_meta(meta: FileMetaDataset) -> bytes:
 def encode_file(dataset: Dataset) -> bytes:
     """Preamble, file meta and dataset of a Part 10 file in Explicit VR Little Endian.
 
-                    The same bytes as ``pydicom.dcmwrite(file, dataset, enforce_file_format=True)`` for the
-                    datasets nii writes (whose file meta holds every required element and no group length);
-                    whatever this module cannot encode goes through pydicom.
+    The same bytes as ``pydicom.dcmwrite(file, dataset, enforce_file_format=True)`` for the
+    datasets nii writes (whose file meta holds every required element and no group length);
+    whatever this module cannot encode goes through pydicom.
 
-                    Examples
-                    --------
-                    >>> from pydicom.dataset import Dataset, FileMetaDataset
-        from pydicom.multival import MultiValue
-    from pydicom.sequence import Sequence as DicomSequence
-                from pydicom.tag import BaseTag
-            from pydicom.uid import UID
-                    >>> ds = Dataset()
-                    >>> ds.PatientID = "MSCU1234565"
-                    >>> ds.file_meta = FileMetaDataset()
-                    >>> ds.file_meta.FileMetaInformationVersion = b"\\0\\1"
-                    >>> ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
-                    >>> encode_file(ds)[-20:]
-                    b'\\x10\\x00 \\x00LO\\x0c\\x00MSCU1234565 '
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset, FileMetaDataset
+    >>> ds = Dataset()
+    >>> ds.PatientID = "MSCU1234565"
+    >>> ds.file_meta = FileMetaDataset()
+    >>> ds.file_meta.FileMetaInformationVersion = b"\\0\\1"
+    >>> ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+    >>> encode_file(ds)[-20:]
+    b'\\x10\\x00 \\x00LO\\x0c\\x00MSCU1234565 '
     """
     meta = dataset.file_meta
     try:

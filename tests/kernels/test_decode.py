@@ -82,7 +82,17 @@ def test_deinterleave_swaps_big_endian_files_to_native_values():
         deinterleave_lines(np.zeros((2, 3, 4), np.float32))
 
 
-@pytest.mark.parametrize("name", ["nii.kernels.decode", "nii.lazy", "nii.formats.profile"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "nii.kernels.decode",
+        "nii.lazy",
+        "nii.formats.profile",
+        "nii.formats._hdf5",
+        "nii.formats.dicos.encode",
+        "nii.threads",
+    ],
+)
 def test_docstring_examples_run(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
