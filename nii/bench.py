@@ -121,6 +121,10 @@ def naive_convert(source: Path, target: Path) -> None:
 
 def disk_write_rate(folder: Path, nbytes: int) -> float:
     """Sequential write rate of ``folder``'s disk in MB/s: exactly ``nbytes`` in blocks of up to 16 MiB, then fsync."""
+    return nbytes / _disk_write_seconds(folder, nbytes) / 1e6
+
+
+def _disk_write_seconds(folder: Path, nbytes: int) -> float:
     block = np.random.default_rng(0).integers(0, 255, min(nbytes, 16 << 20), dtype=np.uint8).tobytes()
     path = folder / ".nii-disk-rate"
     start = time.perf_counter()
@@ -132,7 +136,7 @@ def disk_write_rate(folder: Path, nbytes: int) -> float:
         os.fsync(handle.fileno())
     seconds = time.perf_counter() - start
     path.unlink()
-    return written / seconds / 1e6
+    return seconds
 
 
 def _timed(function: Callable[[Path], None], folder: Path) -> float:
@@ -152,10 +156,6 @@ def _best_in_turn(functions: Sequence[Callable[[], float]], repeats: int) -> lis
         for index, function in enumerate(functions):
             best[index] = min(best[index], function())
     return best
-
-
-def _disk_seconds(folder: Path, nbytes: int) -> float:
-    return nbytes / disk_write_rate(folder, nbytes) / 1e6
 
 
 def _write_dicos(scan: Scan, target: Path) -> None:
@@ -202,7 +202,7 @@ def run_bench(
                 repeats,
             )
             fsync_seconds, disk_seconds = _best_in_turn(
-                [partial(_timed, partial(_write_dicos, converted), root), partial(_disk_seconds, root, output)],
+                [partial(_timed, partial(_write_dicos, converted), root), partial(_disk_write_seconds, root, output)],
                 repeats,
             )
             fsync_rate, disk = output / fsync_seconds / 1e6, output / disk_seconds / 1e6

@@ -21,17 +21,16 @@ def input_format(args: argparse.Namespace) -> Format:
     return get_format(args.format) if args.format else find_format(args.path)
 
 
-def scan_options(args: argparse.Namespace) -> dict[str, Any]:
+def scan_options(args: argparse.Namespace, fmt: Format) -> dict[str, Any]:
     """Reader options for ``--scan``: ``{"scan": index or UID}``, or none.
 
     Raises
     ------
     ConfigurationError
-        ``--scan`` given for a format that holds one scan per file.
+        ``--scan`` given for a format (``fmt``, the input's) that holds one scan per file.
     """
     if args.scan is None:
         return {}
-    fmt = input_format(args)
     if "multi-scan" not in fmt.capabilities:
         raise ConfigurationError(f"--scan needs a multi-scan file; this is {fmt.name}", path=args.path)
     return {"scan": int(args.scan) if args.scan.lstrip("-").isdigit() else args.scan}

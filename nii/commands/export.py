@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nii.commands import add_scan_option, scan_options
+from nii.commands import add_scan_option, input_format, scan_options
 from nii.formats.export import IMAGE_FORMAT_BY_SUFFIX, ExportMode, export_view
 from nii.registry import read
 
@@ -45,7 +45,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    scan = read(args.path, format=args.format, **scan_options(args))
+    fmt = input_format(args)
+    scan = read(args.path, format=fmt.name, **scan_options(args, fmt))
     written = export_view(
         scan,
         args.out,

@@ -10,7 +10,7 @@ import numpy as np
 
 from nii.commands import add_scan_option, input_format, scan_options
 from nii.metadata import scan_to_dict
-from nii.registry import read
+from nii.registry import Format, read
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -25,9 +25,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _archive_entries(args: argparse.Namespace) -> list[dict[str, Any]] | None:
+def _archive_entries(args: argparse.Namespace, fmt: Format) -> list[dict[str, Any]] | None:
     """Index, UID, time, views and threat count of every scan of a multi-scan file (no pixels read)."""
-    if "multi-scan" not in input_format(args).capabilities:
+    if "multi-scan" not in fmt.capabilities:
         return None
     from nii.formats.archive import open_archive
 
@@ -46,9 +46,10 @@ def _archive_entries(args: argparse.Namespace) -> list[dict[str, Any]] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    scan = read(args.path, format=args.format, **scan_options(args))
+    fmt = input_format(args)  # recognised once, for the reader and the archive listing
+    scan = read(args.path, format=fmt.name, **scan_options(args, fmt))
     info = scan_to_dict(scan, include_personal=args.personal)
-    entries = _archive_entries(args)
+    entries = _archive_entries(args, fmt)
     if entries is not None:
         info["archive"] = entries
     # Value ranges help spot a wrongly decoded file at a glance.
