@@ -24,9 +24,11 @@ def alternate(baseline: Callable[[], Any], candidate: Callable[[], Any], rounds:
     return best[0] / best[1]
 
 
-def write_lines(config: pytest.Config, lines: Sequence[str]) -> None:
-    """Print lines past pytest's output capture (a suite's table of ratios at its end)."""
+def write_table(config: pytest.Config, title: str, rows: Sequence[str]) -> None:
+    """Print a suite's table of results past pytest's output capture, when it measured any."""
+    if not rows or not benchmarking(config):
+        return
     terminal = config.pluginmanager.get_plugin("terminalreporter")
     with config.pluginmanager.get_plugin("capturemanager").global_and_fixture_disabled():
-        for line in lines:
+        for line in ("", title, *rows):
             terminal.write_line(line)

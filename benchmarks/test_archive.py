@@ -27,7 +27,7 @@ import pytest
 from nii.formats._hdf5 import read_whole
 from nii.formats.archive import open_archive, write_archive
 
-from benchmarks import alternate, benchmarking, write_lines
+from benchmarks import alternate, benchmarking, write_table
 from nii.model import Geometry, Scan, View
 
 
@@ -111,18 +111,11 @@ def raw_pixels(counts, tmp_path_factory):
 @pytest.fixture(scope="module", autouse=True)
 def report(request):
     yield
-    if FILTER_RESULTS and benchmarking(request.config):
-        write_lines(
-            request.config,
-            [
-                "\nfilter                         size ratio  write / none  read / fromfile",
-                *(
-                    f"  {name:<28} {row['compression_ratio']:10.3f} {row['write_vs_none']:13.1f}"
-                    f" {row['read_vs_fromfile']:16.2f}"
-                    for name, row in FILTER_RESULTS.items()
-                ),
-            ],
-        )
+    rows = [
+        f"  {name:<28} {row['compression_ratio']:10.3f} {row['write_vs_none']:13.1f} {row['read_vs_fromfile']:16.2f}"
+        for name, row in FILTER_RESULTS.items()
+    ]
+    write_table(request.config, "filter                         size ratio  write / none  read / fromfile", rows)
 
 
 def write_filtered(path, counts, options, tile) -> None:

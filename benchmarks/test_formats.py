@@ -31,7 +31,7 @@ from nii.kernels.decode import (
 )
 
 import nii
-from benchmarks import alternate, benchmarking, write_lines
+from benchmarks import alternate, benchmarking, write_table
 from nii.model import Geometry, Scan, Scanner, View
 
 GOALS = {"read": 0.5, "unpack12": 5.0}
@@ -51,14 +51,8 @@ def rounds(request) -> int:
 @pytest.fixture(scope="module", autouse=True)
 def report(request):
     yield
-    if RESULTS and benchmarking(request.config):
-        write_lines(
-            request.config,
-            [
-                "\nratio to baseline (same run; machine shared with other jobs):",
-                *(f"  {name:<34} {ratio:6.2f}   {goal}" for name, ratio, goal in RESULTS),
-            ],
-        )
+    rows = [f"  {name:<34} {ratio:6.2f}   {goal}" for name, ratio, goal in RESULTS]
+    write_table(request.config, "ratio to baseline (same run; machine shared with other jobs):", rows)
 
 
 def cargo_counts(rows: int, lines: int) -> dict[str, np.ndarray]:
