@@ -68,3 +68,28 @@ def test_same_scan_same_bytes(scan, tmp_path):
         assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}
     nii.write(scan, tmp_path / "b.npz")
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+
+
+def test_an_entry_announcing_more_than_the_file_holds(scan, tmp_path):
+    """The ZIP directory and the array header agree on a size the file does not have."""
+    path = tmp_path / "scan.npz"
+    nii.write(scan, path)
+    bad = tmp_path / "short.npz"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(bad, "w") as target:
+        names = source.namelist()
+        victim = next(name for name in names if name.endswith("/channels/high.npy"))
+        for name in names:
+            data = source.read(name)
+            if name == victim:
+                data = data.replace(b"'shape': (48, 80)", b"'shape': (4800, 8)", 1)  # same header length
+            target.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+    data = bytearray(bad.read_bytes())
+    entry = data.index(b"PK\x01\x02")  # the central directory records, one per entry
+    while data[entry + 46 : entry + 46 + len(victim)] != victim.encode():
+        entry = data.index(b"PK\x01\x02", entry + 4)
+    header = 128  # .npy header of a version 1.0 array written by numpy
+    announced = header + 4800 * 8 * 2
+    data[entry + 20 : entry + 28] = announced.to_bytes(4, "little") * 2  # compressed and uncompressed size
+    bad.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match=r"short.npz: entry .*high.npy: data runs past the end of the file"):
+        nii.read(bad)
