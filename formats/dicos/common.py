@@ -36,7 +36,7 @@ from .dictionary import (
     OOIType,
     ScanType,
 )
-from .encode import copy_elements, memoize_encoding
+from .encode import copy_elements, memoize_encoding, set_elements
 from .files import tag_text
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -185,62 +185,70 @@ class ScanContext:
     ) -> None:
         """Write the shared modules and the series/instance identity into ``dataset``."""
         copy_elements(self._shared, dataset)
-        ds = dataset
-        ds.SOPClassUID = sop_class_uid
-        ds.SOPInstanceUID = sop_instance_uid
-        ds.Modality = modality
-        ds.SeriesInstanceUID = series_uid
-        ds.SeriesNumber = series_number
-        ds.InstanceNumber = instance_number
+        values: dict[str | tuple[int, str], object] = {
+            "SOPClassUID": sop_class_uid,
+            "SOPInstanceUID": sop_instance_uid,
+            "Modality": modality,
+            "SeriesInstanceUID": series_uid,
+            "SeriesNumber": series_number,
+            "InstanceNumber": instance_number,
+        }
         if series_description:
-            ds.SeriesDescription = series_description
+            values["SeriesDescription"] = series_description
+        set_elements(dataset, values)
 
     @cached_property
     def _shared(self) -> Dataset:
         """The elements equal in every instance of the scan, built once (copied by :meth:`apply`)."""
         moment = self.acquired_at
         created = (self.created_at or datetime.now(UTC)).astimezone(moment.tzinfo)
-        ds = Dataset()
-        ds.SpecificCharacterSet = "ISO_IR 192"
-        ds.InstanceCreationDate = created.strftime("%Y%m%d")
-        ds.InstanceCreationTime = created.strftime("%H%M%S.%f")
-        for prefix in ("Study", "Series", "Content"):
-            setattr(ds, f"{prefix}Date", moment.strftime("%Y%m%d"))
-            setattr(ds, f"{prefix}Time", moment.strftime("%H%M%S.%f"))
-        ds.AcquisitionDateTime = format_dt(moment)
-        ds.TimezoneOffsetFromUTC = _offset_text(moment)
-        equipment = self.equipment
-        ds.Manufacturer = equipment.manufacturer
-        ds.InstitutionName = equipment.machine_location
-        ds.InstitutionAddress = equipment.machine_address
-        ds.StationName = equipment.machine_id
-        ds.ManufacturerModelName = equipment.model
-        ds.DeviceSerialNumber = equipment.serial_number
-        ds.SoftwareVersions = equipment.software_versions
-        ds.DateOfLastCalibration = ""
-        ds.TimeOfLastCalibration = ""
+        date, time = moment.strftime("%Y%m%d"), moment.strftime("%H%M%S.%f")
+        equipment, ooi = self.equipment, self.ooi
+        values: dict[str | tuple[int, str], object] = {
+            "SpecificCharacterSet": "ISO_IR 192",
+            "InstanceCreationDate": created.strftime("%Y%m%d"),
+            "InstanceCreationTime": created.strftime("%H%M%S.%f"),
+            "StudyDate": date,
+            "SeriesDate": date,
+            "ContentDate": date,
+            "StudyTime": time,
+            "SeriesTime": time,
+            "ContentTime": time,
+            "AcquisitionDateTime": format_dt(moment),
+            "TimezoneOffsetFromUTC": _offset_text(moment),
+            "Manufacturer": equipment.manufacturer,
+            "InstitutionName": equipment.machine_location,
+            "InstitutionAddress": equipment.machine_address,
+            "StationName": equipment.machine_id,
+            "ManufacturerModelName": equipment.model,
+            "DeviceSerialNumber": equipment.serial_number,
+            "SoftwareVersions": equipment.software_versions,
+            "DateOfLastCalibration": "",
+            "TimeOfLastCalibration": "",
+            "PatientID": ooi.id,
+            "IssuerOfPatientID": ooi.id_issuer,
+            "TypeOfPatientID": str(ooi.id_type),
+            "OOIType": str(ooi.type),
+            "StudyInstanceUID": self.scan_uid,
+            # Scan ID must hold a value (reference reader); the scan time is a readable default.
+            "StudyID": self.scan_id or moment.strftime("%Y%m%d%H%M%S"),
+            "FrameOfReferenceUID": self.frame_of_reference_uid,
+            "PositionReferenceIndicator": "",
+            "DICOSVersion": self.dicos_version,
+            "AcquisitionStatus": str(self.acquisition_status),
+            "ScanType": str(self.scan_type),
+        }
         if self.operator_name:
-            ds.OperatorsName = self.operator_name
-        ooi = self.ooi
-        ds.PatientID = ooi.id
-        ds.IssuerOfPatientID = ooi.id_issuer
-        ds.TypeOfPatientID = str(ooi.id_type)
+            values["OperatorsName"] = self.operator_name
         if ooi.gender:  # present but empty is refused by the reference reader
-            ds.PatientSex = ooi.gender
+            values["PatientSex"] = ooi.gender
+        if ooi.comments:
+            values["PatientComments"] = ooi.comments
+        ds = Dataset()
+        set_elements(ds, values)
         ds.OtherPatientIDsSequence = DicomSequence(
             [_alternate_id(value, issuer) for value, issuer in ooi.alternate_ids]
         )
-        if ooi.comments:
-            ds.PatientComments = ooi.comments
-        ds.OOIType = str(ooi.type)
-        ds.StudyInstanceUID = self.scan_uid
-        # Scan ID must hold a value (reference reader); the scan time is a readable default.
-        ds.StudyID = self.scan_id or moment.strftime("%Y%m%d%H%M%S")
-        ds.FrameOfReferenceUID = self.frame_of_reference_uid
-        ds.PositionReferenceIndicator = ""
-        ds.DICOSVersion = self.dicos_version
-        ds.AcquisitionStatus = str(self.acquisition_status)
-        ds.ScanType = str(self.scan_type)
         return memoize_encoding(ds)
 
     @classmethod
@@ -307,9 +315,7 @@ def _enum_or_default(enum: type[_E], value: object, default: _E) -> _E:
 
 def _alternate_id(value: str, issuer: str) -> Dataset:
     item = Dataset()
-    item.PatientID = value
-    item.IssuerOfPatientID = issuer
-    item.TypeOfPatientID = "TEXT"
+    set_elements(item, {"PatientID": value, "IssuerOfPatientID": issuer, "TypeOfPatientID": "TEXT"})
     return item
 
 

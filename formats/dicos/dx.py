@@ -41,7 +41,7 @@ from .dictionary import (
     OOIImageCharacteristics,
     PresentationIntent,
 )
-from .encode import copy_elements, memoize_encoding
+from .encode import copy_elements, memoize_encoding, set_elements
 from .instance import DicosInstance, check_uint16
 
 __all__ = ["DXImage"]
@@ -160,26 +160,29 @@ class DXImage(DicosInstance):
             instance_number=instance_number,
             series_description=series_description,
         )
-        self.ImageType = [str(value1), str(value2)]
-        self.PresentationIntentType = str(intent)
         self.set_image_origin(ImageOrigin(image_origin), CoordinateSystem(coordinate_system))
-        self.KVP = kvp_kv
-        self.XRayTubeCurrentInuA = tube_current_ua
-        self.add_new(EFFECTIVE_ENERGY, "FL", float(effective_energy))
+        values: dict[str | tuple[int, str], object] = {
+            "ImageType": [str(value1), str(value2)],
+            "PresentationIntentType": str(intent),
+            "KVP": kvp_kv,
+            "XRayTubeCurrentInuA": tube_current_ua,
+            (EFFECTIVE_ENERGY, "FL"): float(effective_energy),
+        }
         if imager_pixel_spacing_mm is not None:
-            self.ImagerPixelSpacing = [float(v) for v in imager_pixel_spacing_mm]
+            values["ImagerPixelSpacing"] = [float(v) for v in imager_pixel_spacing_mm]
         if detector_element_spacing_mm is not None:
-            self.DetectorElementSpacing = [float(v) for v in detector_element_spacing_mm]
-        self.TableSpeed = float(belt_speed_mm_s)
-        self.BeltHeight = float(belt_height_mm)
-        self.ImagePositionPatient = [float(v) for v in position_mm]
-        self.ImageOrientationPatient = [float(v) for v in orientation]
+            values["DetectorElementSpacing"] = [float(v) for v in detector_element_spacing_mm]
+        values["TableSpeed"] = float(belt_speed_mm_s)
+        values["BeltHeight"] = float(belt_height_mm)
+        values["ImagePositionPatient"] = [float(v) for v in position_mm]
+        values["ImageOrientationPatient"] = [float(v) for v in orientation]
+        values["RescaleType"] = rescale_type
+        if window is not None:
+            values["WindowCenter"] = float(window[0])
+            values["WindowWidth"] = float(window[1])
+        set_elements(self, values)
         self.set_pixel_module(rows, columns, signed=False)
         copy_elements(_dx_constants(), self)
-        self.RescaleType = rescale_type
-        if window is not None:
-            self.WindowCenter = float(window[0])
-            self.WindowWidth = float(window[1])
 
     @property
     def pixels(self) -> np.ndarray:

@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset
 from nii.errors import CorruptFileError, UnsupportedError, ValidationError
 
 from .dictionary import COORDINATE_SYSTEM, IMAGE_ORIGIN, CoordinateSystem, ImageOrigin
-from .encode import copy_elements, memoize_encoding
+from .encode import copy_elements, memoize_encoding, set_elements
 from .files import read_pixels, tag_text
 
 __all__ = ["DicosInstance", "check_uint16"]
@@ -73,15 +73,18 @@ class DicosInstance(Dataset):
 
     def set_image_origin(self, origin: ImageOrigin, coordinate_system: CoordinateSystem) -> None:
         # (0008,0118) is Mapping Resource UID (UI) in DICOM: write it by tag as CS (doc §6.2).
-        self.add_new(IMAGE_ORIGIN, "CS", str(ImageOrigin(origin)))
-        self.add_new(COORDINATE_SYSTEM, "CS", str(CoordinateSystem(coordinate_system)))
+        set_elements(
+            self,
+            {
+                (IMAGE_ORIGIN, "CS"): str(ImageOrigin(origin)),
+                (COORDINATE_SYSTEM, "CS"): str(CoordinateSystem(coordinate_system)),
+            },
+        )
 
     def set_pixel_module(self, rows: int, columns: int, *, signed: bool) -> None:
         """Image Pixel module for 16-bit MONOCHROME2 pixels, and no burned-in annotation."""
         copy_elements(_sixteen_bit_monochrome(), self)
-        self.Rows = rows
-        self.Columns = columns
-        self.PixelRepresentation = 1 if signed else 0
+        set_elements(self, {"Rows": rows, "Columns": columns, "PixelRepresentation": 1 if signed else 0})
 
     def text(self, tag: int) -> str:
         """The value of ``tag`` as text ('' when absent), read by tag number."""

@@ -37,6 +37,7 @@ are grouped into views by shape (one channel per Image Type value 2), named ``vi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -90,6 +91,7 @@ from .dictionary import (
     TDRType,
 )
 from .dx import DXImage
+from .encode import set_private_elements
 from .files import tag_text
 from .instance import DicosInstance
 from .tdr import PotentialThreat, ThreatReport
@@ -164,7 +166,15 @@ _UID_NAMESPACE = uuid.UUID("6f1c3a52-8d0e-4a57-9a3c-2f7d5b1e9c40")
 
 def derived_uid(scan_uid: str, *parts: str) -> str:
     """A 2.25 UID that depends only on the scan UID and the role of the object (name-based UUID)."""
-    return f"2.25.{uuid.uuid5(_UID_NAMESPACE, '/'.join((scan_uid, *parts))).int}"
+    # uuid.uuid5(_UID_NAMESPACE, name).int, without building the UUID object (a third of the time).
+    digest = hashlib.sha1(_UID_NAMESPACE.bytes + "/".join((scan_uid, *parts)).encode()).digest()
+    number = int.from_bytes(digest[:16])
+    return f"2.25.{(number & _UUID_CLEAR) | _UUID5_BITS}"
+
+
+_UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID5_BITS = (5 << 76) | (0x8000 << 48)
+"""Version 5 and the RFC 4122 variant, as :class:`uuid.UUID` sets them."""
 
 
 def _context(scan: Scan, options: WriteOptions) -> ScanContext:
@@ -235,9 +245,12 @@ def _new_private_block(dataset: Dataset, elements: Iterable[tuple[int, str, Any]
     creator = (PRIVATE_GROUP << 16) | 0x0010
     if creator in dataset:
         raise AssertionError(f"the dataset already has a private creator in {tag_text(creator)}")
-    dataset.add_new(creator, "LO", PRIVATE_CREATOR)
-    for offset, vr, value in elements:
-        dataset.add_new((PRIVATE_GROUP << 16) | 0x1000 | offset, vr, value)
+    set_private_elements(
+        dataset,
+        PRIVATE_CREATOR,
+        {(creator, "LO"): PRIVATE_CREATOR}
+        | {((PRIVATE_GROUP << 16) | 0x1000 | offset, vr): value for offset, vr, value in elements},
+    )
 
 
 def _add_private(instance: Dataset, document: dict[str, Any], arrays: Mapping[int, np.ndarray]) -> None:

@@ -8,10 +8,12 @@ from dataclasses import replace
 import numpy as np
 import pydicom
 import pytest
-from nii.formats.dicos.encode import NotEncodable, encode_dataset, encode_file
+from nii.formats.dicos.encode import NotEncodable, encode_dataset, encode_file, set_elements, set_private_elements
 from nii.formats.dicos.files import Compression, _file_meta
 from nii.formats.dicos.mapping import WriteOptions, scan_to_instances
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
@@ -23,6 +25,14 @@ from tests.formats.dicos.conftest import make_baggage_scan
 def pydicom_bytes(dataset: Dataset) -> bytes:
     buffer = io.BytesIO()
     pydicom.dcmwrite(buffer, dataset, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def pydicom_dataset_bytes(dataset: Dataset) -> bytes:
+    """The dataset's elements as pydicom encodes them in Explicit VR Little Endian (no file meta)."""
+    buffer = DicomBytesIO()
+    buffer.is_little_endian, buffer.is_implicit_VR = True, False
+    write_dataset(buffer, dataset)
     return buffer.getvalue()
 
 
@@ -137,3 +147,109 @@ def test_an_element_copied_from_a_template_and_changed_is_encoded_anew():
     back = pydicom.dcmread(io.BytesIO(encode_file(first)))
     assert back.PatientID == "CHANGED-ID" and back.InstitutionName == "Zoll Süd"
     assert pydicom.dcmread(io.BytesIO(encode_file(second))).PatientID == "CSQU3054383"
+
+
+SET_BY_KEYWORD = {
+    "KVP": 160.0,  # DS from float
+    "SliceThickness": "1.50",  # DS from text: keeps its text
+    "SeriesNumber": 3,  # IS
+    "ImagerPixelSpacing": [0.5, 1.25],  # DS, two values
+    "ImageType": ["ORIGINAL", "HIGH ENERGY"],  # CS, two values
+    "Rows": 512,  # US
+    "SOPInstanceUID": "2.25.1234567",  # UI from str
+    "FrameOfReferenceUID": pydicom.uid.UID("2.25.7654321"),  # UI from UID
+    "Manufacturer": "Zoll Süd",  # LO, not ASCII
+    "StudyDate": "20261201",  # DA: converted every time
+    "XRayTubeCurrentInuA": 2.5,  # FL
+}
+
+
+def test_set_elements_gives_what_setattr_gives():
+    ours, theirs = Dataset(), Dataset()
+    for _ in range(2):  # the second time from the cache of converted elements
+        set_elements(ours, SET_BY_KEYWORD)
+        set_elements(ours, {(0x00080118, "CS"): "MACHINE"})
+        for keyword, value in SET_BY_KEYWORD.items():
+            setattr(theirs, keyword, value)
+        theirs.add_new(0x00080118, "CS", "MACHINE")
+        for tag, element in theirs._dict.items():
+            mine = ours[tag]
+            assert (mine.tag, mine.VR, mine.value) == (element.tag, element.VR, element.value), element.keyword
+            assert type(mine.value) is type(element.value), element.keyword
+        ours.SpecificCharacterSet = theirs.SpecificCharacterSet = "ISO_IR 192"
+        assert encode_dataset(ours) == pydicom_dataset_bytes(theirs)
+
+
+def test_elements_set_from_the_cache_belong_to_their_dataset():
+    first, second = Dataset(), Dataset()
+    set_elements(first, {"ImageType": ["ORIGINAL", "LOW ENERGY"], "KVP": 80.0})
+    set_elements(second, {"ImageType": ["ORIGINAL", "LOW ENERGY"], "KVP": 80.0})
+    assert first["KVP"] is not second["KVP"] and first.KVP is second.KVP  # one conversion, two elements
+    first.ImageType.append("EXTRA")
+    first.KVP = 100.0
+    assert second.ImageType == ["ORIGINAL", "LOW ENERGY"] and second.KVP == 80.0
+    third = Dataset()
+    set_elements(third, {"ImageType": ["ORIGINAL", "LOW ENERGY"], "KVP": 80.0})
+    assert third.ImageType == ["ORIGINAL", "LOW ENERGY"] and third.KVP == 80.0
+    for dataset in (first, second, third):  # memoized encodings follow the changes
+        assert encode_dataset(dataset) == pydicom_dataset_bytes(dataset)
+
+
+def test_values_that_are_equal_but_convert_differently_are_not_confused():
+    dataset = Dataset()
+    set_elements(dataset, {"KVP": 1.5})
+    set_elements(dataset, {"KVP": "1.50"})
+    assert dataset["KVP"].value.original_string == "1.50"
+    assert encode_dataset(dataset).endswith(b"1.50")
+    set_elements(dataset, {"SeriesNumber": 1})
+    set_elements(dataset, {"InstanceNumber": True})  # bool is not the int 1 to the cache
+    assert type(dataset["InstanceNumber"].value) is type(pydicom.DataElement(0x00200013, "IS", True).value)
+
+
+def test_a_multivalue_changed_in_place_is_encoded_anew():
+    dataset = Dataset()
+    set_elements(dataset, {"ImageOrientationPatient": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]})
+    before = encode_dataset(dataset)
+    dataset.ImageOrientationPatient[4] = -1.0
+    assert encode_dataset(dataset) != before
+    assert encode_dataset(dataset) == pydicom_dataset_bytes(dataset)
+
+
+def test_one_uid_under_two_tags_encodes_each_tag():
+    uid = "2.25.99887766"
+    dataset, meta = Dataset(), FileMetaDataset()
+    set_elements(dataset, {"SOPInstanceUID": uid})
+    set_elements(meta, {"MediaStorageSOPInstanceUID": pydicom.uid.UID(uid)})
+    assert meta["MediaStorageSOPInstanceUID"].tag == 0x00020003
+    assert encode_dataset(meta).startswith(b"\x02\x00\x03\x00UI")
+    assert encode_dataset(dataset).startswith(b"\x08\x00\x18\x00UI")
+
+
+def test_set_elements_refuses_what_it_does_not_set():
+    with pytest.raises(ValueError, match="not a DICOM keyword"):
+        set_elements(Dataset(), {"NoSuchKeyword": 1})
+    with pytest.raises(ValueError, match="public elements"):
+        set_elements(Dataset(), {(0x00091001, "LO"): "private"})
+    with pytest.raises(ValueError, match="private elements"):
+        set_private_elements(Dataset(), "ACME", {(0x00100010, "PN"): "public"})
+
+
+def test_private_elements_know_their_creator_as_add_new_would_set_it():
+    ours, theirs = Dataset(), Dataset()
+    set_private_elements(ours, "ACME 1", {(0x00090010, "LO"): "ACME 1", (0x00091001, "OB"): b"\x01\x02"})
+    theirs.add_new(0x00090010, "LO", "ACME 1")
+    theirs.add_new(0x00091001, "OB", b"\x01\x02")
+    assert ours[0x00091001].private_creator == theirs[0x00091001].private_creator == "ACME 1"
+    assert ours.private_block(0x0009, "ACME 1")[0x01].value == b"\x01\x02"
+    assert encode_dataset(ours) == encode_dataset(theirs)
+
+
+def test_derived_uids_are_name_based_uuids():
+    import uuid
+
+    from nii.formats.dicos.mapping import _UID_NAMESPACE, derived_uid
+
+    for scan_uid in ("2.25.1", "1.2.826.0.1.3680043.8.498." + "9" * 30):
+        for parts in (("dx", "side", "high"), ("tdr",), ()):
+            name = "/".join((scan_uid, *parts))
+            assert derived_uid(scan_uid, *parts) == f"2.25.{uuid.uuid5(_UID_NAMESPACE, name).int}"
