@@ -48,7 +48,7 @@ from nii.errors import CorruptFileError, LimitExceededError, TruncatedFileError,
 from nii.limits import check_image_size
 
 from .dictionary import META_VERSION, NUMBER_OF_FRAMES, PIXEL_DATA
-from .encode import copy_elements, encode_file, memoize_encoding
+from .encode import copy_elements, encode_file, memoize_encoding, set_elements
 
 __all__ = [
     "Compression",
@@ -127,8 +127,9 @@ def tag_text(tag: int) -> str:
 def _file_meta(dataset: Dataset, transfer_syntax: UID, version: str) -> FileMetaDataset:
     meta = FileMetaDataset()
     copy_elements(_file_meta_template(transfer_syntax, version), meta)
-    meta.MediaStorageSOPClassUID = dataset.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    set_elements(
+        meta, {"MediaStorageSOPClassUID": dataset.SOPClassUID, "MediaStorageSOPInstanceUID": dataset.SOPInstanceUID}
+    )
     return meta
 
 
@@ -241,6 +242,18 @@ class EncodedInstance:
             header += struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OW", 0, pixels.nbytes)
         return cls(header, pixels, compression)
 
+    @property
+    def parts(self) -> list[memoryview] | None:
+        """An uncompressed file's bytes as the buffers to write one after the other (the header,
+        then the pixels straight from the array); None for a compressed file, whose frames
+        :meth:`write` encodes."""
+        if self.pixels is not None and self.compression is not Compression.NONE:
+            return None
+        parts = [memoryview(self.header)]
+        if self.pixels is not None:
+            parts.append(self.pixels.data.cast("B"))
+        return parts
+
     def write(self, path: Path, *, start_writeback: bool = False) -> None:
         """Write the Part 10 file ``path``.
 
@@ -248,7 +261,9 @@ class EncodedInstance:
         without waiting (:func:`nii.io.start_writeback`); the caller fsyncs when all files
         are written.
         """
-        if self.pixels is not None and self.compression is not Compression.NONE:
+        parts = self.parts
+        if parts is None:
+            assert self.pixels is not None
             with open(path, "wb") as handle:
                 handle.write(self.header)
                 _write_encapsulated_pixel_data(handle, self.pixels, self.compression)
@@ -256,9 +271,6 @@ class EncodedInstance:
                 if start_writeback:
                     nii.io.start_writeback(handle.fileno())
             return
-        parts = [memoryview(self.header)]
-        if self.pixels is not None:
-            parts.append(self.pixels.data.cast("B"))
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
             while parts:

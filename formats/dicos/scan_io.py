@@ -10,10 +10,12 @@ from typing import Any, TypeVar
 
 from pydicom.dataset import Dataset
 
+from nii import writer_thread
 from nii.errors import CorruptFileError, FileAccessError, NiiError, UnsupportedError
 from nii.io import atomic_output
 from nii.model import Scan
-from nii.threads import map_threads
+from nii.threads import map_threads, thread_count
+from nii.writer_thread import WriterThread
 
 from .ct import CTImage
 from .dictionary import CT_STORAGE, DX_CLASSES, NON_STANDARD_PIXEL_CLASSES, TDR_STORAGE
@@ -56,11 +58,20 @@ def write_scan(scan: Scan, path: Path, **options: Any) -> list[Path]:
 
     with atomic_output(path, fsync=fsync) as temporary:
         temporary.mkdir()
-        # This thread builds and encodes each instance (Python work that holds the GIL); the
-        # thread pool writes the files (compressing JPEG frames: the kernel releases the GIL)
-        # and, with fsync, sets the disk writing them while the next instance is built;
-        # atomic_output fsyncs them all at the end. With one thread this is the plain loop.
-        map_threads(lambda item: item[1].write(temporary / item[0], start_writeback=fsync), encoded())
+        # This thread builds and encodes each instance (Python work that holds the GIL) while
+        # the previous files are written, and with fsync, sent to the disk (atomic_output
+        # fsyncs them all at the end). Uncompressed files go to a writer thread that runs
+        # without the GIL (a Python thread would wait for this one at every system call);
+        # compressed ones to the thread pool, which compresses their frames (the codecs
+        # release the GIL). With one thread, this thread does it all.
+        if compression is Compression.NONE and thread_count() > 1 and writer_thread.available():
+            with WriterThread() as writer:
+                for name, instance in encoded():
+                    parts = instance.parts
+                    assert parts is not None  # uncompressed
+                    writer.write(temporary / name, parts, start_writeback=fsync)
+        else:
+            map_threads(lambda item: item[1].write(temporary / item[0], start_writeback=fsync), encoded())
     return [path / name for name in names]
 
 

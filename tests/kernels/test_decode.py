@@ -91,6 +91,7 @@ def test_deinterleave_swaps_big_endian_files_to_native_values():
         "nii.formats._hdf5",
         "nii.formats.dicos.encode",
         "nii.threads",
+        "nii.writer_thread",
     ],
 )
 def test_docstring_examples_run(name):

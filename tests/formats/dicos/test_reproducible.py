@@ -9,7 +9,9 @@ import pytest
 
 import nii
 import nii.io
+import nii.writer_thread
 from nii.threads import set_thread_count
+from nii.writer_thread import WriterThread
 from tests.conftest import make_scan
 
 
@@ -42,6 +44,13 @@ def test_durable_writes_on_any_thread_count_give_the_same_bytes(tmp_path, monkey
     flushed = []
     real = os.fsync
     monkeypatch.setattr(nii.io.os, "fsync", lambda fd: (flushed.append(os.readlink(f"/proc/self/fd/{fd}")), real(fd)))
+    queued = []
+    real_write = WriterThread.write
+    monkeypatch.setattr(
+        WriterThread,
+        "write",
+        lambda self, path, *a, **k: (queued.append(path.name), real_write(self, path, *a, **k))[1],
+    )
     set_thread_count(threads)
     try:
         files = nii.write(
@@ -49,6 +58,9 @@ def test_durable_writes_on_any_thread_count_give_the_same_bytes(tmp_path, monkey
         )
     finally:
         set_thread_count(None)
+    # Uncompressed files on more than one thread go to the GIL-free writer thread; the rest are written here.
+    uses_writer_thread = threads > 1 and compression == "none" and nii.writer_thread.available()
+    assert sorted(queued) == (sorted(f.name for f in files) if uses_writer_thread else [])
     assert sorted(f.name for f in files) == sorted(p.name for p in (tmp_path / "plain").iterdir())
     for file in files:
         assert file.read_bytes() == (tmp_path / "plain" / file.name).read_bytes(), file.name
@@ -67,6 +79,10 @@ def test_short_writes_of_the_operating_system_are_continued(tmp_path, monkeypatc
         return real(descriptor, [memoryview(buffers[0])[:1001]])
 
     monkeypatch.setattr(nii.formats.dicos.files.os, "writev", short)
-    files = nii.write(scan, tmp_path / "short", format="dicos", created_at=moment)
+    set_thread_count(1)  # this thread writes with writev (with more threads, the writer thread does)
+    try:
+        files = nii.write(scan, tmp_path / "short", format="dicos", created_at=moment)
+    finally:
+        set_thread_count(None)
     for file in files:
         assert file.read_bytes() == (tmp_path / "whole" / file.name).read_bytes(), file.name
