@@ -17,7 +17,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "sequential write rate against nii's DICOS output rate with fsync.",
     )
     parser.add_argument("workloads", nargs="*", metavar="WORKLOAD", help=f"{', '.join(WORKLOADS)} (default: all)")
-    parser.add_argument("--repeats", type=int, default=3, help="best of N (default 3)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="best of at least N rounds, more until each comparison has run 2 s (default 3)",
+    )
     parser.add_argument("--dir", help="folder on the disk to measure (default: the system temporary folder)")
     parser.add_argument("--json", metavar="FILE", help="also save the results as JSON")
     return parser
