@@ -11,9 +11,11 @@ calling thread only opens the files and queues requests, then waits for the repo
 
 A write the thread could not finish is redone in Python from where it stopped, so a
 failure raises the operating system's own error (disk full, quota, I/O error) with the
-file's name. Buffers are kept alive until their file is reported, and the thread keeps
-running until every request queued before :meth:`WriterThread.close` is done, so an
-interrupted caller (Ctrl-C) never leaves the thread reading freed memory.
+file's name. Every queued buffer stays referenced until the thread reports its file, so
+an interrupted caller (Ctrl-C) never leaves the thread reading freed memory. The thread is
+started once per process (starting one and waiting until it runs compiled code costs
+about 0.4 ms, a tenth of writing a baggage scan) and writers take turns on it; a writer
+opened while another is open gets a thread of its own for its lifetime.
 
 Examples
 --------
@@ -27,6 +29,8 @@ b'header and body'
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import signal
 import struct
@@ -55,86 +59,24 @@ def available() -> bool:
     return hasattr(os, "pwrite") and os.uname().sysname == "Linux"
 
 
-def _compiled_loop() -> Any:
-    # numba is imported (and the loop compiled or loaded from its cache) on first use only.
-    import numba
-    from numba import types
-
-    # Pointer arguments are declared as 64-bit integers: the same registers on the 64-bit
-    # Linux ABIs, and numba passes addresses from numpy as integers.
-    read: Any = types.ExternalFunction("read", types.int64(types.int32, types.int64, types.int64))
-    write: Any = types.ExternalFunction("write", types.int64(types.int32, types.int64, types.int64))
-    pwrite: Any = types.ExternalFunction("pwrite", types.int64(types.int32, types.int64, types.int64, types.int64))
-    close: Any = types.ExternalFunction("close", types.int32(types.int32))
-    sync_file_range: Any = types.ExternalFunction(
-        "sync_file_range", types.int32(types.int32, types.int64, types.int64, types.uint32)
-    )
-    request_size, report_size, parts = _REQUEST.size, _REPORT.size, _MAX_PARTS
-
-    @numba.njit(nogil=True, cache=True)
-    def loop(request_fd: int, report_fd: int) -> None:  # pragma: no cover - compiled
-        request = np.zeros(request_size // 8, np.int64)
-        report = np.zeros(report_size // 8, np.int64)
-        request_address, report_address = request.ctypes.data, report.ctypes.data
-        report[0] = -1
-        write(report_fd, report_address, report_size)
-        failures = 0
-        while True:
-            received = 0
-            while received < request_size:
-                count = read(request_fd, request_address + received, request_size - received)
-                if count == 0:
-                    return  # the caller closed the pipe
-                if count < 0:
-                    failures += 1  # interrupted; give up only if it keeps failing
-                    if failures > 1000:
-                        return
-                    continue
-                received += count
-            if request[0] < 0:
-                return
-            descriptor = request[1]
-            offset = 0
-            status = 0
-            for part in range(parts):
-                address, length = request[3 + 2 * part], request[4 + 2 * part]
-                done = 0
-                while done < length:
-                    count = pwrite(descriptor, address + done, length - done, offset + done)
-                    if count <= 0:
-                        status = -1
-                        break
-                    done += count
-                offset += done
-                if status:
-                    break
-            if status == 0 and request[2] & _START_WRITEBACK:
-                sync_file_range(descriptor, 0, 0, 2)  # SYNC_FILE_RANGE_WRITE
-            close(descriptor)
-            report[0], report[1], report[2] = request[0], status, offset
-            sent = 0
-            while sent < report_size:
-                count = write(report_fd, report_address + sent, report_size - sent)
-                if count <= 0:
-                    return
-                sent += count
-
-    return loop
-
-
 _loop: Any = None
-_loop_lock = threading.Lock()
+_lock = threading.RLock()
+_process_thread: _LoopThread | None = None
+"""The process's writer thread, started on first use and kept (starting one costs ~0.4 ms)."""
 
 
 def _get_loop() -> Any:
     global _loop
-    with _loop_lock:
+    with _lock:
         if _loop is None:
-            _loop = _compiled_loop()
+            # numba is imported, and the loop loaded from its cache, on first use only.
+            from nii._writer_loop import loop
+
+            _loop = loop
         return _loop
 
 
-def _serve(loop: Any, request_fd: int, report_fd: int, keep: list[object]) -> None:
+def _serve(loop: Any, request_fd: int, report_fd: int) -> None:
     # Signals go to the other threads: a syscall here interrupted by Ctrl-C would only fail.
     signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     try:
@@ -145,36 +87,100 @@ def _serve(loop: Any, request_fd: int, report_fd: int, keep: list[object]) -> No
         # then sees the end, should the loop have stopped early.
         os.close(request_fd)
         os.close(report_fd)
-        keep.clear()  # `keep` held every buffer queued: the loop has ended, they may go
+
+
+class _LoopThread:
+    """One running loop and its two pipes. Every queued buffer stays referenced in
+    ``pending`` until the loop reports its file, so the loop never reads freed memory, even
+    when the writer that queued it was interrupted."""
+
+    def __init__(self) -> None:
+        loop = _get_loop()
+        request_read, self.request_write = os.pipe()
+        report_read, report_write = os.pipe()
+        self.report = os.fdopen(report_read, "rb", buffering=0)
+        self.pending: dict[int, _Queued] = {}
+        self.count = 0
+        self.ended = False
+        self.user = threading.Lock()
+        self.thread = threading.Thread(
+            target=_serve, args=(loop, request_read, report_write), name="nii-writer", daemon=True
+        )
+        self.thread.start()
+        # Wait (without the GIL) until the thread runs compiled code: until then it needs the
+        # GIL, and a caller busy in Python would hold it off for a switch interval.
+        if self.read_report() != (-1, 0, 0):
+            raise RuntimeError("the writer thread did not start")
+
+    def read_report(self) -> tuple[int, int, int] | None:
+        data = b""
+        while len(data) < _REPORT.size:
+            chunk = self.report.read(_REPORT.size - len(data))
+            if not chunk:
+                self.ended = True
+                return None
+            data += chunk
+        index, status, written = _REPORT.unpack(data)
+        return index, status, written
+
+    def stop(self) -> None:
+        with contextlib.suppress(BrokenPipeError):  # the loop may have ended already
+            os.write(self.request_write, _REQUEST.pack(-1, *([0] * (_REQUEST.size // 8 - 1))))
+        os.close(self.request_write)
+        self.thread.join()
+        self.report.close()
+
+
+class _Queued:
+    __slots__ = ("arrays", "owner", "path", "views")
+
+    def __init__(self, path: Path, views: list[memoryview], arrays: list[np.ndarray], owner: WriterThread) -> None:
+        self.path, self.views, self.arrays, self.owner = path, views, arrays, owner
+
+
+def _forget_process_thread() -> None:
+    # In a forked child the thread does not exist; its pipes lead to the parent's thread.
+    global _process_thread
+    if _process_thread is not None:
+        os.close(_process_thread.request_write)
+        _process_thread.report.close()
+    _process_thread = None
+
+
+def _stop_process_thread() -> None:
+    global _process_thread
+    with _lock:
+        if _process_thread is not None and not _process_thread.ended:
+            _process_thread.stop()  # after the files still queued, if any
+        _process_thread = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_process_thread)
+atexit.register(_stop_process_thread)
 
 
 class WriterThread:
     """Write files on a thread that runs without the GIL (see the module docstring).
 
     Use as a context manager: leaving it waits for every file and raises the first error.
+    Writers take turns on the process's one writer thread; a writer created while another
+    is open gets a thread of its own.
     """
 
     def __init__(self) -> None:
-        loop = _get_loop()
-        request_read, self._request_write = os.pipe()
-        report_read, report_write = os.pipe()
-        self._report = os.fdopen(report_read, "rb", buffering=0)
-        self._pending: dict[int, tuple[Path, list[memoryview]]] = {}
-        self._buffers: list[object] = []
+        global _process_thread
+        with _lock:
+            if _process_thread is None or _process_thread.ended:
+                _process_thread = _LoopThread()
+            shared = _process_thread
+        if shared.user.acquire(blocking=False):
+            self._loop, self._own_thread = shared, False
+        else:
+            self._loop, self._own_thread = _LoopThread(), True
+        self._mine: set[int] = set()
         self._errors: list[BaseException] = []
-        self._count = 0
         self._closed = False
-        self._thread = threading.Thread(
-            target=_serve,
-            args=(loop, request_read, report_write, self._buffers),
-            name="nii-writer",
-            daemon=True,
-        )
-        self._thread.start()
-        # Wait (without the GIL) until the thread runs compiled code: until then it needs the
-        # GIL, and a caller busy in Python would hold it off for a switch interval.
-        if self._read_report() != (-1, 0, 0):
-            raise RuntimeError("the writer thread did not start")
 
     def write(self, path: Path, parts: Sequence[bytes | memoryview], *, start_writeback: bool = False) -> None:
         """Queue writing ``parts`` (at most four buffers) one after the other as the new file ``path``.
@@ -186,61 +192,60 @@ class WriterThread:
             raise RuntimeError("writer is closed")
         if len(parts) > _MAX_PARTS:
             raise ValueError(f"at most {_MAX_PARTS} parts per file, got {len(parts)}")
-        while len(self._pending) >= _MAX_IN_FLIGHT:  # neither pipe can fill up and block both sides
-            self._take_report()
+        loop = self._loop
+        while len(loop.pending) >= _MAX_IN_FLIGHT and self._take_report():  # no pipe fills up
+            pass
         views = [memoryview(part).cast("B") for part in parts]
+        arrays = [np.frombuffer(view, np.uint8) if view.nbytes else np.zeros(0, np.uint8) for view in views]
         addresses: list[int] = []
-        for view in views:
-            array = np.frombuffer(view, np.uint8) if view.nbytes else np.zeros(0, np.uint8)
-            self._buffers.append((view, array))
-            addresses += [array.ctypes.data, view.nbytes]
+        for array in arrays:
+            addresses += [array.ctypes.data, array.nbytes]
         addresses += [0, 0] * (_MAX_PARTS - len(views))
+        if loop.ended:  # the thread stopped (it never has): write here
+            self._errors += _finish_in_python(path, views, 0, create=True)
+            return
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-        index = self._count
-        self._count += 1
-        self._pending[index] = (path, views)
+        index = loop.count
+        loop.count += 1
+        loop.pending[index] = _Queued(path, views, arrays, self)
+        self._mine.add(index)
         flags = _START_WRITEBACK if start_writeback else 0
-        os.write(self._request_write, _REQUEST.pack(index, descriptor, flags, *addresses))
+        os.write(loop.request_write, _REQUEST.pack(index, descriptor, flags, *addresses))
 
     def close(self, *, raise_errors: bool = True) -> None:
         """Wait for every queued file; raise the first error (redone in Python to get it)."""
         if self._closed:
             return
         self._closed = True
+        loop = self._loop
         try:
-            os.write(self._request_write, _REQUEST.pack(-1, *([0] * (_REQUEST.size // 8 - 1))))
-            while self._pending and self._take_report():
+            while self._mine and self._take_report():
                 pass
-            for path, views in self._pending.values():  # the thread ended early: finish here
-                self._errors += _finish_in_python(path, views, 0)
-            self._pending.clear()
+            for index in sorted(self._mine):  # the thread ended early: finish here
+                queued = loop.pending.pop(index)
+                self._errors += _finish_in_python(queued.path, queued.views, 0)
+            self._mine.clear()
             if self._errors and raise_errors:
                 raise self._errors[0]
         finally:
-            os.close(self._request_write)
-            self._thread.join()
-            self._report.close()
+            if self._own_thread:
+                loop.stop()
+            else:
+                loop.user.release()
 
     def _take_report(self) -> bool:
         """Wait for the next file the thread reports; False when the thread has ended."""
-        report = self._read_report()
+        report = self._loop.read_report()
         if report is None:
             return False
         index, status, written = report
-        path, views = self._pending.pop(index)
-        if status:
-            self._errors += _finish_in_python(path, views, written)
+        queued = self._loop.pending.pop(index)
+        # A file of an earlier writer that was interrupted: its output is discarded, its buffers may go.
+        if queued.owner is self:
+            self._mine.discard(index)
+            if status:
+                self._errors += _finish_in_python(queued.path, queued.views, written)
         return True
-
-    def _read_report(self) -> tuple[int, int, int] | None:
-        data = b""
-        while len(data) < _REPORT.size:
-            chunk = self._report.read(_REPORT.size - len(data))
-            if not chunk:
-                return None
-            data += chunk
-        index, status, written = _REPORT.unpack(data)
-        return index, status, written
 
     def __enter__(self) -> WriterThread:
         return self
@@ -251,10 +256,12 @@ class WriterThread:
         self.close(raise_errors=kind is None)  # an error already on its way wins
 
 
-def _finish_in_python(path: Path, views: list[memoryview], written: int) -> list[BaseException]:
+def _finish_in_python(
+    path: Path, views: list[memoryview], written: int, *, create: bool = False
+) -> list[BaseException]:
     """Write what the thread did not, from byte ``written`` on; the error it raises, if any."""
     try:
-        descriptor = os.open(path, os.O_WRONLY)
+        descriptor = os.open(path, os.O_WRONLY | (os.O_CREAT | os.O_TRUNC if create else 0), 0o666)
         try:
             offset = 0
             for view in views:

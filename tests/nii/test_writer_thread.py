@@ -18,6 +18,13 @@ def _writer_threads() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name == "nii-writer"]
 
 
+@pytest.fixture(autouse=True)
+def one_writer_thread_at_most():
+    """Writers share the process's thread: none of a test's own threads outlives it."""
+    yield
+    assert len(_writer_threads()) <= 1
+
+
 def test_files_hold_their_parts_in_order(tmp_path):
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 65535, (300, 217), dtype=np.uint16)  # odd sizes: no alignment assumed
@@ -32,7 +39,6 @@ def test_files_hold_their_parts_in_order(tmp_path):
             writer.write(tmp_path / name, parts, start_writeback=name == "two.bin")
     for name, parts in files.items():
         assert (tmp_path / name).read_bytes() == b"".join(bytes(memoryview(p).cast("B")) for p in parts), name
-    assert not _writer_threads()  # the thread ended with the writer
 
 
 def test_more_files_than_may_be_in_flight(tmp_path):
@@ -49,7 +55,6 @@ def test_a_failed_write_raises_the_system_error_naming_the_file(tmp_path):
         writer.write(Path("/dev/full"), [b"no room"])  # every write fails with ENOSPC
     assert caught.value.errno == errno.ENOSPC and caught.value.filename == "/dev/full"
     assert (tmp_path / "fine.bin").read_bytes() == b"fine"
-    assert not _writer_threads()
 
 
 def test_a_file_that_cannot_be_created_raises_at_once_and_earlier_files_complete(tmp_path):
@@ -57,7 +62,6 @@ def test_a_file_that_cannot_be_created_raises_at_once_and_earlier_files_complete
         writer.write(tmp_path / "first.bin", [b"1" * 1000])
         writer.write(tmp_path / "missing" / "second.bin", [b"2"])
     assert (tmp_path / "first.bin").read_bytes() == b"1" * 1000
-    assert not _writer_threads()
 
 
 def test_an_error_in_the_caller_wins_and_queued_files_are_still_finished(tmp_path):
@@ -66,7 +70,53 @@ def test_an_error_in_the_caller_wins_and_queued_files_are_still_finished(tmp_pat
         writer.write(tmp_path / "queued.bin", [b"q" * 5000])
         raise KeyError("caller")
     assert (tmp_path / "queued.bin").read_bytes() == b"q" * 5000
-    assert not _writer_threads()
+
+
+def test_writers_take_turns_on_one_thread_and_a_second_open_writer_gets_its_own(tmp_path):
+    with WriterThread() as first:
+        first.write(tmp_path / "a.bin", [b"a" * 10])
+    with WriterThread() as again:
+        assert again._loop is first._loop  # no new thread for the next writer
+        with WriterThread() as meanwhile:  # while `again` is open
+            assert meanwhile._loop is not again._loop and len(_writer_threads()) == 2
+            meanwhile.write(tmp_path / "b.bin", [b"b" * 20])
+            again.write(tmp_path / "c.bin", [b"c" * 30])
+    assert [(tmp_path / n).read_bytes() for n in ("a.bin", "b.bin", "c.bin")] == [b"a" * 10, b"b" * 20, b"c" * 30]
+    assert len(_writer_threads()) == 1  # the second thread ended with its writer
+
+
+def test_files_of_an_interrupted_writer_are_reported_to_the_next_without_mixing_errors(tmp_path):
+    interrupted = WriterThread()
+    interrupted.write(Path("/dev/full"), [b"fails, but nobody waits for it any more"])
+    interrupted.write(tmp_path / "late.bin", [b"l" * 100_000])
+    interrupted._loop.user.release()  # as close() does when Ctrl-C ends the wait for its files
+    with WriterThread() as writer:
+        assert writer._loop is interrupted._loop
+        writer.write(tmp_path / "next.bin", [b"n"])
+    assert (tmp_path / "next.bin").read_bytes() == b"n"  # and the stale ENOSPC was not raised here
+    assert (tmp_path / "late.bin").read_bytes() == b"l" * 100_000
+    assert not writer._loop.pending  # every buffer released once reported
+
+
+def test_a_forked_child_starts_its_own_thread(tmp_path):
+    import os
+
+    with WriterThread() as writer:
+        writer.write(tmp_path / "parent.bin", [b"p"])
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            with WriterThread() as writer:
+                writer.write(tmp_path / "child.bin", [b"c" * 1000])
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (tmp_path / "child.bin").read_bytes() == b"c" * 1000
+    with WriterThread() as writer:  # the parent's thread still serves the parent
+        writer.write(tmp_path / "parent2.bin", [b"q"])
+    assert (tmp_path / "parent2.bin").read_bytes() == b"q"
 
 
 def test_a_closed_writer_refuses_more_and_limits_parts(tmp_path):
@@ -75,6 +125,8 @@ def test_a_closed_writer_refuses_more_and_limits_parts(tmp_path):
         writer.write(tmp_path / "x", [b"1"] * 5)
     writer.close()
     writer.close()  # twice is harmless
+    assert writer._loop.user.acquire(blocking=False)  # closing gave the thread back
+    writer._loop.user.release()
     with pytest.raises(RuntimeError, match="closed"):
         writer.write(tmp_path / "y", [b"1"])
 
