@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from nii.bench import best_in_turn
+
 
 def benchmarking(config: pytest.Config) -> bool:
     """Whether pytest-benchmark measures (``--benchmark-enable``) or only runs each test once."""
@@ -13,15 +15,19 @@ def benchmarking(config: pytest.Config) -> bool:
 
 
 def alternate(baseline: Callable[[], Any], candidate: Callable[[], Any], rounds: int) -> float:
-    """Best baseline time over best candidate time, the two timed in turn, so that the load of
-    a shared machine slows both alike."""
-    best = [float("inf"), float("inf")]
-    for _ in range(rounds):
-        for index, function in enumerate((baseline, candidate)):
+    """Best baseline time over best candidate time, the two timed in turn (:func:`nii.bench.best_in_turn`),
+    so that the load of a shared machine slows both alike."""
+
+    def timed(function: Callable[[], Any]) -> Callable[[], float]:
+        def run() -> float:
             start = time.perf_counter()
             function()
-            best[index] = min(best[index], time.perf_counter() - start)
-    return best[0] / best[1]
+            return time.perf_counter() - start
+
+        return run
+
+    baseline_seconds, candidate_seconds = best_in_turn([timed(baseline), timed(candidate)], rounds, min_seconds=0)
+    return baseline_seconds / candidate_seconds
 
 
 def write_table(config: pytest.Config, title: str, rows: Sequence[str]) -> None:

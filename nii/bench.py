@@ -42,7 +42,18 @@ from nii.io import atomic_output
 from nii.model import Scan, new_uid
 from nii.pipeline import Recipe, convert_scan, output_bytes
 
-__all__ = ["WORKLOADS", "BenchResult", "disk_write_rate", "naive_convert", "nii_convert", "run_bench"]
+__all__ = [
+    "WORKLOADS",
+    "BenchResult",
+    "best_in_turn",
+    "disk_write_seconds",
+    "naive_convert",
+    "new_identity",
+    "nii_convert",
+    "run_bench",
+    "seconds_to_write",
+    "write_dicos_durably",
+]
 
 WORKLOADS: dict[str, dict[str, Any]] = {
     "cargo": {"scenario": "cargo", "rows": 2048, "lines": 8192},
@@ -75,12 +86,12 @@ class BenchResult:
 
 
 def nii_convert(source: Path, target: Path, *, fsync: bool = False) -> None:
-    """The nii path: read, fused calibrate + attenuate, DICOS (as a new scan: see :func:`_new_identity`)."""
-    scan = convert_scan(_new_identity(nii.read(source)), RECIPE)
+    """The nii path: read, fused calibrate + attenuate, DICOS (as a new scan: see :func:`new_identity`)."""
+    scan = convert_scan(new_identity(nii.read(source)), RECIPE)
     nii.write(scan, target, format="dicos", fsync=fsync)
 
 
-def _new_identity(scan: Scan) -> Scan:
+def new_identity(scan: Scan) -> Scan:
     """``scan`` under new UIDs. Every timed round writes a scan the writer has not seen, as in
     a batch: the DICOS writer converts each distinct element value once (UIDs included), so
     writing the same scan again would time less work than a batch does."""
@@ -130,12 +141,9 @@ def naive_convert(source: Path, target: Path) -> None:
         raise ConfigurationError(f"{source}: no channels found for the baseline")
 
 
-def disk_write_rate(folder: Path, nbytes: int) -> float:
-    """Sequential write rate of ``folder``'s disk in MB/s: exactly ``nbytes`` in blocks of up to 16 MiB, then fsync."""
-    return nbytes / _disk_write_seconds(folder, nbytes) / 1e6
-
-
-def _disk_write_seconds(folder: Path, nbytes: int) -> float:
+def disk_write_seconds(folder: Path, nbytes: int) -> float:
+    """Seconds ``folder``'s disk takes to write exactly ``nbytes`` sequentially (blocks of up to
+    16 MiB) and fsync them: the reference of the durable DICOS writes."""
     block = np.random.default_rng(0).integers(0, 255, min(nbytes, 16 << 20), dtype=np.uint8).tobytes()
     path = folder / ".nii-disk-rate"
     start = time.perf_counter()
@@ -150,7 +158,8 @@ def _disk_write_seconds(folder: Path, nbytes: int) -> float:
     return seconds
 
 
-def _timed(function: Callable[[Path], None], folder: Path) -> float:
+def seconds_to_write(function: Callable[[Path], None], folder: Path) -> float:
+    """Seconds ``function(target)`` takes to write the new output ``target`` in ``folder`` (removed afterwards)."""
     target = folder / f"out-{time.perf_counter_ns()}"
     start = time.perf_counter()
     function(target)
@@ -159,7 +168,7 @@ def _timed(function: Callable[[Path], None], folder: Path) -> float:
     return seconds
 
 
-def _best_in_turn(
+def best_in_turn(
     functions: Sequence[Callable[[], float]], repeats: int, *, min_seconds: float = MIN_SECONDS
 ) -> list[float]:
     """Each function's least result, the functions run in turn in each round, so that a busy
@@ -176,7 +185,8 @@ def _best_in_turn(
     return best
 
 
-def _write_dicos(scans: list[Scan], target: Path) -> None:
+def write_dicos_durably(scans: list[Scan], target: Path) -> None:
+    """Write the next of ``scans`` (taken from the list) as DICOS with fsync."""
     nii.write(scans.pop(), target, format="dicos", fsync=True)
 
 
@@ -213,17 +223,20 @@ def run_bench(
             output = output_bytes(root / "warm")
             shutil.rmtree(root / "warm")
             converted = convert_scan(nii.read(source), RECIPE)
-            new_scans = [_new_identity(converted) for _ in range(max(repeats, MAX_ROUNDS))]
-            nii_seconds, naive_seconds = _best_in_turn(
+            new_scans = [new_identity(converted) for _ in range(max(repeats, MAX_ROUNDS))]
+            nii_seconds, naive_seconds = best_in_turn(
                 [
-                    partial(_timed, partial(nii_convert, source), root),
-                    partial(_timed, partial(naive_convert, source), root),
+                    partial(seconds_to_write, partial(nii_convert, source), root),
+                    partial(seconds_to_write, partial(naive_convert, source), root),
                 ],
                 repeats,
                 min_seconds=min_seconds,
             )
-            fsync_seconds, disk_seconds = _best_in_turn(
-                [partial(_timed, partial(_write_dicos, new_scans), root), partial(_disk_write_seconds, root, output)],
+            fsync_seconds, disk_seconds = best_in_turn(
+                [
+                    partial(seconds_to_write, partial(write_dicos_durably, new_scans), root),
+                    partial(disk_write_seconds, root, output),
+                ],
                 repeats,
                 min_seconds=min_seconds,
             )

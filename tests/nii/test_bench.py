@@ -1,6 +1,7 @@
 """The benchmark's two paths do the same job, and nii bench runs end to end."""
 
 import json
+import time
 
 import numpy as np
 import pydicom
@@ -39,3 +40,24 @@ def test_bench_reports_rates_against_the_baseline(tmp_path):
     document = json.loads((tmp_path / "bench.json").read_text())
     assert document["results"][0]["workload"] == "baggage" and document["machine"]["cpus"] >= 1
     assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]  # temporary files removed
+
+
+def test_comparisons_run_rounds_until_the_minimum_time():
+    from nii.bench import best_in_turn
+
+    calls = {"a": 0, "b": 0}
+
+    def timed(name, seconds):
+        def run():
+            calls[name] += 1
+            time.sleep(seconds)
+            return seconds * calls[name]  # later rounds "slower": the best is the first
+
+        return run
+
+    best = best_in_turn([timed("a", 0.002), timed("b", 0.001)], 2, min_seconds=0.05)
+    assert calls["a"] == calls["b"] > 2  # more rounds than asked, in turn
+    assert best == [0.002, 0.001]
+    calls.update(a=0, b=0)
+    best_in_turn([timed("a", 0.0), timed("b", 0.0)], 3, min_seconds=0)
+    assert calls == {"a": 3, "b": 3}
