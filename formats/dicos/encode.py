@@ -22,7 +22,6 @@ import operator
 import struct
 from collections.abc import Hashable, Mapping, Sequence
 from contextlib import suppress
-from itertools import repeat
 from typing import Any, TypeVar, cast
 
 import pydicom
@@ -33,6 +32,7 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import BaseTag
 from pydicom.uid import UID
+from pydicom.valuerep import IS, DSfloat
 
 __all__ = [
     "NotEncodable",
@@ -70,6 +70,8 @@ def _values(value: Any) -> Sequence[Any]:
     if value is None or value == "":
         return ()
     # Multiple values are lists (MultiValue); anything else, PersonName included, is one value.
+    if type(value) is MultiValue:  # the common case, without the ABC machinery of isinstance
+        return value
     return value if isinstance(value, MultiValue | list | tuple) else (value,)
 
 
@@ -288,7 +290,7 @@ def _clone(element: DataElement) -> DataElement:
     clone = DataElement.__new__(DataElement)
     clone.__dict__.update(element.__dict__)
     value = element._value
-    if isinstance(value, MultiValue):
+    if type(value) is MultiValue:  # (isinstance would run the ABC machinery: this is the hot path)
         # Its own list of the same (immutable) converted items; copy.copy takes five times longer.
         values = MultiValue.__new__(MultiValue)
         values.__dict__.update(value.__dict__)
@@ -305,19 +307,20 @@ _converted: dict[Hashable, tuple[int, DataElement]] = {}
 """Elements converted by pydicom and their tags, by ``(VR, value key)``; emptied when it reaches the limit."""
 
 
-_SCALARS = (str, int, float)
+_SCALAR_TYPES = frozenset({str, int, float, UID, DSfloat, IS})
+"""Types whose values are cache keys: immutable, and converted by pydicom from type and value alone."""
 
 
 def _value_key(value: Any) -> Hashable | None:
-    # The type is part of the key: 1, 1.0 and True are equal and hash alike but convert
-    # differently. Subclasses (UID, DSfloat, IS) are keys too: they convert to themselves.
-    if isinstance(value, _SCALARS):
+    # The type is part of the key: 1, 1.0 and True are equal and hash alike but convert differently.
+    kind = type(value)
+    if kind in _SCALAR_TYPES:
         # A UID converts as the text it is (SOP Instance UID then Media Storage SOP Instance UID).
-        return (str if type(value) is UID else type(value), value)
-    if isinstance(value, list | tuple):
+        return (str if kind is UID else kind, value)
+    if kind is list or kind is tuple:
         kinds = tuple(map(type, value))
-        if all(map(issubclass, kinds, repeat(_SCALARS))):
-            return (type(value), kinds, tuple(value))
+        if _SCALAR_TYPES.issuperset(kinds):
+            return (kind, kinds, tuple(value))
     return None
 
 

@@ -253,8 +253,12 @@ def _new_private_block(dataset: Dataset, elements: Iterable[tuple[int, str, Any]
     )
 
 
-def _add_private(instance: Dataset, document: dict[str, Any], arrays: Mapping[int, np.ndarray]) -> None:
-    metadata = (PRIVATE_METADATA, "UT", json.dumps(document, separators=(",", ":")))
+def _add_private(
+    instance: Dataset, document: dict[str, Any], arrays: Mapping[int, np.ndarray], *, scan_json: str
+) -> None:
+    # The scan's part, the same in every instance, is serialised once (`scan_json`) and put first.
+    text = json.dumps(document, separators=(",", ":"))
+    metadata = (PRIVATE_METADATA, "UT", '{"scan":' + scan_json + ("," + text[1:] if document else "}"))
     # OB even for the float64 line positions: the reference SDK crashes on a private OD.
     _new_private_block(instance, [metadata, *((offset, "OB", array.tobytes()) for offset, array in arrays.items())])
 
@@ -283,7 +287,7 @@ def scan_to_instances(scan: Scan, options: WriteOptions) -> Iterator[tuple[str, 
     """
     context = _context(scan, options)
     channels = {name for view in scan.views for name in view.channels} | {v.channel for v in scan.volumes}
-    scan_private = _scan_private(scan, channels)
+    scan_json = json.dumps(_scan_private(scan, channels), separators=(",", ":"))
     scanner = scan.scanner
     intent = PresentationIntent.FOR_PRESENTATION if options.presentation else PresentationIntent.FOR_PROCESSING
     images: list[tuple[str, str]] = []
@@ -334,7 +338,6 @@ def scan_to_instances(scan: Scan, options: WriteOptions) -> Iterator[tuple[str, 
                 "view": view.name,
                 "channel": channel,
                 "calibration": str(view.calibration),
-                "scan": scan_private,
                 "arrays": {
                     kind: {"dtype": arrays[offset].dtype.str, "shape": list(arrays[offset].shape)}
                     for kind, offset in _PRIVATE_ARRAYS.items()
@@ -342,7 +345,7 @@ def scan_to_instances(scan: Scan, options: WriteOptions) -> Iterator[tuple[str, 
                 },
                 "exact": exact.values,
             }
-            _add_private(image, document, arrays)
+            _add_private(image, document, arrays, scan_json=scan_json)
             reference = (str(image.SOPClassUID), str(image.SOPInstanceUID))
             images.append(reference)
             view_references.setdefault(view.name, []).append(reference)
@@ -377,11 +380,10 @@ def scan_to_instances(scan: Scan, options: WriteOptions) -> Iterator[tuple[str, 
             "volume": volume.name,
             "channel": volume.channel,
             "calibration": str(volume.calibration),
-            "scan": scan_private,
             "arrays": {},
             "exact": exact.values,
         }
-        _add_private(ct, document, {})
+        _add_private(ct, document, {}, scan_json=scan_json)
         images.append((str(ct.SOPClassUID), str(ct.SOPInstanceUID)))
         yield f"ct-{volume.name}.dcs", ct
     for index, report in enumerate(_reports(scan, context, view_references, images, series_number), start=1):
