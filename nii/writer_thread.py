@@ -31,9 +31,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
+import logging
 import os
 import signal
 import struct
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,19 +47,30 @@ import numpy as np
 
 __all__ = ["WriterThread", "available"]
 
+log = logging.getLogger(__name__)
+
 _MAX_PARTS = 4
-_REQUEST = struct.Struct(f"<{3 + 2 * _MAX_PARTS}q")
+_REQUEST = struct.Struct(f"={3 + 2 * _MAX_PARTS}q")  # native order: the compiled loop reads int64s
 """index, descriptor, flags, then (address, length) × _MAX_PARTS; index -1 stops the thread."""
-_REPORT = struct.Struct("<3q")
+_REPORT = struct.Struct("=3q")
 """index, status (0 written, -1 failed), bytes written; index -1 says the thread is running."""
 _START_WRITEBACK = 1
 _MAX_IN_FLIGHT = 64
 """Files queued and not yet reported, at most (the two pipes hold far more)."""
 
 
+@functools.cache
 def available() -> bool:
-    """Whether this platform has the system calls the thread uses (Linux)."""
-    return hasattr(os, "pwrite") and os.uname().sysname == "Linux"
+    """Whether the writer thread can run here: 64-bit Linux, and its loop compiles (or loads from
+    numba's cache). Callers write in Python otherwise; this imports numba on first call."""
+    if os.uname().sysname != "Linux" or sys.maxsize < 2**63 - 1:
+        return False
+    try:
+        _get_loop()
+    except Exception as error:  # any failure of numba here only means the slower path
+        log.warning("files are written without the writer thread: its loop did not compile (%s)", error)
+        return False
+    return True
 
 
 _loop: Any = None
@@ -69,9 +83,13 @@ def _get_loop() -> Any:
     global _loop
     with _lock:
         if _loop is None:
-            # numba is imported, and the loop loaded from its cache, on first use only.
+            # numba is imported, and the loop loaded from its cache (or compiled), on first use
+            # only, in this thread: errors surface here rather than in the writer thread.
+            from numba import types
+
             from nii._writer_loop import loop
 
+            loop.compile((types.int64, types.int64))
             _loop = loop
         return _loop
 

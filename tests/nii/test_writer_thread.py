@@ -139,3 +139,31 @@ def test_an_unfinished_file_is_completed_from_where_the_thread_stopped(tmp_path)
     assert path.read_bytes() == b"HEADER" + bytes(range(200))
     errors = _finish_in_python(tmp_path / "gone" / "x.bin", parts, 0)
     assert len(errors) == 1 and errors[0].filename == str(tmp_path / "gone" / "x.bin")
+
+
+def test_where_the_loop_cannot_be_compiled_files_are_written_in_python(tmp_path, monkeypatch, caplog):
+    from datetime import UTC, datetime
+
+    import nii
+    from nii.threads import set_thread_count
+    from tests.conftest import make_scan
+
+    def broken():
+        raise RuntimeError("no compiler here")
+
+    moment, scan = datetime(2026, 12, 1, tzinfo=UTC), make_scan()
+    nii.write(scan, tmp_path / "threaded", format="dicos", created_at=moment)
+    monkeypatch.setattr(writer_thread, "_loop", None)
+    monkeypatch.setattr(writer_thread, "_get_loop", broken)
+    writer_thread.available.cache_clear()
+    queued = []
+    monkeypatch.setattr(WriterThread, "write", lambda *args, **kwargs: queued.append(args))
+    set_thread_count(2)
+    try:
+        files = nii.write(scan, tmp_path / "python", format="dicos", created_at=moment)
+    finally:
+        set_thread_count(None)
+        writer_thread.available.cache_clear()
+    assert "without the writer thread" in caplog.text and not queued
+    for file in files:
+        assert file.read_bytes() == (tmp_path / "threaded" / file.name).read_bytes(), file.name
