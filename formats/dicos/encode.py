@@ -342,8 +342,9 @@ def set_elements(dataset: Dataset, values: Mapping[str | tuple[int, str], Any]) 
     Instance UID, then Media Storage SOP Instance UID, then a reference in a TDR), so each
     distinct ``(VR, value)`` is converted once and later elements get a copy (under their
     own tag; with the encoding memoized, see :func:`memoize_encoding`, when the tag is the
-    same). Dates, times, long text, bytes and sequences are converted every time. Values
-    pydicom refuses raise as they would from ``setattr``.
+    same). Dates, times, long text, bytes and sequences are converted every time. pydicom
+    validates each value as ``setattr`` would (a value it refuses raises, or warns, the first
+    time it is converted).
 
     Examples
     --------
