@@ -299,9 +299,9 @@ def _clone(element: DataElement) -> DataElement:
     return clone
 
 
-_UNCACHED_VRS = frozenset({"DA", "DT", "TM", "UT", "SQ"}) | _BYTES_VRS
-"""VRs whose values are converted every time: times (set once per scan, so a cache would only
-fill up), long text, sequences and bytes."""
+_UNCACHED_VRS = frozenset({"DT", "TM", "UT", "SQ"}) | _BYTES_VRS
+"""VRs whose values are converted every time: times of day (new in every scan, so a cache would
+only fill up; dates repeat all day), long text, sequences and bytes."""
 _CACHE_LIMIT = 4096
 _converted: dict[Hashable, tuple[int, DataElement]] = {}
 """Elements converted by pydicom and their tags, by ``(VR, value key)``; emptied when it reaches the limit."""
@@ -342,7 +342,7 @@ def set_elements(dataset: Dataset, values: Mapping[str | tuple[int, str], Any]) 
     Instance UID, then Media Storage SOP Instance UID, then a reference in a TDR), so each
     distinct ``(VR, value)`` is converted once and later elements get a copy (under their
     own tag; with the encoding memoized, see :func:`memoize_encoding`, when the tag is the
-    same). Dates, times, long text, bytes and sequences are converted every time. pydicom
+    same). Times, long text, bytes and sequences are converted every time. pydicom
     validates each value as ``setattr`` would (a value it refuses raises, or warns, the first
     time it is converted).
 
@@ -356,25 +356,28 @@ def set_elements(dataset: Dataset, values: Mapping[str | tuple[int, str], Any]) 
     elements = dataset._dict
     for key, value in values.items():
         number, vr = _keyword_entry(key) if isinstance(key, str) else key
-        tag = BaseTag(number)
         if number & 0x10000 or number >> 16 == 0x7FE0:  # an odd (private) group, or Pixel Data's
-            raise ValueError(f"set_elements sets public elements other than Pixel Data, not {tag}")
-        value_key = None if vr in _UNCACHED_VRS else _value_key(value)
-        if value_key is None:
-            elements[tag] = DataElement(tag, vr, value)
-            continue
-        cache_key = (vr, value_key)
-        cached = _converted.get(cache_key)
-        if cached is None:
-            element = _memoize_element(DataElement(tag, vr, value), _CHARSETS["ISO_IR 192"])
-            if len(_converted) >= _CACHE_LIMIT:
-                _converted.clear()
-            _converted[cache_key] = cached = (number, element)
-        clone = _clone(cached[1])
-        if cached[0] != number:
-            clone.tag = tag
-            clone.__dict__.pop(_MEMO, None)  # it encodes the other tag
-        elements[tag] = clone
+            raise ValueError(f"set_elements sets public elements other than Pixel Data, not {BaseTag(number)}")
+        elements[BaseTag(number)] = _element(number, vr, value)
+
+
+def _element(number: int, vr: str, value: Any) -> DataElement:
+    """A new element holding ``value`` converted by pydicom, from the cache where it can be."""
+    value_key = None if vr in _UNCACHED_VRS else _value_key(value)
+    if value_key is None:
+        return DataElement(number, vr, value)
+    cache_key = (vr, value_key)
+    cached = _converted.get(cache_key)
+    if cached is None:
+        element = _memoize_element(DataElement(number, vr, value), _CHARSETS["ISO_IR 192"])
+        if len(_converted) >= _CACHE_LIMIT:
+            _converted.clear()
+        _converted[cache_key] = cached = (number, element)
+    clone = _clone(cached[1])
+    if cached[0] != number:
+        clone.tag = BaseTag(number)
+        clone.__dict__.pop(_MEMO, None)  # it encodes the other tag
+    return clone
 
 
 def set_private_elements(dataset: Dataset, creator: str, values: Mapping[tuple[int, str], Any]) -> None:
@@ -392,7 +395,7 @@ def set_private_elements(dataset: Dataset, creator: str, values: Mapping[tuple[i
     for (number, vr), value in values.items():
         if not number & 0x10000:
             raise ValueError(f"set_private_elements sets private elements, not {BaseTag(number)}")
-        element = DataElement(number, vr, value)
+        element = _element(number, vr, value)
         if number & 0xFF00:  # not the creator (gggg,00xx) itself
             element.private_creator = creator
         elements[element.tag] = element

@@ -242,6 +242,12 @@ def test_private_elements_know_their_creator_as_add_new_would_set_it():
     assert ours[0x00091001].private_creator == theirs[0x00091001].private_creator == "ACME 1"
     assert ours.private_block(0x0009, "ACME 1")[0x01].value == b"\x01\x02"
     assert encode_dataset(ours) == encode_dataset(theirs)
+    again, public = Dataset(), Dataset()  # the creator's value now comes from the cache
+    set_private_elements(again, "ACME 1", {(0x00090010, "LO"): "ACME 1", (0x00091001, "OB"): b"\x01\x02"})
+    set_elements(public, {"InstitutionName": "ACME 1"})  # the same LO value, under a public tag
+    assert encode_dataset(again) == encode_dataset(theirs)
+    assert public["InstitutionName"].tag == 0x00080080 and public["InstitutionName"].private_creator is None
+    assert encode_dataset(public) == pydicom_dataset_bytes(public)
 
 
 def test_derived_uids_are_name_based_uuids():
