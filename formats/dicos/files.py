@@ -200,10 +200,10 @@ class EncodedInstance:
     """A DICOS instance ready for its file: its encoded bytes up to the pixels, and the pixels.
 
     Encoding needs the GIL; writing the file (and compressing its frames) does not. The scan
-    writer encodes each instance in the thread that builds them and writes the files on the
-    thread pool, so the disk works while the next instance is built. Uncompressed pixels are
-    written straight from the array's buffer with the header in one system call (no
-    ``tobytes()`` copy, few returns to Python while the builder holds the GIL).
+    writer encodes each instance in the thread that builds them and hands the file to the
+    writer thread (uncompressed: :attr:`parts`) or the thread pool (compressed: :meth:`write`),
+    so the disk works while the next instance is built. Uncompressed pixels are written
+    straight from the array's buffer (no ``tobytes()`` copy).
     """
 
     header: bytes

@@ -15,7 +15,6 @@ from nii.errors import CorruptFileError, FileAccessError, NiiError, UnsupportedE
 from nii.io import atomic_output
 from nii.model import Scan
 from nii.threads import map_threads, thread_count
-from nii.writer_thread import WriterThread
 
 from .ct import CTImage
 from .dictionary import CT_STORAGE, DX_CLASSES, NON_STANDARD_PIXEL_CLASSES, TDR_STORAGE
@@ -65,7 +64,7 @@ def write_scan(scan: Scan, path: Path, **options: Any) -> list[Path]:
         # compressed ones to the thread pool, which compresses their frames (the codecs
         # release the GIL). With one thread, this thread does it all.
         if compression is Compression.NONE and thread_count() > 1 and writer_thread.available():
-            with WriterThread() as writer:
+            with writer_thread.WriterThread() as writer:
                 for name, instance in encoded():
                     parts = instance.parts
                     assert parts is not None  # uncompressed
