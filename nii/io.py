@@ -7,14 +7,14 @@ import functools
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, cast
 
 from nii.errors import FileAccessError, TruncatedFileError
 
-__all__ = ["atomic_output", "read_exactly", "start_writeback"]
+__all__ = ["atomic_output", "read_exactly", "start_writeback", "write_parts"]
 
 
 def _remove(path: Path) -> None:
@@ -114,6 +114,28 @@ def read_exactly(handle: IO[bytes], size: int, *, path: str | os.PathLike[str], 
     if len(data) != size:
         raise TruncatedFileError(f"file ends inside the {what} ({len(data)} of {size} bytes)", path=path)
     return data
+
+
+def write_parts(descriptor: int, parts: Sequence[bytes | memoryview], *, start: int = 0) -> None:
+    """Write ``parts`` one after the other into the file open as ``descriptor``, from byte
+    ``start`` of their concatenation on (0: all of it; more: finishing a file an earlier write
+    left short), at that offset of the file. One ``writev`` where the system takes it all;
+    short writes are continued. Errors are the system's ``OSError``.
+    """
+    views = [memoryview(part).cast("B") for part in parts]
+    skip = start
+    while views and skip >= views[0].nbytes:
+        skip -= views.pop(0).nbytes
+    if views and skip:
+        views[0] = views[0][skip:]
+    if start:
+        os.lseek(descriptor, start, os.SEEK_SET)
+    while views:
+        written = os.writev(descriptor, views)
+        while views and written >= views[0].nbytes:
+            written -= views.pop(0).nbytes
+        if views and written:
+            views[0] = views[0][written:]
 
 
 _SYNC_FILE_RANGE_WRITE = 2

@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from nii.io import write_parts
+
 __all__ = ["WriterThread", "available"]
 
 log = logging.getLogger(__name__)
@@ -281,14 +283,9 @@ def _finish_in_python(
     try:
         descriptor = os.open(path, os.O_WRONLY | (os.O_CREAT | os.O_TRUNC if create else 0), 0o666)
         try:
-            offset = 0
-            for view in views:
-                start = max(0, written - offset)
-                while start < view.nbytes:
-                    start += os.pwrite(descriptor, view[start:], offset + start)
-                offset += view.nbytes
+            write_parts(descriptor, views, start=written)
         finally:
             os.close(descriptor)
-    except OSError as error:  # os.pwrite's error does not name the file
+    except OSError as error:  # a write's error does not name the file
         return [OSError(error.errno, error.strerror, os.fspath(path))]
     return []

@@ -273,13 +273,7 @@ class EncodedInstance:
             return
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
-            while parts:
-                written = os.writev(descriptor, parts)
-                while parts and written >= len(parts[0]):
-                    written -= len(parts[0])
-                    parts.pop(0)
-                if parts and written:
-                    parts[0] = parts[0][written:]
+            nii.io.write_parts(descriptor, parts)
             if start_writeback:
                 nii.io.start_writeback(descriptor)
         finally:

@@ -5,7 +5,7 @@ import pytest
 
 import nii.io
 from nii.errors import FileAccessError, TruncatedFileError
-from nii.io import atomic_output, read_exactly, start_writeback
+from nii.io import atomic_output, read_exactly, start_writeback, write_parts
 
 
 @pytest.fixture
@@ -83,3 +83,19 @@ def test_read_exactly_names_what_was_cut():
     assert read_exactly(io.BytesIO(b"abcdef"), 4, path="h.bin", what="header") == b"abcd"
     with pytest.raises(TruncatedFileError, match=r"h.bin: file ends inside the header \(2 of 4 bytes\)"):
         read_exactly(io.BytesIO(b"ab"), 4, path="h.bin", what="header")
+
+
+@pytest.mark.parametrize("start", [0, 3, 4, 5, 12])
+def test_write_parts_writes_from_any_byte_of_the_parts(tmp_path, monkeypatch, start):
+    parts = [b"head", memoryview(b""), bytearray(b"body"), memoryview(b"tail")]
+    whole = b"headbodytail"
+    path = tmp_path / "file"
+    path.write_bytes(whole[:start])  # what an earlier write left
+    real = os.writev
+    monkeypatch.setattr(os, "writev", lambda fd, buffers: real(fd, [memoryview(buffers[0])[:3]]))  # short writes
+    descriptor = os.open(path, os.O_WRONLY)
+    try:
+        write_parts(descriptor, parts, start=start)
+    finally:
+        os.close(descriptor)
+    assert path.read_bytes() == whole
