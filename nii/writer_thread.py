@@ -152,10 +152,10 @@ class _LoopThread:
 
 
 class _Queued:
-    __slots__ = ("arrays", "owner", "path", "views")
+    __slots__ = ("owner", "path", "views")
 
-    def __init__(self, path: Path, views: list[memoryview], arrays: list[np.ndarray], owner: WriterThread) -> None:
-        self.path, self.views, self.arrays, self.owner = path, views, arrays, owner
+    def __init__(self, path: Path, views: list[memoryview], owner: WriterThread) -> None:
+        self.path, self.views, self.owner = path, views, owner
 
 
 def _forget_process_thread() -> None:
@@ -216,18 +216,17 @@ class WriterThread:
         while len(loop.pending) >= _MAX_IN_FLIGHT and self._take_report():  # no pipe fills up
             pass
         views = [memoryview(part).cast("B") for part in parts]
-        arrays = [np.frombuffer(view, np.uint8) if view.nbytes else np.zeros(0, np.uint8) for view in views]
-        addresses: list[int] = []
-        for array in arrays:
-            addresses += [array.ctypes.data, array.nbytes]
-        addresses += [0, 0] * (_MAX_PARTS - len(views))
-        if loop.ended:  # the thread stopped (it never has): write here
+        if loop.ended:  # the thread ended early: write here
             self._errors += _finish_in_python(path, views, 0, create=True)
             return
+        addresses: list[int] = []
+        for view in views:  # the views keep their buffers, and so these addresses, alive
+            addresses += [np.frombuffer(view, np.uint8).ctypes.data if view.nbytes else 0, view.nbytes]
+        addresses += [0, 0] * (_MAX_PARTS - len(views))
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         index = loop.count
         loop.count += 1
-        loop.pending[index] = _Queued(path, views, arrays, self)
+        loop.pending[index] = _Queued(path, views, self)
         self._mine.add(index)
         flags = _START_WRITEBACK if start_writeback else 0
         os.write(loop.request_write, _REQUEST.pack(index, descriptor, flags, *addresses))
