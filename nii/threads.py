@@ -1,6 +1,6 @@
 """The threads nii's own thread pools use in this process.
 
-Chunk decoding (HDF5 Blosc), DICOS writing and other work that releases the GIL runs on one
+Chunk decoding (HDF5 Blosc), compressing DICOS frames and other work that releases the GIL runs on one
 shared pool of :func:`thread_count` threads. The default is the number of cores this process
 may run on; ``NII_THREADS`` sets it for a process, :func:`set_thread_count` at run time. The
 conversion pipeline gives each of its worker processes its share of the cores, so nii never

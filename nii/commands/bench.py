@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nii.bench import WORKLOADS, run_bench, write_results
+from nii.bench import MIN_SECONDS, WORKLOADS, run_bench, write_results
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -21,7 +21,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--repeats",
         type=int,
         default=3,
-        help="best of at least N rounds, more until each comparison has run 2 s (default 3)",
+        help=f"best of at least N rounds, more until each comparison has run {MIN_SECONDS:g} s (default 3)",
     )
     parser.add_argument("--dir", help="folder on the disk to measure (default: the system temporary folder)")
     parser.add_argument("--json", metavar="FILE", help="also save the results as JSON")
