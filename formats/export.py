@@ -238,7 +238,7 @@ def _material_classes(view: View, grid: ZeffGrid | None, table: MaterialTable) -
     if grid is None:
         raise ConfigurationError(
             f"false colour of view {view.name!r} needs a 'material' channel or a Zeff table: the scanner model "
-            "must be one nii knows (nii.simulate.physics.SCANNERS; scanner_model=, nii export --scanner) or "
+            "must be one nii knows (nii.physics.SCANNERS; scanner_model=, nii export --scanner) or "
             "zeff_grid= given"
         )
     if not {"high", "low"} <= set(view.channels):
@@ -260,7 +260,7 @@ def _zeff_table(model: str) -> tuple[ZeffGrid, MaterialTable]:
 
 def _scanner_zeff(model: str, path: Path) -> tuple[ZeffGrid | None, MaterialTable | None]:
     """The Zeff table of a known scanner model; ``(None, None)`` for models nii cannot compute."""
-    from nii.simulate.physics import SCANNERS
+    from nii.physics import SCANNERS
 
     if model not in SCANNERS:
         return None, None

@@ -1,7 +1,7 @@
 """Calibration tables computed from the physics of a scanner, for the kernels to apply.
 
 The kernels (:mod:`nii.kernels`) know nothing about spectra or materials; they apply tables. The tables
-here are computed from the simulator's physics (:mod:`nii.simulate.physics`: NIST XCOM attenuation,
+here are computed from the simulator's physics (:mod:`nii.physics`: NIST XCOM attenuation,
 bremsstrahlung or tube spectra, detector response) for one scanner:
 
 * :class:`SteelEquivalentCurve`: attenuation of one channel → thickness of steel (mm) with the same
@@ -22,7 +22,7 @@ import numpy as np
 from nii.errors import ValidationError
 from nii.kernels import MaterialTable, ZeffGrid, equivalent_thickness, material_classes
 from nii.model import SourceKind
-from nii.simulate.physics import MATERIALS, SCANNERS, ScannerModel, Spectrum, effective_z, transmission
+from nii.physics import MATERIALS, SCANNERS, ScannerModel, Spectrum, effective_z, transmission
 
 __all__ = [
     "TUBE_ZEFF_REFERENCE_MATERIALS",
@@ -42,7 +42,7 @@ table stops at copper (Z 29): heavier metals show as metal."""
 
 
 def scanner_model(scanner: ScannerModel | str) -> ScannerModel:
-    """The :class:`~nii.simulate.physics.ScannerModel` itself, or the one of that name in ``SCANNERS``."""
+    """The :class:`~nii.physics.ScannerModel` itself, or the one of that name in ``SCANNERS``."""
     if isinstance(scanner, ScannerModel):
         return scanner
     if scanner not in SCANNERS:

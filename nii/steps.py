@@ -23,7 +23,7 @@ Available steps (``nii convert --normalize calibrate,resample=4x4,steel``):
     adds ``zeff`` and ``material`` from the high and low channels, averaged over
     :data:`MATERIAL_SMOOTHING_PX` pixels square first.
 
-``SCANNER`` names a model of :data:`nii.simulate.physics.SCANNERS`; by default the scan's
+``SCANNER`` names a model of :data:`nii.physics.SCANNERS`; by default the scan's
 ``Scanner.model``.
 """
 

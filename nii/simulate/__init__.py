@@ -1,6 +1,6 @@
 """Physics-based simulator of dual-energy X-ray scanners, with ground truth.
 
-* :mod:`nii.simulate.physics`: NIST XCOM attenuation data, materials, source spectra,
+* :mod:`nii.physics`: NIST XCOM attenuation data, materials, source spectra,
   detector response, polychromatic transmission and the simulated scanners.
 * :mod:`nii.simulate.solids` and :mod:`nii.simulate.phantoms`: objects to scan (a container
   on a trailer, a truck, a suitcase, calibration step wedges) and their known threats.
@@ -16,8 +16,8 @@ Example::
     (['side', 'top'], 'polycarbonate')
 """
 
+from nii.physics import MATERIALS, SCANNERS, Material, ScannerModel, Spectrum
 from nii.simulate.phantoms import SCENARIOS, CargoBlock, Phantom
-from nii.simulate.physics import MATERIALS, SCANNERS, Material, ScannerModel, Spectrum
 from nii.simulate.preview import preview_image, write_preview
 from nii.simulate.simulator import Truth, ViewTruth, simulate
 

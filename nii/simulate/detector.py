@@ -1,6 +1,6 @@
 """Detector electronics: per-element offsets and gains, dead elements, source fluctuation, noise, ADC.
 
-The model is the one documented on :class:`~nii.simulate.physics.DetectorModel`: detected
+The model is the one documented on :class:`~nii.physics.DetectorModel`: detected
 quanta are Poisson distributed, the electronics add an offset, a gain and Gaussian noise,
 and the ADC rounds and saturates. Where more than :data:`POISSON_LIMIT` quanta are expected
 the Poisson law is replaced by its normal approximation (same mean and variance), which is
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nii.kernels.detector import digitise
-from nii.simulate.physics import DetectorModel
+from nii.physics import DetectorModel
 
 __all__ = [
     "POISSON_LIMIT",

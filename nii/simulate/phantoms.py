@@ -22,7 +22,7 @@ import numpy as np
 
 from nii.errors import ValidationError
 from nii.model import AssessmentFlag, InspectedObject, ObjectType, SourceKind, ThreatCategory, container_check_digit
-from nii.simulate.physics import MATERIALS, Material, ScannerModel
+from nii.physics import MATERIALS, Material, ScannerModel
 from nii.simulate.solids import Axis, Box, Ellipsoid, Prism, Solid, box_shell, corrugated_wall, cylinder
 
 __all__ = [
@@ -67,7 +67,7 @@ class Phantom:
     margin_mm
         Empty space scanned before and after the object (open beam for calibration).
     materials
-        Materials by name; defaults to :data:`~nii.simulate.physics.MATERIALS`.
+        Materials by name; defaults to :data:`~nii.physics.MATERIALS`.
     """
 
     name: str

@@ -48,10 +48,10 @@ from nii.model import (
     ThreatOrigin,
     View,
 )
+from nii.physics import SCANNERS, Material, ScannerModel, effective_z, mass_attenuation
 from nii.progress import progress
 from nii.simulate.detector import draw_dead_elements, draw_elements, draw_intensity, expose
 from nii.simulate.phantoms import SCENARIOS, Phantom
-from nii.simulate.physics import SCANNERS, Material, ScannerModel, effective_z, mass_attenuation
 from nii.simulate.solids import Grid
 
 __all__ = ["REFERENCE_LINES", "TILE_LINES", "WORKERS", "Projection", "Truth", "ViewTruth", "project", "simulate"]
@@ -330,7 +330,7 @@ def simulate(
         A name of :data:`~nii.simulate.phantoms.SCENARIOS` (``"cargo"``, ``"truck"``,
         ``"suitcase"``, ``"steps"``) or a :class:`~nii.simulate.phantoms.Phantom`.
     scanner
-        A name of :data:`~nii.simulate.physics.SCANNERS` or a model; the scenario's usual scanner by default.
+        A name of :data:`~nii.physics.SCANNERS` or a model; the scenario's usual scanner by default.
     seed
         Draws the layout of the scenario and all the noise; the same seed gives the same bytes.
     rows, lines

@@ -9,8 +9,8 @@ from PIL import Image
 import nii
 from nii.errors import ConfigurationError, FileAccessError, UnsupportedError, ValidationError
 from nii.model import CalibrationState, Geometry, Scan, Scanner, View
-from nii.simulate.physics import SCANNERS
-from nii.simulate.physics import transmission as physics_transmission
+from nii.physics import SCANNERS
+from nii.physics import transmission as physics_transmission
 
 
 def gradient_scan(**view_options) -> Scan:

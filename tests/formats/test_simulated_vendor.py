@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import nii
+from nii.physics import SCANNERS
 from nii.simulate import simulate
-from nii.simulate.physics import SCANNERS
 from tests.helpers import assert_scans_equal
 
 SIZE = {"rows": 64, "lines": 256}

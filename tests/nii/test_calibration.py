@@ -14,7 +14,7 @@ from nii.kernels import Calibration, MaterialClass, calibrated_attenuation
 
 from nii.calibration import SteelEquivalentCurve, ZeffTable
 from nii.errors import ValidationError
-from nii.simulate.physics import MATERIALS, SCANNERS, ScannerModel, transmission
+from nii.physics import MATERIALS, SCANNERS, ScannerModel, transmission
 
 BLOCK = 24  # rows and lines per block
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from nii.physics import DetectorModel
 from nii.simulate.detector import (
     POISSON_LIMIT,
     draw_dead_elements,
@@ -9,7 +10,6 @@ from nii.simulate.detector import (
     expected_variance,
     expose,
 )
-from nii.simulate.physics import DetectorModel
 
 LINES = 40_000
 

@@ -5,7 +5,7 @@ import pytest
 
 MODULES = [
     "nii.simulate",
-    "nii.simulate.physics",
+    "nii.physics",
     "nii.simulate.solids",
     "nii.simulate.phantoms",
     "nii.simulate.detector",

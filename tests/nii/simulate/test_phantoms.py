@@ -3,6 +3,7 @@ import pytest
 
 from nii.errors import ValidationError
 from nii.model import ObjectType, container_check_digit
+from nii.physics import SCANNERS
 from nii.simulate.phantoms import (
     SCENARIOS,
     CargoBlock,
@@ -12,7 +13,6 @@ from nii.simulate.phantoms import (
     suitcase_phantom,
     truck_phantom,
 )
-from nii.simulate.physics import SCANNERS
 from nii.simulate.solids import Box
 
 

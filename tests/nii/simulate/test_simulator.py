@@ -5,9 +5,9 @@ import nii
 import nii.simulate.simulator as simulator
 from nii.errors import ValidationError
 from nii.model import CalibrationState, SourceKind, ThreatOrigin
+from nii.physics import MATERIALS, transmission
 from nii.simulate import SCANNERS, Phantom, Truth, simulate
 from nii.simulate.phantoms import STEP_MATERIALS, container_phantom
-from nii.simulate.physics import MATERIALS, transmission
 from nii.simulate.preview import view_transmission
 from nii.simulate.solids import Box
 

@@ -1,6 +1,6 @@
-"""X-ray physics of the simulator: attenuation data, materials, spectra, detectors, transmission.
+"""X-ray physics shared by the simulator, calibration and processing: attenuation data, materials, spectra, scanners.
 
-Everything rests on the NIST XCOM element table shipped in ``nii/simulate/data`` (see its
+Everything rests on the NIST XCOM element table shipped in ``nii/data`` (see its
 README). A material is a set of element weight fractions with a density; its mass
 attenuation coefficient is the weight-fraction sum of its elements' coefficients, each
 interpolated log-log on its own energy grid, so no interpolation ever spans an absorption
@@ -125,7 +125,7 @@ def load_xcom() -> Mapping[str, Element]:
     >>> table["Fe"].z, float(table["Fe"].interpolate(1.0))
     (26, 0.05995)
     """
-    data = files("nii.simulate") / "data"
+    data = files("nii") / "data"
     with (data / "elements.csv").open() as handle:
         names = {int(row["z"]): (row["symbol"], float(row["atomic_weight"])) for row in csv.DictReader(handle)}
     columns: dict[int, list[list[float]]] = {}

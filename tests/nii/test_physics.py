@@ -6,7 +6,7 @@ import pytest
 from nii.kernels.spectral import polychromatic_transmission_numpy
 
 from nii.errors import ValidationError
-from nii.simulate.physics import (
+from nii.physics import (
     DETECTORS,
     MATERIALS,
     SCANNERS,
@@ -27,7 +27,7 @@ from nii.simulate.physics import (
 
 
 def xcom_rows(z):
-    with (files("nii.simulate") / "data" / "nist_xcom_elements.csv").open() as handle:
+    with (files("nii") / "data" / "nist_xcom_elements.csv").open() as handle:
         return [row for row in csv.DictReader(handle) if int(row["z"]) == z]
 
 
