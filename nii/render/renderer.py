@@ -179,6 +179,7 @@ class Renderer:
         self.invert = self.options.invert if self.options.invert is not None else self.quantity.denser_is_higher
         self.row_edges, self.column_edges = cell_edges(self.view)
         self.extent_mm = self._extent()
+        self._tap_cache: dict[tuple[float, float], tuple[tuple[np.ndarray, np.ndarray], ...]] = {}
 
     @property
     def _scanner(self) -> str | None:
@@ -276,10 +277,16 @@ class Renderer:
         return self.window
 
     def _taps(self, pixel: tuple[float, float], rows: slice, columns: slice) -> tuple[tuple, tuple]:
-        top, _, start, _ = self.extent_mm
-        count_rows, count_columns = self._shape(pixel)
-        row_taps = area_taps(self.row_edges, top, pixel[0], count_rows)
-        column_taps = area_taps(self.column_edges, start, pixel[1], count_columns)
+        if pixel not in self._tap_cache:
+            if len(self._tap_cache) >= 16:
+                self._tap_cache.clear()
+            top, _, start, _ = self.extent_mm
+            count_rows, count_columns = self._shape(pixel)
+            self._tap_cache[pixel] = (
+                area_taps(self.row_edges, top, pixel[0], count_rows),
+                area_taps(self.column_edges, start, pixel[1], count_columns),
+            )
+        row_taps, column_taps = self._tap_cache[pixel]
         return (row_taps[0][rows], row_taps[1][rows]), (column_taps[0][columns], column_taps[1][columns])
 
     def _region(self, pixel: tuple[float, float], rows: slice, columns: slice) -> np.ndarray:
