@@ -33,6 +33,7 @@ from nii.values import QUANTIZATION, attenuation_of
 
 __all__ = [
     "CROP_MARGIN",
+    "SQUARE_TOLERANCE",
     "ZEFF_WINDOW",
     "Picture",
     "RenderOptions",
@@ -45,6 +46,8 @@ __all__ = [
 
 CROP_MARGIN = 0.03
 """Margin left around the object when cropping, as a fraction of the view's size."""
+SQUARE_TOLERANCE = 0.01
+"""Samples whose two spacings differ by at most this fraction count as square."""
 ZEFF_WINDOW = Window(5.0, 30.0)
 """Default effective-Z colour range: organic (Z about 6) to copper (29); higher Z shows as the top colour."""
 _E = TypeVar("_E", bound=LenientStrEnum)
@@ -233,10 +236,12 @@ class Renderer:
 
     @cached_property
     def base_pixel_mm(self) -> tuple[float, float]:
-        """``(row, column)`` pixel size of level 0."""
+        """``(row, column)`` pixel size of level 0: the finer spacing on both axes, or the samples themselves
+        when they are already square within :data:`SQUARE_TOLERANCE` (no resampling blur for nothing)."""
         row_mm = float(np.diff(self.row_edges).mean())
         column_mm = float(np.diff(self.column_edges).mean())
-        if self.options.square_pixels:
+        nearly_square = abs(row_mm - column_mm) <= SQUARE_TOLERANCE * max(row_mm, column_mm)
+        if self.options.square_pixels and not nearly_square:
             side = min(row_mm, column_mm)
             return side, side
         return row_mm, column_mm
@@ -321,13 +326,13 @@ class Renderer:
             zeff = _resampled(self.values, row_taps, column_taps)
             colour = _zeff_colour(zeff, self.window, grey)
         elif classes is None:
-            colour = np.repeat(grey[:, :, None], 3, axis=2)
+            colour = cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
         else:
             picked = _nearest(classes, row_taps, column_taps)
             colour = (
                 false_colour(picked, grey, MaterialTable().palette)
                 if self.quantity is Quantity.MATERIAL
-                else (np.repeat(grey[:, :, None], 3, axis=2))
+                else (cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB))
             )
             if self.options.strip is not None:
                 _fade(colour, picked, self.options.strip)
