@@ -11,8 +11,9 @@ import time
 
 _started = time.perf_counter()
 
-import nii.kernels as k  # noqa: E402
 import numpy as np  # noqa: E402
+
+import nii.kernels as k  # noqa: E402
 
 _imported = time.perf_counter() - _started
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from nii.kernels import (
     ATTENUATION_SCALE,
     Calibration,

@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 import pytest
-from nii.kernels.spectral import polychromatic_transmission, polychromatic_transmission_numpy
 
 import nii.simulate.simulator as simulator
+from nii.kernels.spectral import polychromatic_transmission, polychromatic_transmission_numpy
 from nii.simulate import SCANNERS, simulate
 from nii.simulate.phantoms import container_phantom
 from nii.simulate.solids import Grid

@@ -38,7 +38,6 @@ from typing import IO, Any, NamedTuple
 import h5py
 import hdf5plugin
 import numpy as np
-from nii.formats._hdf5 import read_whole
 
 from nii.errors import (
     ConfigurationError,
@@ -50,6 +49,7 @@ from nii.errors import (
     UnsupportedError,
     ValidationError,
 )
+from nii.formats._hdf5 import read_whole
 from nii.io import atomic_output
 from nii.limits import check_image_size
 from nii.metadata import scan_arrays, scan_from_dict, scan_to_dict

@@ -16,11 +16,11 @@ from functools import cached_property
 import cv2
 import numba
 import numpy as np
+
+from nii.errors import UnsupportedError, ValidationError
 from nii.kernels._core import check_array, fast_ln, output_array
 from nii.kernels.attenuation import ATTENUATION_SCALE, attenuation_code, calibrated_attenuation_reference
 from nii.kernels.calibrate import Calibration, clipped_transmission
-
-from nii.errors import UnsupportedError, ValidationError
 
 __all__ = [
     "Window",

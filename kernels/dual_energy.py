@@ -23,12 +23,12 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
+
+from nii.errors import ValidationError
 from nii.kernels._core import check_array, fast_ln, fast_ln_reference, output_array
 from nii.kernels.attenuation import attenuation_code, calibrated_attenuation_reference
 from nii.kernels.calibrate import Calibration, clipped_transmission, transmission_reference
 from nii.kernels.display import Window
-
-from nii.errors import ValidationError
 
 __all__ = [
     "CONVENTIONAL_PALETTE",

@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from nii.kernels import _common
-from nii.kernels._common import FAST as _FAST
-from nii.kernels._common import run as _run
 from numba import njit, prange
 
 from nii.errors import ValidationError
+from nii.kernels import _common
+from nii.kernels._common import FAST as _FAST
+from nii.kernels._common import run as _run
 from nii.limits import check_image_size
 
 __all__ = [

@@ -4,12 +4,12 @@ import doctest
 import importlib
 import pkgutil
 
-import nii.formats
-import nii.kernels
-import nii.viewer
 import pytest
 
 import nii
+import nii.formats
+import nii.kernels
+import nii.viewer
 
 PACKAGES = (nii, nii.formats, nii.kernels, nii.viewer)
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from nii.kernels.decode import (
     deinterleave_lines,
     deinterleave_lines_reference,

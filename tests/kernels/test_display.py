@@ -1,7 +1,9 @@
-import nii.kernels.display as display
 import numba
 import numpy as np
 import pytest
+
+import nii.kernels.display as display
+from nii.errors import ValidationError
 from nii.kernels import (
     ATTENUATION_SCALE,
     Calibration,
@@ -21,8 +23,6 @@ from nii.kernels.display import (
     grey_levels_reference,
     render_reference,
 )
-
-from nii.errors import ValidationError
 from tests.kernels.synthetic import make_frame
 
 

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+
+from nii.errors import ValidationError
 from nii.kernels import (
     CONVENTIONAL_PALETTE,
     Calibration,
@@ -19,8 +21,6 @@ from nii.kernels.dual_energy import (
     false_colour_reference,
     material_classes_reference,
 )
-
-from nii.errors import ValidationError
 from tests.kernels.synthetic import make_frame
 
 
