@@ -16,6 +16,7 @@ import numpy as np
 from nii.errors import ConfigurationError, ValidationError
 from nii.kernels import MaterialClass, orient
 from nii.model import MEASURED_CHANNELS, CalibrationState, LenientStrEnum, RowOrder, TravelDirection, View
+from nii.steps import MATERIAL_SMOOTHING_PX
 from nii.values import QUANTIZATION, attenuation_of, physical
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 __all__ = [
     "AIR_ATTENUATION",
     "AUTO_PERCENTILES",
-    "MATERIAL_SMOOTHING_PX",
     "STARVED_ATTENUATION",
     "STARVED_COUNTS",
     "Preset",
@@ -50,8 +50,6 @@ STARVED_ATTENUATION = 13.0
 """Attenuation at or above which a calibrated pixel is photon-starved (near the transmission floor)."""
 AUTO_PERCENTILES = (0.5, 99.5)
 """Percentiles of the object's values that bound the automatic window."""
-MATERIAL_SMOOTHING_PX = 5
-"""Box average (pixels) of both attenuation images before computing Zeff or classes (as the step does)."""
 _SAMPLES = 1_000_000
 
 

@@ -353,7 +353,7 @@ class Renderer:
             pixel = self.pixel_mm(level or 0)
         rows, columns = self._shape(pixel)
         image = self._picture_region(pixel, 0, 0, rows, columns)
-        drawn = ("threats",) if self.options.threats else ()
+        drawn = ("threats",) if self.options.threats and self.threat_boxes(pixel) else ()
         image, band = with_band(
             image,
             pixel=pixel,
