@@ -182,10 +182,12 @@ class Renderer:
     def __init__(self, scan: Scan, *, view: str | None = None, options: RenderOptions | None = None) -> None:
         self.scan = scan
         self.options = options if options is not None else RenderOptions()
+        if not scan.views:
+            raise ConfigurationError("the scan has no projection views to draw (only volumes)")
         try:
             self.view = scan.view(view) if view is not None else scan.views[0]
-        except (ValidationError, IndexError) as error:
-            raise ConfigurationError(str(error) if str(error) else "the scan has no views") from None
+        except ValidationError as error:
+            raise ConfigurationError(error.problem) from None
         self.quantity, self.channel = choose(self.view, self.options.quantity, self.options.channel)
         stored = quantity_values(self.view, self.quantity, self.channel, self._scanner)
         self.values = oriented(stored, self.view)

@@ -5,7 +5,7 @@ import pytest
 
 from nii.errors import ConfigurationError, ValidationError
 from nii.kernels import MaterialClass
-from nii.model import Geometry, RowOrder, TravelDirection
+from nii.model import Geometry, RowOrder, TravelDirection, Volume
 from nii.render import (
     Picture,
     Preset,
@@ -194,3 +194,6 @@ def test_unknown_view_channel_and_impossible_quantities(cargo):
         render(calibrated, options=RenderOptions(quantity="raw"))
     with pytest.raises(ConfigurationError, match="zoom level"):
         Renderer(scan).tile(level=-1, region=(0, 0, 8, 8))
+    only_volume = replace(scan, views=[], threats=[], volumes=[Volume("ct", np.zeros((2, 3, 4), np.uint16))])
+    with pytest.raises(ConfigurationError, match="no projection views"):
+        render(only_volume)
