@@ -1,0 +1,127 @@
+"""Scans of every kind (DX, CT, TDR; cargo and baggage) with known identifiers planted everywhere nii puts them."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence as DicomSequence
+
+import nii
+from nii.model import Box, Operator, Site, Threat, ThreatOrigin, Volume
+from nii.simulate import simulate
+
+PLANTED = {
+    "container": "MSKU1234565",
+    "second container": "TGHU7654320",
+    "licence plate": "AB-123-CD",
+    "operator id": "OFFICER-4711",
+    "operator name": "Okonkwo",
+    "site": "Testville",
+    "address": "Quay Road",
+    "machine": "SCANNER-X9",
+    "serial": "SN-55501",
+    "free text": "seal 998877",
+    "consignee": "ACME Trading",
+    "threat note": "Dr. Doe",
+    "date": "20310517",
+    "creation date": "20310518",
+    "owner": "Ferreira Shipping",
+    "itinerary": "ITIN-3344",
+    "route": "RT-77",
+    "carrier": "CARRIER-XY",
+    "boarding pass": "BP-0099",
+    "route segment": "SEG-5521",
+    "foreign private": "VENDOR SECRET",
+    "country": '"country":"TV"',
+}
+"""What must not survive de-identification, by what it is."""
+
+ACQUIRED = datetime(2031, 5, 17, 9, 30, tzinfo=timezone(timedelta(hours=2)))
+CREATED = datetime(2031, 5, 18, 8, 0, tzinfo=UTC)
+
+
+def _planted_scan(kind: str) -> nii.Scan:
+    if kind == "cargo":
+        scan, _ = simulate("cargo", seed=1, rows=48, lines=96)
+    else:
+        scan, _ = simulate("suitcase", seed=2, rows=40, lines=64)
+        rng = np.random.default_rng(3)
+        scan.volumes = [Volume("bag", rng.integers(0, 4000, (4, 16, 20), dtype=np.uint16), channel="high")]
+    scan.inspected_object = dataclasses.replace(
+        scan.inspected_object,
+        container_numbers=(PLANTED["container"], PLANTED["second container"]) if kind == "cargo" else (),
+        licence_plate=PLANTED["licence plate"] if kind == "cargo" else None,
+        identifier=None if kind == "cargo" else PLANTED["container"],
+        description=f"{PLANTED['free text']} broken, consignee {PLANTED['consignee']}",
+    )
+    scan.scanner = dataclasses.replace(scan.scanner, serial_number=PLANTED["serial"])
+    scan.site = Site(
+        name=f"Port of {PLANTED['site']}",
+        machine_id=PLANTED["machine"],
+        address=f"1 {PLANTED['address']}",
+        country="TV",
+    )
+    scan.operator = Operator(PLANTED["operator id"], f"{PLANTED['operator name']}^Ada")
+    scan.acquired_at = ACQUIRED
+    box = Box(2, 3, 10, 8)
+    scan.threats = [
+        Threat(
+            view=scan.views[0].name,
+            box=box,
+            description=f"seen by {PLANTED['threat note']}",
+            probability=0.3,
+            # nii writes an empty Threat Detection Algorithm without one, which the reference reader refuses.
+            algorithm="test-atr",
+            algorithm_version="1.0",
+        ),
+        Threat(view=scan.views[-1].name, box=box, origin=ThreatOrigin.OPERATOR),
+    ]
+    return scan
+
+
+def _plant_dicos_attributes(path: Path) -> None:
+    """Group 4010 owner and journey attributes and a foreign private block, which nii does not write."""
+    dataset = pydicom.dcmread(path)
+    owner = Dataset()
+    owner.add_new(0x40101009, "CS", "COMPANY")
+    owner.PersonName = PLANTED["owner"]
+    dataset.add_new(0x40101047, "SQ", DicomSequence([owner]))
+    segment = Dataset()
+    segment.add_new(0x40101007, "SH", PLANTED["route segment"])
+    segment.add_new(0x4010101E, "SH", "LHR")
+    segment.add_new(0x40101025, "DT", "20310516220000")
+    dataset.add_new(0x4010100A, "SQ", DicomSequence([segment]))
+    dataset.add_new(0x40101051, "LO", PLANTED["itinerary"])
+    dataset.add_new(0x40101054, "SH", PLANTED["route"])
+    dataset.add_new(0x40101058, "SH", PLANTED["carrier"])
+    dataset.add_new(0x4010101A, "SH", PLANTED["boarding pass"])
+    block = dataset.private_block(0x0011, "ACME VENDOR 1", create=True)
+    block.add_new(0x01, "LO", PLANTED["foreign private"])
+    dataset.save_as(path, enforce_file_format=True)
+
+
+@pytest.fixture(scope="session")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with ``cargo/`` (DX + TDR) and ``suitcase/`` (DX, CT + TDR) holding every planted identifier."""
+    root = tmp_path_factory.mktemp("planted")
+    for kind in ("cargo", "suitcase"):
+        nii.write(_planted_scan(kind), root / kind, format="dicos", created_at=CREATED)
+        for path in sorted((root / kind).glob("*.dcs")):
+            _plant_dicos_attributes(path)
+    everything = b"".join(path.read_bytes() for path in root.rglob("*.dcs"))
+    for name, value in PLANTED.items():
+        assert value.encode() in everything, f"{name} was not planted"
+    return root
+
+
+@pytest.fixture(scope="session")
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("keys") / "exchange.key"
+    path.write_bytes(bytes(range(32)))
+    return path
