@@ -30,10 +30,10 @@ Examples
 >>> from pydicom.dataset import Dataset
 >>> profile = Deidentifier(key=b"0123456789abcdef")
 >>> ds = Dataset()
->>> ds.PatientID, ds.InstitutionName = "MSKU1234565", "Port of Example"
+>>> ds.PatientID, ds.StationName, ds.PatientComments = "MSKU1234565", "GATE-7", "seal broken"
 >>> _ = profile.clean(ds)
->>> ds.PatientID == profile.pseudonym("MSKU1234565"), ds.InstitutionName
-(True, '')
+>>> ds.PatientID == profile.pseudonym("MSKU1234565"), ds.StationName, "PatientComments" in ds
+(True, '', False)
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import UID
 
 import nii
-from nii.errors import ConfigurationError, CorruptFileError, FileAccessError, NiiError
+from nii.errors import ConfigurationError, CorruptFileError, FileAccessError, NiiError, UnsupportedError
 from nii.io import atomic_output
 from nii.model import Scan
 
@@ -411,6 +411,11 @@ def read_dicom(path: Path) -> Dataset:
 def deidentify_file(source: Path, target: Path, profile: Deidentifier) -> dict[str, int]:
     """De-identify one file into ``target`` (written atomically); return the counts of actions."""
     dataset = read_dicom(source)
+    if str(dataset.get("BurnedInAnnotation", "")).upper() == "YES":
+        # The profile never touches pixels; text burned into them would need the Clean Pixel Data option.
+        raise UnsupportedError(
+            "Burned In Annotation is YES: the pixels may show identities; not de-identified", path=source
+        )
     counts = profile.clean(dataset)
     profile.record(dataset)
     profile.clean_file_meta(dataset)

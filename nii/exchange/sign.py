@@ -19,11 +19,9 @@ Profile); hashing, RSA and X.509 are the ``cryptography`` package's. nii signs e
 of the dataset except the signature sequences themselves (pixels and identifying attributes
 included) with SHA-256.
 
-Examples
---------
->>> checks = verify_file("scan.dicos/dx-side-high.dcs")  # doctest: +SKIP
->>> [(c.signer, c.valid) for c in checks.signatures]  # doctest: +SKIP
-[('CN=Customs Signer', True)]
+For a receiver (``nii receive``): :func:`verify_dataset` checks a dataset in memory (give it
+its ``file_meta`` with the Transfer Syntax UID it arrived in), :func:`verify_file` a file;
+``FileVerification.ok`` / ``SignatureCheck.ok`` say whether to accept it.
 """
 
 from __future__ import annotations
@@ -156,7 +154,17 @@ def signable_tags(dataset: Dataset) -> list[BaseTag]:
 
 
 def signature_stream(dataset: Dataset, tags: Iterable[BaseTag], signature_item: Dataset) -> bytes:
-    """The byte stream whose hash is signed (see the module doc); ``tags`` in ascending order."""
+    """The byte stream whose hash is signed (see the module doc); ``tags`` in ascending order.
+
+    Examples
+    --------
+    >>> dataset, item = Dataset(), Dataset()
+    >>> dataset.PatientID = "X1"
+    >>> item.MACIDNumber, item.DigitalSignatureUID = 0, "2.25.1"
+    >>> item.DigitalSignatureDateTime, item.CertificateType = "20260101000000", "X509_1993_SIG"
+    >>> signature_stream(dataset, signable_tags(dataset), item)[:10]  # (0010,0020) LO, length 2, "X1"
+    b'\\x10\\x00 \\x00LO\\x02\\x00X1'
+    """
     out: list[bytes] = []
     as_stored = _explicit_little_endian(_file_syntax(dataset))
     for tag in sorted(Tag(t) for t in tags):

@@ -181,6 +181,12 @@ def test_bad_inputs(planted: Path, key_file: Path, tmp_path: Path, capsys: pytes
     err = capsys.readouterr().err
     assert "junk.dcs" in err and "4 de-identified, 1 failed" in err
     assert not (tmp_path / "b" / "junk.dcs").exists() and len(list((tmp_path / "b" / "cargo").iterdir())) == 4
+    burned = tmp_path / "burned.dcs"
+    dataset = pydicom.dcmread(planted / "cargo" / "dx-side-high.dcs")
+    dataset.BurnedInAnnotation = "YES"
+    dataset.save_as(burned, enforce_file_format=True)
+    assert main(["deidentify", str(burned), "--out", str(tmp_path / "c"), "--key-file", str(key_file)]) == 1
+    assert "Burned In Annotation is YES" in capsys.readouterr().err and not (tmp_path / "c" / "burned.dcs").exists()
     assert main([*args, "--keep", "colour"]) == 1
     assert "colour" in capsys.readouterr().err
 
