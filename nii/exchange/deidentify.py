@@ -13,7 +13,9 @@ Every element is walked, sequences and private blocks included:
 
 * rows of the table by tag; elements without a row are kept, except that every UID that is
   not a registered DICOM UID is replaced, every date and date-time is shifted or replaced,
-  and codes of local coding schemes (designator ``99…``) get pseudonyms;
+  person names (PN) get pseudonyms, free text (LT, ST, UT) and AE titles are removed, and
+  codes of local coding schemes (designator ``99…``) get pseudonyms; signatures go (they
+  would no longer hold: sign the de-identified files);
 * private blocks are removed, except nii's own (``NII DICOS 1``), whose JSON keeps only
   the keys known to carry no identity (an allow-list) and whose arrays (line positions,
   dark, air, reference detector) are measurements like the pixels;
@@ -104,6 +106,8 @@ CODES: dict[str, tuple[str, str]] = {
 
 _DUMMY = {"DA": "20000101", "TM": "000000", "DT": "20000101000000"}
 _TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+_UNLISTED = {"PN": "D", "LT": "X", "ST": "X", "UT": "X", "AE": "X"}
+"""Attributes without a row, by VR: person names get pseudonyms, free text and AE titles go."""
 _SCAN_KEYS = frozenset({"object_type", "source", "line_rate_hz", "energies_kv", "steps"})
 _DOCUMENT_KEYS = frozenset({"schema", "kind", "view", "volume", "channel", "calibration", "arrays", "exact"})
 _STEP_KEYS = frozenset({"name", "parameters", "software"})
@@ -235,7 +239,7 @@ class Deidentifier:
                 self._clean_private(item, element, blocks, counts)
                 continue
             rule = table.get(int(tag))
-            action = rule.action(self.keep) if rule is not None else None
+            action = rule.action(self.keep) if rule is not None else _UNLISTED.get(element.VR)
             self._apply(item, element, action, counts)
         scheme = str(item.get("CodingSchemeDesignator", ""))
         if scheme.startswith("99"):  # a local coding scheme: its codes may be identifiers
@@ -474,9 +478,9 @@ def _one(source: Path, target: Path, profile: Deidentifier) -> FileResult:
     return FileResult(str(source), str(target), "ok", actions=actions)
 
 
-def _deidentify_folder(folder: Path, target: Path, profile: Deidentifier) -> list[FileResult]:
+def _deidentify_folder(folder: Path, target: Path, profile: Deidentifier, *, fsync: bool = False) -> list[FileResult]:
     files = [path for path in _files_of(folder) if is_dicom(path)]
-    with atomic_output(target) as temporary:
+    with atomic_output(target, fsync=fsync) as temporary:
         temporary.mkdir()
         results = []
         for path in files:
@@ -497,6 +501,7 @@ def write_deidentified(scan: Scan, output: Path, profile: Deidentifier, **option
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.identified-") as staging:
         plain = Path(staging) / output.name
         nii.write(scan, plain, format="dicos", **options)
-        failed = [result for result in _deidentify_folder(plain, output, profile) if result.status != "ok"]
+        results = _deidentify_folder(plain, output, profile, fsync=bool(options.get("fsync")))
+        failed = [result for result in results if result.status != "ok"]
     if failed:
         raise CorruptFileError(f"de-identification failed: {failed[0].error}", path=output)

@@ -101,6 +101,9 @@ def _plant_dicos_attributes(path: Path) -> None:
     dataset.add_new(0x40101054, "SH", PLANTED["route"])
     dataset.add_new(0x40101058, "SH", PLANTED["carrier"])
     dataset.add_new(0x4010101A, "SH", PLANTED["boarding pass"])
+    # Attributes the action table does not list: a person name and free text.
+    dataset.ConsultingPhysicianName = f"{PLANTED['operator name']}^Ada"
+    dataset.ImagePresentationComments = f"for {PLANTED['consignee']}"
     block = dataset.private_block(0x0011, "ACME VENDOR 1", create=True)
     block.add_new(0x01, "LO", PLANTED["foreign private"])
     dataset.save_as(path, enforce_file_format=True)

@@ -169,3 +169,17 @@ def test_bad_keys_are_one_line_errors(scans: Path, pki: dict[str, Path], capsys:
     assert "not a PEM X.509 certificate" in capsys.readouterr().err
     assert main(["verify", path, "--ca", str(scans / "missing.pem")]) == 1
     assert "cannot read the CA file" in capsys.readouterr().err
+
+
+def test_deidentification_drops_signatures_and_its_output_can_be_signed(
+    scans: Path, pki: dict[str, Path], key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signing = ["--cert", str(pki["cert"]), "--key", str(pki["key"])]
+    assert main(["sign", str(scans / "plain"), *signing]) == 0
+    out = scans / "shared"
+    assert main(["deidentify", str(scans / "plain"), "--out", str(out), "--key-file", str(key_file)]) == 0
+    files = sorted(out.rglob("*.dcs"))
+    assert files and not any(0xFFFAFFFA in pydicom.dcmread(path) for path in files)
+    assert main(["verify", str(out)]) == 1
+    assert main(["sign", str(out), *signing]) == 0 and main(["verify", str(out), "--ca", str(pki["ca"])]) == 0
+    assert all(_dcmsign_verify(path, pki) == 0 for path in files)
