@@ -239,7 +239,12 @@ class Deidentifier:
                 self._clean_private(item, element, blocks, counts)
                 continue
             rule = table.get(int(tag))
-            action = rule.action(self.keep) if rule is not None else _UNLISTED.get(element.VR)
+            if rule is not None:
+                action: str | None = rule.action(self.keep)
+            elif _repeating_group_removed(int(tag)):
+                action = "X"
+            else:
+                action = _UNLISTED.get(element.VR)
             self._apply(item, element, action, counts)
         scheme = str(item.get("CodingSchemeDesignator", ""))
         if scheme.startswith("99"):  # a local coding scheme: its codes may be identifiers
@@ -360,6 +365,13 @@ class Deidentifier:
         for tag in _META_REMOVED:
             if tag in meta:
                 del meta[tag]
+
+
+def _repeating_group_removed(tag: int) -> bool:
+    """The pattern rows of PS3.15 Table E.1-1: Curve Data (50xx,xxxx), Overlay Data (60xx,3000)
+    and Overlay Comments (60xx,4000)."""
+    group, element = tag >> 16, tag & 0xFFFF
+    return group & 0xFF00 == 0x5000 or (group & 0xFF00 == 0x6000 and element in (0x3000, 0x4000))
 
 
 def _code(value: str, meaning: str) -> Dataset:
