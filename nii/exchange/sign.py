@@ -9,8 +9,8 @@ byte for byte against ``dcmsign --dump``):
 * every signed element as in Explicit VR Little Endian: tag, VR, length, value;
 * a sequence as its tag and VR (``SQ`` + two zero bytes) without length, each item as the
   item tag (FFFE,E000) without length followed by its elements, and the sequence delimitation
-  tag (FFFE,E0DD) without length; encapsulated pixel data likewise (its fragments keep their
-  item tags and lengths);
+  tag (FFFE,E0DD) without length; encapsulated pixel data likewise, as VR OB (also where the
+  file says OW), each fragment as its item tag and bytes;
 * then, from the Digital Signatures item, MAC ID Number, Digital Signature UID, Digital
   Signature DateTime and Certificate Type.
 
@@ -86,9 +86,10 @@ def _tag_bytes(tag: BaseTag) -> bytes:
 
 
 def _element_bytes(element: DataElement | RawDataElement) -> bytes:
-    if isinstance(element, RawDataElement) and element.length == 0xFFFFFFFF:  # encapsulated pixel data
-        vr = (element.VR or "OB").encode()
-        return _tag_bytes(Tag(element.tag)) + vr + b"\0\0" + _fragments(bytes(element.value or b""))
+    if isinstance(element, RawDataElement) and element.length == 0xFFFFFFFF:
+        # Encapsulated pixel data is a pixel sequence, VR OB, even where a writer labelled it OW
+        # (the reference DICOS toolkit does): dcmtk streams it as OB.
+        return _tag_bytes(Tag(element.tag)) + b"OB\0\0" + _fragments(bytes(element.value or b""))
     buffer = DicomBytesIO()
     buffer.is_little_endian, buffer.is_implicit_VR = True, False
     write_data_element(buffer, element)

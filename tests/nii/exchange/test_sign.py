@@ -3,65 +3,15 @@
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pydicom
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 import nii
 from nii.cli import main
 from tests.formats.dicos.tools import require_program, run
 from tests.nii.exchange.conftest import CREATED
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-def _certificate(
-    subject: str, key: rsa.RSAPrivateKey, issuer: str, issuer_key: rsa.RSAPrivateKey, ca: bool
-) -> x509.Certificate:
-    now = datetime.now(UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(_name(issuer))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .sign(issuer_key, hashes.SHA256())
-    )
-
-
-def _pem(path: Path, certificate: x509.Certificate) -> Path:
-    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return path
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A customs CA, a signer it issued (certificate + key), and an unrelated CA."""
-    root = tmp_path_factory.mktemp("pki")
-    ca_key, signer_key, other_key = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(3))
-    key_path = root / "signer.key"
-    key_path.write_bytes(
-        signer_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-        )
-    )
-    return {
-        "ca": _pem(root / "ca.pem", _certificate("Test Customs CA", ca_key, "Test Customs CA", ca_key, True)),
-        "cert": _pem(root / "signer.pem", _certificate("Officer Signer", signer_key, "Test Customs CA", ca_key, False)),
-        "key": key_path,
-        "other ca": _pem(root / "other.pem", _certificate("Other CA", other_key, "Other CA", other_key, True)),
-    }
 
 
 @pytest.fixture
