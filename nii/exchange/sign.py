@@ -150,8 +150,22 @@ def _explicit_little_endian(syntax: UID) -> bool:
 
 
 def signable_tags(dataset: Dataset) -> list[BaseTag]:
-    """Every top-level element a signature covers: all but the signature sequences, padding and group lengths."""
-    return [tag for tag in list(dataset.keys()) if int(tag) not in _NOT_SIGNABLE and tag.element != 0]
+    """Every top-level element a signature covers: all but the signature sequences, padding, group
+    lengths and, as dcmtk decides, elements of unknown VR (UN) or sequences holding one."""
+    return [
+        tag
+        for tag in list(dataset.keys())
+        if int(tag) not in _NOT_SIGNABLE and tag.element != 0 and not _holds_unknown(dataset, tag)
+    ]
+
+
+def _holds_unknown(item: Dataset, tag: BaseTag) -> bool:
+    raw = item.get_item(tag)
+    if raw is None or raw.VR == "UN":
+        return True
+    if raw.VR != "SQ":
+        return False
+    return any(_holds_unknown(child, child_tag) for child in item[tag].value for child_tag in list(child.keys()))
 
 
 def signature_stream(dataset: Dataset, tags: Iterable[BaseTag], signature_item: Dataset) -> bytes:
@@ -237,8 +251,13 @@ def sign_file(path: str | os.PathLike[str], signer: Signer, *, out: str | os.Pat
     """Sign a DICOM file in place (or into ``out``), atomically; return the Digital Signature UID."""
     path = Path(path)
     dataset = read_dicom(path)
-    if str(dataset.file_meta.get("TransferSyntaxUID", "")) == "1.2.840.10008.1.2.1.99":
-        raise ConfigurationError("deflated files cannot be signed here; convert them first", path=path)
+    if not _explicit_little_endian(_file_syntax(dataset)):
+        # Implicit VR leaves each reader to guess VRs (and dcmtk does not sign what it cannot type).
+        raise ConfigurationError(
+            f"transfer syntax {_file_syntax(dataset)} is not signed here: convert the file to Explicit VR "
+            "Little Endian first (dcmconv +te)",
+            path=path,
+        )
     uid = sign_dataset(dataset, signer)
     with atomic_output(Path(out) if out is not None else path) as temporary:
         dataset.save_as(temporary, enforce_file_format=True)

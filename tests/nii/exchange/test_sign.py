@@ -133,3 +133,25 @@ def test_deidentification_drops_signatures_and_its_output_can_be_signed(
     assert main(["verify", str(out)]) == 1
     assert main(["sign", str(out), *signing]) == 0 and main(["verify", str(out), "--ca", str(pki["ca"])]) == 0
     assert all(_dcmsign_verify(path, pki) == 0 for path in files)
+
+
+def test_implicit_vr_and_unknown_elements(
+    scans: Path, pki: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Implicit VR: dcmsign-signed files verify; nii asks for Explicit VR, then leaves out the
+    elements dcmtk reads as UN (nii's private block, DICOS-only tags), as dcmsign does."""
+    dcmconv, dcmsign = require_program("dcmconv"), require_program("dcmsign")
+    source = scans / "plain" / "dx-side-high.dcs"
+    implicit, explicit = scans / "implicit.dcs", scans / "explicit.dcs"
+    assert run(dcmconv, "+ti", source, implicit).returncode == 0
+    assert main(["sign", str(implicit), "--cert", str(pki["cert"]), "--key", str(pki["key"])]) == 1
+    assert "convert the file to Explicit VR Little Endian" in capsys.readouterr().err
+    signed = scans / "implicit-signed.dcs"
+    assert run(dcmsign, "--sign", pki["key"], pki["cert"], "--mac-sha256", "-pw", implicit, signed).returncode == 0
+    assert main(["verify", str(signed), "--ca", str(pki["ca"])]) == 0
+    assert run(dcmconv, "+te", implicit, explicit).returncode == 0
+    assert pydicom.dcmread(explicit)[0x00091001].VR == "UN"
+    assert main(["sign", str(explicit), "--cert", str(pki["cert"]), "--key", str(pki["key"])]) == 0
+    assert _dcmsign_verify(explicit, pki) == 0
+    signed_tags = pydicom.dcmread(explicit).MACParametersSequence[0].DataElementsSigned
+    assert 0x00091001 not in signed_tags and 0x7FE00010 in signed_tags
