@@ -122,8 +122,8 @@ def test_pseudonyms_stable_across_runs_and_keyed(
     assert other.SOPInstanceUID != first.SOPInstanceUID
 
 
-def test_keep_dates_and_device(planted: Path, key_file: Path, tmp_path: Path) -> None:
-    files = _deidentify(planted, tmp_path, key_file, "--keep", "dates,device")
+def test_keep_dates_device_and_institution(planted: Path, key_file: Path, tmp_path: Path) -> None:
+    files = _deidentify(planted, tmp_path, key_file, "--keep", "dates,device,institution")
     shift = Deidentifier(key_file.read_bytes()).day_shift
     expected = (ACQUIRED.date() + shift).strftime("%Y%m%d")
     for path in files:
@@ -133,10 +133,14 @@ def test_keep_dates_and_device(planted: Path, key_file: Path, tmp_path: Path) ->
             date(2021, 5, 1) <= date.fromisoformat(f"{expected[:4]}-{expected[4:6]}-{expected[6:]}") < ACQUIRED.date()
         )
         assert dataset.DeviceSerialNumber == PLANTED["serial"] and dataset.StationName == PLANTED["machine"]
-        assert dataset.InstitutionName != "" and PLANTED["site"] not in dataset.InstitutionName
+        assert dataset.InstitutionName == f"Port of {PLANTED['site']}"
+        assert PLANTED["address"] in dataset.InstitutionAddress
+        assert PLANTED["container"].encode() not in path.read_bytes()
         assert dataset.LongitudinalTemporalInformationModified == "MODIFIED"
         codes = {item.CodeValue for item in dataset.DeidentificationMethodCodeSequence}
-        assert {"113100", "113107", "113109"} <= codes
+        assert codes == {"113100", "113107", "113109", "113111", "113112"}
+        if dataset.Modality == "XRAY":
+            assert PLANTED["country"].encode() in path.read_bytes()  # nii's private JSON keeps the site's country
 
 
 def test_deidentified_files_validate_and_load_in_the_reference_toolkit(deidentified: list[Path]) -> None:
