@@ -106,6 +106,8 @@ CODES: dict[str, tuple[str, str]] = {
 
 _DUMMY = {"DA": "20000101", "TM": "000000", "DT": "20000101000000"}
 _TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+_BIRTH = frozenset({0x00100030, 0x00100032})
+"""Patient's Birth Date and Time: removed even when dates are kept (no option of PS3.15 retains them)."""
 _UNLISTED = {"PN": "D", "LT": "X", "ST": "X", "UT": "X", "AE": "X"}
 """Attributes without a row, by VR: person names get pseudonyms, free text and AE titles go."""
 _SCAN_KEYS = frozenset({"object_type", "source", "line_rate_hz", "energies_kv", "steps"})
@@ -241,6 +243,8 @@ class Deidentifier:
             rule = table.get(int(tag))
             if rule is not None:
                 action: str | None = rule.action(self.keep)
+                if self._date_retained(rule, element):
+                    action = "D"  # modified (shifted), not removed
             elif _repeating_group_removed(int(tag)):
                 action = "X"
             else:
@@ -252,6 +256,17 @@ class Deidentifier:
                 if item.get(keyword):
                     setattr(item, keyword, self.pseudonym(str(item.get(keyword))))
                     counts["pseudonym"] += 1
+
+    def _date_retained(self, rule: DeidentificationRule, element: DataElement) -> bool:
+        """Whether the Retain Longitudinal Temporal Information option applies: the standard's
+        date rows, except Patient's Birth Date and Time (no option retains those); DICOS journey
+        times (route segments, OOI owner) stay removed."""
+        return (
+            KeepOption.DATES in self.keep
+            and element.VR in ("DA", "DT", "TM")
+            and rule.source == "PS3.15 E.1-1"
+            and rule.tag not in _BIRTH
+        )
 
     def _apply(self, item: Dataset, element: DataElement, action: str | None, counts: Counter[str]) -> None:
         vr = element.VR

@@ -109,6 +109,7 @@ def _plant_dicos_attributes(path: Path) -> None:
     dataset.ConsultingPhysicianName = f"{PLANTED['operator name']}^Ada"
     dataset.ImagePresentationComments = f"for {PLANTED['consignee']}"
     dataset.add_new(0x60004000, "LT", f"overlay by {PLANTED['operator name']}")  # Overlay Comments (60xx,4000)
+    dataset.AcquisitionDate = PLANTED["date"]  # X/Z in the basic profile; shifted with --keep dates
     block = dataset.private_block(0x0011, "ACME VENDOR 1", create=True)
     block.add_new(0x01, "LO", PLANTED["foreign private"])
     dataset.save_as(path, enforce_file_format=True)

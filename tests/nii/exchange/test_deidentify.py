@@ -128,7 +128,8 @@ def test_keep_dates_device_and_institution(planted: Path, key_file: Path, tmp_pa
     expected = (ACQUIRED.date() + shift).strftime("%Y%m%d")
     for path in files:
         dataset = pydicom.dcmread(path)
-        assert dataset.StudyDate == expected and dataset.SeriesDate == expected
+        assert dataset.StudyDate == expected and dataset.SeriesDate == expected and dataset.AcquisitionDate == expected
+        assert 0x4010100A not in dataset  # route segments (with their times) stay removed
         assert (
             date(2021, 5, 1) <= date.fromisoformat(f"{expected[:4]}-{expected[4:6]}-{expected[6:]}") < ACQUIRED.date()
         )
