@@ -159,6 +159,10 @@ class _Link:
         self.association = None
 
 
+class _Unreachable(Exception):
+    """The peer could not be reached (or kept dropping the association) after every retry."""
+
+
 def _store(link: _Link, file: _File, *, retries: int, backoff: float) -> SendResult:
     """Store one file; a dropped or refused association is retried with exponential back-off."""
     start = time.perf_counter()
@@ -169,6 +173,9 @@ def _store(link: _Link, file: _File, *, retries: int, backoff: float) -> SendRes
         try:
             association = link.open()
             status = association.send_c_store(file.path)
+        except ValueError:  # pynetdicom: no accepted presentation context for this file
+            message = f"{link.peer} accepted no presentation context for {file.sop_class} in {file.transfer_syntax}"
+            return SendResult(str(file.path), "failed", None, 0, time.perf_counter() - start, message)
         except (ConnectionError, OSError, RuntimeError) as error:
             problem = str(error)
             link.drop()
@@ -182,7 +189,7 @@ def _store(link: _Link, file: _File, *, retries: int, backoff: float) -> SendRes
         stored = code == Status.SUCCESS or code in Status.WARNINGS
         message = "" if stored else str(status.get("ErrorComment", "")) or "refused by the peer"
         return SendResult(str(file.path), "stored" if stored else "failed", int(code), file.size, seconds, message)
-    return SendResult(str(file.path), "failed", None, 0, time.perf_counter() - start, problem)
+    raise _Unreachable(problem)
 
 
 def send(
@@ -220,12 +227,15 @@ def _send_files(files: Sequence[_File], peer: Peer, *, retries: int, backoff: fl
             if unreachable:
                 results[file.path] = SendResult(str(file.path), "failed", message=unreachable)
                 continue
-            result = results[file.path] = _store(link, file, retries=retries, backoff=backoff)
-            if result.code is None:
-                unreachable = result.message
-                log.error("%s: %s", file.path, result.message)
-            elif not result.stored:
-                log.error("%s: refused with status 0x%04X: %s", file.path, result.code, result.message)
+            try:
+                result = results[file.path] = _store(link, file, retries=retries, backoff=backoff)
+            except _Unreachable as error:
+                unreachable = str(error)
+                results[file.path] = SendResult(str(file.path), "failed", message=unreachable)
+                log.error("%s: %s", file.path, unreachable)
+                continue
+            if not result.stored:
+                log.error("%s: not stored: %s", file.path, result.message)
     finally:
         link.close()
     return results
