@@ -1,0 +1,75 @@
+"""The receiver's limits and path safety, in process; the doctests of nii.network."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pydicom
+import pytest
+from pynetdicom import AE
+
+from nii.network import Peer, Receiver, ReceiverOptions, send
+
+from .tools import every_file
+
+
+@pytest.fixture
+def running(tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    receivers = []
+
+    def start(**options) -> Receiver:
+        receiver = Receiver(ReceiverOptions(store=store, port=0, ae_title="NIISCP", **options))
+        receiver.start()
+        receivers.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in receivers:
+        receiver.stop(grace=1)
+
+
+@pytest.mark.parametrize("name", ["nii.network.common", "nii.network.send", "nii.network.receive"])
+def test_docstring_examples_run(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+
+
+def test_concurrent_association_limit(running):
+    receiver = running(max_associations=1)
+    ae = AE(ae_title="NII")
+    ae.add_requested_context("1.2.840.10008.1.1")
+    first = ae.associate("127.0.0.1", receiver.port, ae_title="NIISCP")
+    assert first.is_established
+    second = ae.associate("127.0.0.1", receiver.port, ae_title="NIISCP")
+    assert second.is_rejected  # A-ASSOCIATE-RJ: local limit exceeded
+    first.release()
+    third = ae.associate("127.0.0.1", receiver.port, ae_title="NIISCP")
+    assert third.is_established
+    third.release()
+
+
+def test_wrong_called_ae_title_is_rejected(running):
+    receiver = running()
+    ae = AE(ae_title="NII")
+    ae.add_requested_context("1.2.840.10008.1.1")
+    assert ae.associate("127.0.0.1", receiver.port, ae_title="SOMEONE").is_rejected
+
+
+def test_uids_from_the_network_never_name_a_path_outside_the_store(running, dicos, tmp_path):
+    receiver = running()
+    dataset = pydicom.dcmread(dicos / "suitcase" / "dx-side-high.dcs")
+    dataset.StudyInstanceUID = "../../escaped"
+    dataset.SOPInstanceUID = "2.25.1"
+    dataset.file_meta.MediaStorageSOPInstanceUID = "2.25.1"
+    path = tmp_path / "evil.dcs"
+    dataset.save_as(path, enforce_file_format=True)
+    before = sorted(p.name for p in tmp_path.parent.iterdir())
+    (result,) = send([path], Peer("127.0.0.1", receiver.port, called_ae="NIISCP"), retries=0)
+    assert sorted(p.name for p in tmp_path.parent.iterdir()) == before
+    assert not (tmp_path.parent / "escaped").exists()
+    assert result.stored
+    (stored,) = every_file(receiver.options.store)
+    assert stored.startswith("invalid-") and stored.endswith("/2.25.1.dcs")
