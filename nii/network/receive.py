@@ -28,18 +28,22 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_file_meta_info
+from pydicom.tag import BaseTag
 from pynetdicom import AE, evt
 from pynetdicom.events import Event
 
 from nii.errors import ConfigurationError, NiiError
-from nii.formats.dicos.dictionary import META_VERSION
-from nii.formats.dicos.files import NII_IMPLEMENTATION_UID, NII_IMPLEMENTATION_VERSION, read_dataset
+from nii.formats.dicos.dictionary import META_VERSION, PIXEL_DATA
+from nii.formats.dicos.files import NII_IMPLEMENTATION_UID, NII_IMPLEMENTATION_VERSION
+from nii.formats.dicos.files import read_dataset as read_file
 from nii.formats.dicos.validate import validate_file
 from nii.io import atomic_output
 from nii.pipeline import Job, Recipe, run_job
@@ -52,6 +56,8 @@ log = logging.getLogger(__name__)
 
 DICOS_VERSION = 0x4010103A
 """DICOS Version in the dataset: copied to the file meta's (0002,0004), which a transfer loses."""
+MAX_PDU = 1 << 20
+"""Largest PDU we receive: big PDUs mean fewer trips through pynetdicom's Python loops for a large scan."""
 INCOMING = ".incoming"
 CONVERTED = "converted"
 
@@ -94,6 +100,10 @@ class _Tally:
     scans: set[str] = field(default_factory=set)
 
 
+def _at_pixel_data(tag: BaseTag, vr: str | None, length: int) -> bool:
+    return tag >= PIXEL_DATA
+
+
 class _Refusal(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
@@ -112,6 +122,7 @@ class Receiver:
         self._server: Any = None
         self._ae = AE(ae_title=options.ae_title)
         self._ae.maximum_associations = options.max_associations
+        self._ae.maximum_pdu_size = MAX_PDU
         self._ae.require_called_aet = True
         if options.allow is not None:
             self._ae.require_calling_aet = sorted(options.allow)
@@ -239,8 +250,13 @@ class Receiver:
                 Status.OUT_OF_RESOURCES, f"{len(encoded)} bytes, over the limit {self.options.max_object_bytes}"
             )
         context_class = str(event.context.abstract_syntax)
+        syntax = event.context.transfer_syntax
+        assert syntax is not None  # an accepted context always has one
         try:
-            dataset = event.dataset
+            # The header only: decoding Pixel Data would copy the largest part for nothing.
+            dataset = read_dataset(
+                BytesIO(encoded), syntax.is_implicit_VR, syntax.is_little_endian, stop_when=_at_pixel_data
+            )
             sop_class, instance = str(dataset.SOPClassUID), str(dataset.SOPInstanceUID)
             scan = safe_name(dataset.get("StudyInstanceUID", ""))
             version = dataset.get(DICOS_VERSION)
@@ -273,7 +289,7 @@ class Receiver:
     def _check(path: Path) -> None:
         """Refuse what nii cannot read (status C000) or what is not conformant DICOS (A900)."""
         try:
-            read_dataset(path, stop_before_pixels=True)
+            read_file(path, stop_before_pixels=True)
         except NiiError as error:
             raise _Refusal(Status.CANNOT_UNDERSTAND, error.problem) from error
         errors = validate_file(path).errors

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import time
 
 import pydicom
 import pytest
@@ -46,8 +47,10 @@ def test_concurrent_association_limit(running):
     second = ae.associate("127.0.0.1", receiver.port, ae_title="NIISCP")
     assert second.is_rejected  # A-ASSOCIATE-RJ: local limit exceeded
     first.release()
-    third = ae.associate("127.0.0.1", receiver.port, ae_title="NIISCP")
-    assert third.is_established
+    deadline = time.monotonic() + 10  # the server's thread for the first association takes a moment to end
+    while not (third := ae.associate("127.0.0.1", receiver.port, ae_title="NIISCP")).is_established:
+        assert third.is_rejected and time.monotonic() < deadline
+        time.sleep(0.05)
     third.release()
 
 
