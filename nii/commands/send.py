@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import logging
 import sys
-from pathlib import Path
 from typing import Any
 
 from nii.errors import ConfigurationError
-from nii.io import atomic_output
-from nii.network import Peer, SendResult, client_tls_context, parse_address, send
+from nii.io import write_table
+from nii.network import Peer, client_tls_context, parse_address, send
 
 REPORT_FIELDS = ["path", "status", "code", "bytes", "seconds", "message"]
 
@@ -57,18 +54,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def write_report(results: list[SendResult], path: Path) -> None:
-    rows = [result.as_dict() for result in results]
-    with atomic_output(path) as temporary:
-        if path.suffix.lower() == ".json":
-            temporary.write_text(json.dumps(rows, indent=1))
-        else:
-            with open(temporary, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=REPORT_FIELDS)
-                writer.writeheader()
-                writer.writerows(rows)
-
-
 def run(args: argparse.Namespace) -> int:
     quiet_library_logs(args.verbose)
     host, port = parse_address(args.to)
@@ -80,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     peer = Peer(host, port, called_ae=args.called_ae, calling_ae=args.calling_ae, tls=tls, timeout=args.timeout)
     results = send(args.paths, peer, retries=args.retries, backoff=args.backoff)
     if args.report:
-        write_report(results, Path(args.report))
+        write_table([result.as_dict() for result in results], args.report, fields=REPORT_FIELDS)
     stored = [r for r in results if r.stored]
     for result in results:
         if not result.stored:
