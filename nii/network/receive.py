@@ -27,12 +27,14 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_file_meta_info
@@ -225,7 +227,7 @@ class Receiver:
             for scan in sorted(tally.scans):
                 self._converter.submit(self._convert, scan)
 
-    def _on_store(self, event: Event) -> int:
+    def _on_store(self, event: Event) -> int | Dataset:
         with self._lock:
             tally = self._tallies.setdefault(id(event.assoc), _Tally("?", "?"))
         try:
@@ -234,7 +236,10 @@ class Receiver:
             tally.refused += 1
             instance = getattr(event.request, "AffectedSOPInstanceUID", "?")
             log.warning("refused %s from %s@%s: %s", instance, tally.calling, tally.peer, refusal)
-            return refusal.status
+            answer = Dataset()
+            answer.Status = refusal.status
+            answer.ErrorComment = str(refusal)[:64]  # LO: the sender sees why
+            return answer
         tally.stored += 1
         tally.bytes += size
         tally.scans.add(scan)
@@ -264,6 +269,9 @@ class Receiver:
             raise _Refusal(Status.CANNOT_UNDERSTAND, f"cannot decode the dataset: {error}") from error
         if sop_class != context_class:
             raise _Refusal(Status.NOT_DICOS, f"SOP class {sop_class} sent as {context_class}")
+        announced = str(getattr(event.request, "AffectedSOPInstanceUID", ""))
+        if instance != announced:
+            raise _Refusal(Status.NOT_DICOS, f"SOP instance {instance} sent as {announced}")
         meta = event.file_meta
         meta.ImplementationClassUID = NII_IMPLEMENTATION_UID
         meta.ImplementationVersionName = NII_IMPLEMENTATION_VERSION
@@ -274,15 +282,19 @@ class Receiver:
         header.write(b"\0" * 128 + b"DICM")
         write_file_meta_info(header, meta, enforce_standard=True)
         staged = self.incoming / f"{uuid.uuid4().hex}.dcs"
-        with atomic_output(staged) as partial:
-            with open(partial, "wb") as handle:
-                handle.write(header.getvalue())
-                handle.write(encoded)
-            self._check(partial)
-        folder = self.options.store / scan
-        folder.mkdir(exist_ok=True)
-        target = folder / f"{safe_name(instance)}.dcs"
-        os.replace(staged, target)
+        target = self.options.store / scan / f"{safe_name(instance)}.dcs"
+        try:
+            with atomic_output(staged) as partial:
+                with open(partial, "wb") as handle:
+                    handle.write(header.getvalue())
+                    handle.write(encoded)
+                self._check(partial)
+            target.parent.mkdir(exist_ok=True)
+            os.replace(staged, target)
+        except (OSError, NiiError) as error:  # disk full, store removed, ...: the peer may try again later
+            with suppress(OSError):
+                staged.unlink(missing_ok=True)
+            raise _Refusal(Status.OUT_OF_RESOURCES, f"cannot store: {error}") from error
         return target, len(encoded), scan
 
     @staticmethod

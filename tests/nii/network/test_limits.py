@@ -76,3 +76,17 @@ def test_uids_from_the_network_never_name_a_path_outside_the_store(running, dico
     assert result.stored
     (stored,) = every_file(receiver.options.store)
     assert stored.startswith("invalid-") and stored.endswith("/2.25.1.dcs")
+
+
+def test_a_store_that_cannot_be_written_answers_a700_and_keeps_serving(running, dicos):
+    receiver = running()
+    incoming = receiver.options.store / ".incoming"
+    incoming.rmdir()
+    incoming.write_text("not a folder")  # every write into it now fails
+    peer = Peer("127.0.0.1", receiver.port, called_ae="NIISCP")
+    (result,) = send([dicos / "suitcase" / "dx-side-high.dcs"], peer, retries=0)
+    assert (result.stored, result.code) == (False, 0xA700) and "cannot store" in result.message
+    incoming.unlink()
+    incoming.mkdir()
+    (result,) = send([dicos / "suitcase" / "dx-side-high.dcs"], peer, retries=0)
+    assert result.stored

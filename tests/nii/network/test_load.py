@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -101,6 +102,23 @@ def test_receiver_killed_mid_transfer_then_restarted(dicos, store):
         assert receiver.stop() == 0
     assert received_digests(store) == expected
     assert [name for name in every_file(store) if "partial" in name or name.startswith(".incoming")] == []
+
+
+def test_sigint_lets_the_open_association_finish(dicos, store):
+    """Graceful shutdown: no new associations, but the one under way completes before the receiver exits."""
+    receiver = ReceiverProcess(store, "--ae-title", "NIISCP").start()
+    with ThreadPoolExecutor(1) as pool:
+        sending = pool.submit(send_in_process, receiver.port, [dicos / "load"])
+        deadline = time.monotonic() + 60
+        while len(list(store.glob("*/*.dcs"))) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stored_when_stopped = len(list(store.glob("*/*.dcs")))
+        assert receiver.stop(number=signal.SIGINT) == 0
+        results = sending.result()
+    assert stored_when_stopped < LOAD_SCANS  # the signal came mid-transfer
+    assert len(results) == LOAD_SCANS and all(result.stored for result in results)
+    assert received_digests(store) == expected_digests(sorted((dicos / "load").iterdir()))
+    assert f"released: {LOAD_SCANS} stored" in receiver.log and "receiver stopped" in receiver.log
 
 
 def test_tls_with_client_certificates(dicos, certificates, store):

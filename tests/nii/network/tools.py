@@ -56,9 +56,9 @@ class ReceiverProcess:
     def log(self) -> str:
         return self.log_path.read_text()
 
-    def stop(self, *, kill: bool = False) -> int:
+    def stop(self, *, kill: bool = False, number: signal.Signals = signal.SIGTERM) -> int:
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        self.process.send_signal(signal.SIGKILL if kill else number)
         return self.process.wait(timeout=30)
 
 
