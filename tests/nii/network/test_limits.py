@@ -61,6 +61,7 @@ def test_wrong_called_ae_title_is_rejected(running):
     assert ae.associate("127.0.0.1", receiver.port, ae_title="SOMEONE").is_rejected
 
 
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
 def test_uids_from_the_network_never_name_a_path_outside_the_store(running, dicos, tmp_path):
     receiver = running()
     dataset = pydicom.dcmread(dicos / "suitcase" / "dx-side-high.dcs")

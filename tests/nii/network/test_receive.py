@@ -14,6 +14,7 @@ from nii.formats.dicos.validate import validate_file
 
 import nii
 from tests.conftest import make_scan
+from tests.formats.dicos.tools import run_pydicos
 
 from .conftest import COMPRESSIONS
 from .tools import dataset_bytes, every_file, nii_command
@@ -145,3 +146,14 @@ def test_oversized_object_is_refused_with_a700(receiver, tmp_path):
     row = _send_one_refused(receiver, files[0], tmp_path)
     assert row["code"] == "0xA700"
     assert "over the limit" in receiver.log
+
+
+def test_reference_toolkit_loads_what_nii_receives(receiver, dicos, tmp_path):
+    """The restored (0002,0004) matters: the reference DX reader fails without it."""
+    sent = sorted((dicos / "bag-jpeg-lossless").glob("*.dcs"))
+    assert storescu(receiver.port, sent, "-xs").returncode == 0
+    files = [received(receiver.store, path) for path in sent]
+    reports = run_pydicos("check", tmp_path, *files)
+    assert len(reports) == len(files)
+    for path, report in zip(files, reports, strict=True):
+        assert report["read"] and report["errors"] == [], (path, report["log"])
