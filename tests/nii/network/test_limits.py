@@ -10,6 +10,7 @@ import pydicom
 import pytest
 from pynetdicom import AE
 
+from nii.cli import main
 from nii.network import Peer, Receiver, ReceiverOptions, send
 
 from .tools import every_file
@@ -32,7 +33,7 @@ def running(tmp_path):
         receiver.stop(grace=1)
 
 
-@pytest.mark.parametrize("name", ["nii.network.common", "nii.network.send", "nii.network.receive"])
+@pytest.mark.parametrize("name", ["nii.network.common", "nii.network.send", "nii.network.receive", "nii.io"])
 def test_docstring_examples_run(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
@@ -91,3 +92,28 @@ def test_a_store_that_cannot_be_written_answers_a700_and_keeps_serving(running, 
     incoming.mkdir()
     (result,) = send([dicos / "suitcase" / "dx-side-high.dcs"], peer, retries=0)
     assert result.stored
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["send", "x.dcs", "--to", "nowhere", "--called-ae", "A"], "address 'nowhere' is not HOST:PORT"),
+        (["send", "x.dcs", "--to", "127.0.0.1:104", "--called-ae", "A\\B"], "invalid AE title"),
+        (["send", "x.dcs", "--to", "127.0.0.1:104", "--called-ae", "A", "--ca", "ca.pem"], "need --tls"),
+        (["send", "missing.dcs", "--to", "127.0.0.1:104", "--called-ae", "A"], "no such file or folder"),
+        (["receive", "--port", "0", "--store", "missing"], "store folder does not exist"),
+        (["receive", "--port", "0", "--store", ".", "--tls"], "--tls needs --cert and --key"),
+    ],
+)
+def test_bad_options_are_one_line(arguments, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(arguments) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("nii: error:") and message in error and error.count("\n") == 1
+
+
+def test_a_file_that_is_not_dicos_is_reported(tmp_path, capsys):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a scan")
+    assert main(["send", str(text), "--to", "127.0.0.1:104", "--called-ae", "A"]) == 1
+    assert "notes.txt: not stored: not a DICOM Part 10 file" in capsys.readouterr().err
