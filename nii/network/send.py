@@ -23,7 +23,7 @@ from pydicom.filereader import read_file_meta_info
 from pynetdicom import AE, _config
 from pynetdicom.association import Association
 
-from nii.errors import FileAccessError, NiiError
+from nii.errors import FileAccessError, NiiError, UnknownFormatError
 from nii.formats.dicos.format import dicos_files
 from nii.progress import progress
 
@@ -105,10 +105,10 @@ def _describe(path: Path) -> _File:
         meta = read_file_meta_info(path)
         size = path.stat().st_size
     except (InvalidDicomError, OSError, ValueError, EOFError) as error:
-        raise FileAccessError(f"not a DICOM Part 10 file: {error}", path=path) from error
+        raise UnknownFormatError(f"not a DICOM Part 10 file: {error}", path=path) from error
     sop_class = str(meta.get("MediaStorageSOPClassUID", ""))
     if sop_class not in DICOS_STORAGE.values():
-        raise FileAccessError(f"SOP class {sop_class!r} is not a DICOS storage class", path=path)
+        raise UnknownFormatError(f"SOP class {sop_class!r} is not a DICOS storage class", path=path)
     return _File(path, sop_class, str(meta.get("TransferSyntaxUID", "")), size)
 
 
