@@ -32,6 +32,8 @@ COMMANDS: tuple[str, ...] = (
     "deidentify",
     "sign",
     "verify",
+    "send",
+    "receive",
 )
 """Modules of :mod:`nii.commands`, in the order ``nii --help`` lists them."""
 

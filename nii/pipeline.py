@@ -443,18 +443,9 @@ REPORT_FIELDS = [f for f in JobResult.__dataclass_fields__]
 
 def write_report(results: Iterable[JobResult], path: str | os.PathLike[str]) -> None:
     """Write the report as JSON (``.json``) or CSV (anything else), atomically."""
-    from nii.io import atomic_output
+    from nii.io import write_table
 
-    path = Path(path)
-    rows = [asdict(r) for r in results]
-    with atomic_output(path) as temporary:
-        if path.suffix.lower() == ".json":
-            temporary.write_text(json.dumps(rows, indent=1))
-        else:
-            with open(temporary, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=REPORT_FIELDS)
-                writer.writeheader()
-                writer.writerows(rows)
+    write_table([asdict(r) for r in results], path, fields=REPORT_FIELDS)
 
 
 def read_report(path: str | os.PathLike[str] | None) -> list[JobResult]:
