@@ -34,6 +34,7 @@ from benchmarks import alternate, benchmarking
 from nii.model import View, new_uid
 from nii.network import Peer, send
 from nii.simulate import simulate
+from tests.formats.dicos.tools import require_program, system_program
 from tests.nii.network.tools import ReceiverProcess, digest, free_port
 
 ROUNDS = 5
@@ -42,7 +43,7 @@ GOALS = {"cargo": 0.7, "many": 1.0}
 
 
 def _namespaces_work() -> bool:
-    if shutil.which("storescp") is None or shutil.which("nsenter") is None:
+    if system_program("storescp") is None or shutil.which("nsenter") is None:
         return False
     return subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
 
@@ -78,12 +79,18 @@ def test_send_throughput_against_dcmtk(benchmark, workload, tmp_path, request):
     nii_store.mkdir(), dcmtk_store.mkdir()
     port = free_port()
     storescp = subprocess.Popen(
-        ["unshare", "-n", "sh", "-c", f"ip link set lo up; exec storescp +B -od {dcmtk_store} -aet DCMTK {port}"]
+        [
+            "unshare",
+            "-n",
+            "sh",
+            "-c",
+            f"ip link set lo up; exec {require_program('storescp')} +B -od {dcmtk_store} -aet DCMTK {port}",
+        ]
     )
     receiver = ReceiverProcess(nii_store, "--ae-title", "NII").start()
     inside = ["nsenter", f"--net=/proc/{storescp.pid}/ns/net"]
-    storescu = [*inside, "storescu", "-R", "-aec", "DCMTK", "127.0.0.1", str(port), *map(str, files)]
-    echoscu = [*inside, "echoscu", "-aec", "DCMTK", "127.0.0.1", str(port)]
+    storescu = [*inside, require_program("storescu"), "-R", "-aec", "DCMTK", "127.0.0.1", str(port), *map(str, files)]
+    echoscu = [*inside, require_program("echoscu"), "-aec", "DCMTK", "127.0.0.1", str(port)]
     while subprocess.run(echoscu, capture_output=True).returncode != 0:  # storescp starting
         time.sleep(0.05)
     peer = Peer("127.0.0.1", receiver.port, called_ae="NII")

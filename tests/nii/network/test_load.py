@@ -15,6 +15,7 @@ from PIL import Image
 
 from nii.cli import main
 from nii.network import Peer, Receiver, ReceiverOptions, SendResult, send
+from tests.formats.dicos.tools import require_program
 
 from .conftest import LOAD_SCANS
 from .tools import ReceiverProcess, digest, every_file, nii_command
@@ -127,7 +128,7 @@ def test_tls_with_client_certificates(dicos, certificates, store):
         store, "--ae-title", "NIISCP", "--tls", "--cert", c["server"], "--key", c["server-key"], "--ca", c["ca"]
     ).start()
     sent = sorted((dicos / "bag-rle").glob("*.dcs"))
-    storescu = ["storescu", "-R", "-xr", "-aet", "STORESCU", "-aec", "NIISCP", "+cf", c["ca"], "-pw"]
+    storescu = [require_program("storescu"), "-R", "-xr", "-aet", "STORESCU", "-aec", "NIISCP", "+cf", c["ca"], "-pw"]
     address = ["127.0.0.1", str(receiver.port), *map(str, sent)]
     try:
         rogue = subprocess.run([*storescu, "+tls", c["rogue-client-key"], c["rogue-client"], *address])
@@ -135,7 +136,9 @@ def test_tls_with_client_certificates(dicos, certificates, store):
         assert every_file(store) == [".incoming"] or every_file(store) == []
         trusted = subprocess.run([*storescu, "+tls", c["client-key"], c["client"], *address])
         assert trusted.returncode == 0  # still serving after refusing the rogue client
-        plain = subprocess.run(["echoscu", "-aec", "NIISCP", "127.0.0.1", str(receiver.port)], capture_output=True)
+        plain = subprocess.run(
+            [require_program("echoscu"), "-aec", "NIISCP", "127.0.0.1", str(receiver.port)], capture_output=True
+        )
         assert plain.returncode != 0  # no unencrypted association on a TLS port
     finally:
         assert receiver.stop() == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,19 +13,30 @@ from nii.formats.dicos.validate import validate_file
 
 import nii
 from tests.conftest import make_scan
-from tests.formats.dicos.tools import run_pydicos
+from tests.formats.dicos.tools import require_program, run_pydicos, system_program
 
 from .conftest import COMPRESSIONS
 from .tools import dataset_bytes, every_file, nii_command
 
-pytestmark = pytest.mark.skipif(shutil.which("storescu") is None, reason="DCMTK is not installed")
+pytestmark = pytest.mark.skipif(system_program("storescu") is None, reason="DCMTK is not installed")
 
 PROPOSE = {"none": "-xe", "rle": "-xr", "jpeg-lossless": "-xs", "jpegls": "-xt", "j2k": "-xv"}
 """storescu's option proposing each transfer syntax nii writes (with -R: only the files' own classes)."""
 
 
 def storescu(port: int, files: list[Path], *options: str, aet: str = "STORESCU") -> subprocess.CompletedProcess[str]:
-    command = ["storescu", "-R", *options, "-aet", aet, "-aec", "NIISCP", "127.0.0.1", str(port), *map(str, files)]
+    command = [
+        require_program("storescu"),
+        "-R",
+        *options,
+        "-aet",
+        aet,
+        "-aec",
+        "NIISCP",
+        "127.0.0.1",
+        str(port),
+        *map(str, files),
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 
@@ -44,13 +54,17 @@ def received(store: Path, sent: Path) -> Path:
 
 
 def assert_still_serving(receiver) -> None:
-    echo = subprocess.run(["echoscu", "-aec", "NIISCP", "127.0.0.1", str(receiver.port)], capture_output=True)
+    echo = subprocess.run(
+        [require_program("echoscu"), "-aec", "NIISCP", "127.0.0.1", str(receiver.port)], capture_output=True
+    )
     assert echo.returncode == 0, echo.stderr
 
 
 def test_echoscu_gets_success(receiver):
     result = subprocess.run(
-        ["echoscu", "-v", "-aec", "NIISCP", "127.0.0.1", str(receiver.port)], capture_output=True, text=True
+        [require_program("echoscu"), "-v", "-aec", "NIISCP", "127.0.0.1", str(receiver.port)],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0 and "Received Echo Response (Success)" in result.stderr
 

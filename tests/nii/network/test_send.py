@@ -12,12 +12,14 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from tests.formats.dicos.tools import require_program, system_program
+
 from .conftest import COMPRESSIONS
 from .tools import dataset_bytes, free_port, nii_command
 
 
 def _namespaces_work() -> bool:
-    if shutil.which("storescp") is None or shutil.which("unshare") is None:
+    if system_program("storescp") is None or shutil.which("unshare") is None:
         return False
     probe = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True)
     return probe.returncode == 0
@@ -32,7 +34,7 @@ def send_to_storescp(
     """Run storescp (bit-preserving, every transfer syntax) and `nii send` in one private network namespace."""
     port = free_port()
     report = out.parent / f"{out.name}-report.json"
-    storescp = ["storescp", "+B", "+xa", "-od", str(out), "-aet", "DICOSSCP", *storescp_tls, str(port)]
+    storescp = [require_program("storescp"), "+B", "+xa", "-od", str(out), "-aet", "DICOSSCP", *storescp_tls, str(port)]
     # nii send's retries with back-off also wait for storescp to start listening.
     send = nii_command(
         "send", *paths, "--to", f"127.0.0.1:{port}", "--called-ae", "DICOSSCP", "--report", report,
