@@ -460,10 +460,12 @@ def read_pixels(dataset: Dataset, path: Path) -> np.ndarray:
 
 
 def _check_codestream_ends(dataset: Dataset, frames: int, path: Path) -> None:
-    """JPEG, JPEG-LS and JPEG 2000 frames end with FF D9; a decoder fills a cut one silently."""
+    """JPEG, JPEG-LS and JPEG 2000 frames end with FF D9 (then padding); a decoder fills a cut one silently."""
     try:
         for index, frame in enumerate(generate_frames(dataset.PixelData, number_of_frames=frames)):
-            if not frame.rstrip(b"\0").endswith(b"\xff\xd9"):
+            # Pad bytes after EOI: 00 (DICOM), or D9 (the reference toolkit pads odd frames so).
+            end = frame.rstrip(b"\0")
+            if not (end.endswith(b"\xff\xd9") or end.endswith(b"\xff\xd9\xd9")):
                 raise TruncatedFileError(
                     f"{tag_text(PIXEL_DATA)} frame {index} has no end-of-image marker: compressed data cut short",
                     path=path,

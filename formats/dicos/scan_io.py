@@ -21,7 +21,8 @@ from .dictionary import CT_STORAGE, DX_CLASSES, NON_STANDARD_PIXEL_CLASSES, TDR_
 from .dx import DXImage
 from .files import Compression, EncodedInstance, read_dataset, tag_text, tolerant_reading
 from .format import dicos_files
-from .mapping import WriteOptions, instances_to_scan, scan_to_instances
+from .mapping import WriteOptions, scan_to_instances
+from .reading import instances_to_scan
 from .tdr import ThreatReport
 
 __all__ = ["read_scan", "write_scan"]
