@@ -61,6 +61,7 @@ from nii.model import (
     ThreatOrigin,
     TravelDirection,
 )
+from nii.volume_threats import VolumeThreat
 
 from .common import UNKNOWN, Equipment, ObjectOfInspection, ScanContext
 from .ct import CTImage
@@ -379,7 +380,9 @@ def scan_to_instances(scan: Scan, options: WriteOptions) -> Iterator[tuple[str, 
         }
         add_private(ct, document, {}, scan_json=scan_json)
         images.append((str(ct.SOPClassUID), str(ct.SOPInstanceUID)))
+        view_references[volume.name] = [images[-1]]  # names are unique across views and volumes
         yield f"ct-{volume.name}.dcs", ct
+    images += [(ref.sop_class_uid, ref.sop_instance_uid) for ref in scan.referenced_images]
     for index, report in enumerate(_reports(scan, context, view_references, images, series_number), start=1):
         yield f"tdr-{index}.dcs", report
 
@@ -406,10 +409,35 @@ def _threat_private(threat: Threat) -> Dataset | None:
     return item
 
 
+def _volume_pto(
+    index: int, spatial: VolumeThreat, scan: Scan, references: Mapping[str, list[tuple[str, str]]]
+) -> PotentialThreat:
+    box = spatial.box
+    return PotentialThreat(
+        id=index,
+        referenced_instances=tuple(
+            references[spatial.volume]
+            if spatial.volume is not None
+            else [(ref.sop_class_uid, ref.sop_instance_uid) for ref in spatial.references]
+        ),
+        base=(box.x, box.y, box.z),
+        extents=(box.width, box.height, box.depth),
+        processing_start=scan.acquired_at,
+        processing_end=scan.acquired_at,
+        category=spatial.category,
+        flag=spatial.assessment,
+        probability=spatial.probability if spatial.probability is not None else -1.0,
+        description=spatial.description,
+        bitmap=spatial.mask,
+        mass_g=spatial.mass,
+        density=spatial.density,
+    )
+
+
 def _reports(
     scan: Scan,
     context: ScanContext,
-    view_references: Mapping[str, list[tuple[str, str]]],
+    references: Mapping[str, list[tuple[str, str]]],
     images: list[tuple[str, str]],
     series_number: int,
 ) -> list[ThreatReport]:
@@ -421,7 +449,7 @@ def _reports(
             polygon = np.column_stack([threat.polygon, np.zeros(len(threat.polygon))])
         pto = PotentialThreat(
             id=index + 1,
-            referenced_instances=tuple(view_references[threat.view]),
+            referenced_instances=tuple(references[threat.view]),
             base=(box.x, box.y, 0),
             extents=(box.width, box.height, 1),
             processing_start=scan.acquired_at,
@@ -435,6 +463,12 @@ def _reports(
             private_item=_threat_private(threat),
         )
         groups.setdefault((threat.origin, threat.algorithm, threat.algorithm_version), []).append(pto)
+    for index, spatial in enumerate(scan.volume_threats, start=len(scan.threats) + 1):
+        groups.setdefault((spatial.origin, spatial.algorithm, spatial.algorithm_version), []).append(
+            _volume_pto(index, spatial, scan, references)
+        )
+    if not groups and scan.referenced_images:  # a report that found nothing still says so (CLEAR)
+        groups[(ThreatOrigin.MACHINE, None, None)] = []
     operator = (scan.operator.identifier, scan.operator.name) if scan.operator is not None else ("unknown", None)
     reports = []
     for number, ((origin, algorithm, version), threats) in enumerate(groups.items(), start=series_number + 1):

@@ -39,6 +39,7 @@ from nii.model import (
     View,
     Volume,
 )
+from nii.volume_threats import Box3D, ImageReference, VolumeThreat
 
 from .common import UNKNOWN, ScanContext
 from .ct import CTImage
@@ -205,27 +206,88 @@ def _read_volume(ct: CTImage, index: int) -> Volume:
         raise CorruptFileError(f"volume: {error.problem}", path=ct.path) from error
 
 
-def _read_threats(
-    reports: Sequence[ThreatReport], views: Sequence[View], instance_view: Mapping[str, str]
-) -> list[Threat]:
-    found: list[tuple[int, int, Threat]] = []
+_ORIGINS = {TDRType.OPERATOR: ThreatOrigin.OPERATOR, TDRType.GROUND_TRUTH: ThreatOrigin.GROUND_TRUTH}
+
+
+def _attach_threats(
+    scan: Scan, reports: Sequence[ThreatReport], instance_view: Mapping[str, str], instance_volume: Mapping[str, str]
+) -> None:
+    """The PTOs of the reports as the scan's threats (on views) and volume threats (on volumes,
+    or on images the scan does not carry, which become its referenced images), in PTO ID order."""
+    found: list[tuple[int, int, Threat | VolumeThreat]] = []
+    referenced: dict[str, ImageReference] = {}
     for order, report in enumerate(reports):
-        origin = {
-            TDRType.OPERATOR: ThreatOrigin.OPERATOR,
-            TDRType.GROUND_TRUTH: ThreatOrigin.GROUND_TRUTH,
-        }.get(report.tdr_type, ThreatOrigin.MACHINE)
-        algorithm = report.algorithm
+        origin = _ORIGINS.get(report.tdr_type, ThreatOrigin.MACHINE)
+        for sop_class, uid in report.referenced_scans:
+            if uid not in instance_view and uid not in instance_volume:
+                referenced.setdefault(uid, _reference(sop_class, uid, report.path))
         for pto in report.threats:
-            view_name = next((instance_view[uid] for _, uid in pto.referenced_instances if uid in instance_view), None)
-            if view_name is None:
-                log.warning(
-                    "%s: PTO %d references no DX image of the scan (threats on CT volumes are not modelled); skipped",
-                    report.path,
-                    pto.id,
+            uids = [uid for _, uid in pto.referenced_instances]
+            view_name = next((instance_view[uid] for uid in uids if uid in instance_view), None)
+            if view_name is not None:
+                threat: Threat | VolumeThreat = _threat(
+                    pto, view_name, scan.views, origin, report.algorithm, report.path
                 )
-                continue
-            found.append((pto.id, order, _threat(pto, view_name, views, origin, algorithm, report.path)))
-    return [threat for _, _, threat in sorted(found, key=lambda entry: (entry[0], entry[1]))]
+            else:
+                volume = next((instance_volume[uid] for uid in uids if uid in instance_volume), None)
+                references = (
+                    ()
+                    if volume is not None
+                    else tuple(_reference(c, i, report.path) for c, i in pto.referenced_instances)
+                )
+                for reference in references:
+                    referenced.setdefault(reference.sop_instance_uid, reference)
+                threat = _volume_threat(pto, volume, references, origin, report.algorithm, report.path)
+            found.append((pto.id, order, threat))
+    ordered = [threat for _, _, threat in sorted(found, key=lambda entry: (entry[0], entry[1]))]
+    scan.threats = [t for t in ordered if isinstance(t, Threat)]
+    scan.volume_threats = [t for t in ordered if isinstance(t, VolumeThreat)]
+    scan.referenced_images = list(referenced.values())
+
+
+def _any_reference(reports: Sequence[ThreatReport], path: Path) -> list[ImageReference]:
+    for report in reports:
+        for sop_class, uid in report.referenced_scans + [r for pto in report.threats for r in pto.referenced_instances]:
+            return [_reference(sop_class, uid, report.path)]
+    raise CorruptFileError("the threat reports reference no image and the scan has none", path=path)
+
+
+def _reference(sop_class: str, uid: str, path: Path | None) -> ImageReference:
+    try:
+        return ImageReference(sop_class, uid)
+    except ValidationError as error:
+        raise CorruptFileError(f"TDR reference: {error.problem}", path=path) from error
+
+
+def _volume_threat(
+    pto: PotentialThreat,
+    volume: str | None,
+    references: tuple[ImageReference, ...],
+    origin: ThreatOrigin,
+    algorithm: list[str],
+    path: Path | None,
+) -> VolumeThreat:
+    x, y, z = (max(round(v), 0) for v in pto.base)
+    width, height, depth = (max(round(v), 1) for v in pto.extents)
+    mask = pto.bitmap if pto.bitmap is not None and pto.bitmap.shape == (depth, height, width) else None
+    try:
+        return VolumeThreat(
+            box=Box3D(x, y, z, width, height, depth),
+            volume=volume,
+            references=references,
+            category=pto.category,
+            assessment=pto.flag,
+            probability=pto.probability if 0 <= pto.probability <= 1 else None,
+            origin=origin,
+            algorithm=(algorithm[0] or None) if algorithm else None,
+            algorithm_version=algorithm[1] if len(algorithm) > 1 else None,
+            description=pto.description,
+            mass=pto.mass_g,
+            density=pto.density,
+            mask=mask,
+        )
+    except ValidationError as error:
+        raise CorruptFileError(f"PTO {pto.id}: {error.problem}", path=path) from error
 
 
 def _threat(
@@ -320,10 +382,14 @@ def instances_to_scan(
         object_type = ObjectType(private.get("object_type") or str(context.ooi.type))
     except ValueError:
         object_type = ObjectType.OTHER
+    read_volumes = [_read_volume(ct, index) for index, ct in enumerate(volumes, start=1)]
+    # A report read without its images: references stand in for them until the threats are attached.
+    placeholder = _any_reference(reports, path) if not views and not volumes else []
     try:
         scan = Scan(
             views=views,
-            volumes=[_read_volume(ct, index) for index, ct in enumerate(volumes, start=1)],
+            referenced_images=placeholder,
+            volumes=read_volumes,
             acquired_at=context.acquired_at,
             inspected_object=InspectedObject(
                 type=object_type, description=context.ooi.comments, **_identifiers_from(context)
@@ -352,8 +418,9 @@ def instances_to_scan(
             frame_of_reference_uid=context.frame_of_reference_uid,
         )
         instance_view = {str(image.SOPInstanceUID): part.name for part in parts for image in part.channels.values()}
-        scan.threats = _read_threats(reports, views, instance_view)
-        scan.__post_init__()  # checks the threats against the views
+        instance_volume = {str(ct.SOPInstanceUID): v.name for ct, v in zip(volumes, read_volumes, strict=True)}
+        _attach_threats(scan, reports, instance_view, instance_volume)
+        scan.__post_init__()  # checks the threats against the views and volumes
     except ValidationError as error:
         raise CorruptFileError(error.problem, path=path) from error
     steps = tuple(

@@ -90,8 +90,6 @@ def read_scan(path: Path, scan_uid: str | None = None) -> Scan:
                 volumes.append(CTImage.from_dataset(dataset, path=file))
             else:
                 reports.append(ThreatReport.from_dataset(dataset, path=file))
-        if not images and not volumes:
-            raise CorruptFileError("the scan has no DX or CT image (only threat reports)", path=path)
         return instances_to_scan(_ordered(images), _ordered(volumes), _ordered(reports), path=path)
 
 

@@ -535,7 +535,7 @@ def validate_paths(paths: Sequence[str | Path]) -> list[FileReport]:
         for candidate in {c for folder in folders if folder.is_dir() for c in dicos_files(folder)} | set(files):
             try:
                 header = read_dataset(candidate, stop_before_pixels=True, tags=[0x00080016, 0x00080018, 0x0020000D])
-            except NiiError:
+            except (NiiError, OSError):  # reported when the file itself is validated
                 continue
             if _iod(str(header.get("SOPClassUID", ""))) in ("DX", "CT"):
                 instances.setdefault(str(header.get("StudyInstanceUID", "")), set()).add(str(header.SOPInstanceUID))
