@@ -71,6 +71,13 @@ NON_STANDARD_PIXEL_CLASSES = {
     DICOS_PREFIX + "2.2.3": "DX for processing with float pixels",
 }
 
+OUT_OF_SCOPE_CLASSES = {
+    DICOS_PREFIX + "4": "DICOS 2D AIT (people screening)",
+    DICOS_PREFIX + "5": "DICOS 3D AIT (people screening)",
+    DICOS_PREFIX + "6": "DICOS Quadrupole Resonance",
+}
+"""Registered DICOS classes nii does not read (refused with their name)."""
+
 # ----------------------------------------------------------------------------- versions
 
 DEFAULT_VERSION = "V03"

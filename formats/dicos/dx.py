@@ -35,6 +35,7 @@ from .dictionary import (
     DX_PRESENTATION_STORAGE,
     DX_PROCESSING_STORAGE,
     EFFECTIVE_ENERGY,
+    NON_STANDARD_PIXEL_CLASSES,
     CoordinateSystem,
     ImageOrigin,
     ImageTypeValue1,
@@ -106,7 +107,10 @@ class DXImage(DicosInstance):
         A fresh 2.25 UID by default.
     """
 
-    sop_classes = DX_CLASSES
+    sop_classes = DX_CLASSES | frozenset(
+        uid for uid, meaning in NON_STANDARD_PIXEL_CLASSES.items() if meaning.startswith("DX")
+    )
+    """The standard DX classes, and the reference toolkit's 32-bit, 64-bit and float ones (read only)."""
 
     def __init__(
         self,

@@ -254,13 +254,12 @@ def _iod(sop_class: str) -> str | None:
 def _check_meta(dataset: Dataset, iod: str, version: str, check: _Checker) -> None:
     meta = dataset.file_meta
     if META_VERSION not in meta:
-        if version != "V02":  # V02 files never had it; the reference reads them
-            severity: Severity = "error" if iod == "DX" else "warning"
-            check.add(
-                severity, "DICOS meta version is missing (the reference DX reader fails without it)", META_VERSION
-            )
-    elif _text(meta[META_VERSION].value) not in ACCEPTED_VERSIONS:
-        check.add("error", f"{_text(meta[META_VERSION].value)!r} is not V02, V02A or V03", META_VERSION)
+        # V02 files never had it; the CT and TDR readers log an error but load.
+        severity: Severity = "error" if iod == "DX" and version != "V02" else "warning"
+        check.add(severity, "DICOS meta version is missing (the reference DX reader fails without it)", META_VERSION)
+    elif _text(meta[META_VERSION].value) not in ("V02A", "V03"):
+        # Even V02 is refused here ("Invalid meta info DICOS Version"): V02 files have none.
+        check.add("error", f"{_text(meta[META_VERSION].value)!r} is not V02A or V03", META_VERSION)
     if version and version not in ACCEPTED_VERSIONS:
         check.add("error", f"DICOS version {version!r} is rejected by the reference toolkit", 0x4010103A)
     syntax = meta.get("TransferSyntaxUID")
