@@ -15,6 +15,8 @@ import pytest
         "nii.formats.dicos.dictionary",
         "nii.formats.dicos.dx",
         "nii.formats.dicos.ct",
+        "nii.formats.dicos.dump",
+        "nii.volume_threats",
     ],
 )
 def test_docstring_examples_run(name):
