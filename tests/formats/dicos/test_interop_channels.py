@@ -11,6 +11,7 @@ import pytest
 from nii.formats.dicos.validate import validate_paths
 
 import nii
+from nii.cli import main
 from nii.model import CalibrationState, InspectedObject, Scan
 from nii.pipeline import Recipe, convert_scan
 from nii.values import QUANTIZATION
@@ -101,3 +102,24 @@ def test_nii_validates_and_reads_back_what_it_wrote(written, name):
     for view in scan.views:
         for channel, pixels in view.channels.items():
             np.testing.assert_array_equal(back.view(view.name).channels[channel], pixels)
+
+
+def test_reference_toolkit_loads_the_readme_sample_output(tmp_path):
+    """The README's main job, smaller: simulate a cargo scan and a suitcase with threats, convert
+    to DICOS with attenuation codes, validate; the reference toolkit loads every file."""
+    inputs = tmp_path / "in"
+    assert main(["simulate", "cargo", "--out", str(inputs / "cargo.npz"), "--seed", "1", "--scale", "0.1"]) == 0
+    suitcase = ["simulate", "suitcase", "--out", str(inputs / "suitcase.npz"), "--seed", "2", "--threats-in-scan"]
+    assert main([*suitcase, "--scale", "0.5"]) == 0
+    out = tmp_path / "dicos"
+    assert main(["convert", str(inputs), "--out", str(out), "--normalize", "attenuate=uint16"]) == 0
+    assert main(["validate", str(out / "cargo"), str(out / "suitcase")]) == 0
+    files = sorted(out.glob("*/*.dcs"))
+    assert len(files) == 7  # two channels of one view, two of two views, one TDR
+    reports = run_pydicos("check", tmp_path, *files)
+    for path, report in zip(files, reports, strict=True):
+        assert report["read"] and report["errors"] == [], (path, report["log"])
+    (tdr,) = [r for r in reports if "ptos" in r]
+    assert len(tdr["ptos"]) == len(nii.read(out / "suitcase").threats) > 0
+    mapping = pydicom.dcmread(out / "cargo" / "dx-side-high.dcs").RealWorldValueMappingSequence[0]
+    assert (mapping.LUTLabel, float(mapping.RealWorldValueSlope)) == ("ATTENUATION", QUANTIZATION["ATTENUATION"])
