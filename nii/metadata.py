@@ -48,6 +48,18 @@ def _time(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
+_ASSESSMENT = ("category", "assessment", "probability", "origin", "algorithm", "algorithm_version", "description")
+"""What a threat says about its object and who said it (view and volume threats alike)."""
+
+
+def _assessment(threat: Threat | VolumeThreat) -> dict[str, Any]:
+    return {
+        name: value if value is None or isinstance(value, float) else str(value)
+        for name in _ASSESSMENT
+        for value in [getattr(threat, name)]
+    }
+
+
 def scan_to_dict(scan: Scan, *, include_personal: bool = True) -> dict[str, Any]:
     """The scan's metadata as JSON-compatible data; arrays appear by key and shape only.
 
@@ -101,13 +113,7 @@ def scan_to_dict(scan: Scan, *, include_personal: bool = True) -> dict[str, Any]
             {
                 "view": threat.view,
                 "box": [threat.box.x, threat.box.y, threat.box.width, threat.box.height],
-                "category": str(threat.category),
-                "assessment": str(threat.assessment),
-                "probability": threat.probability,
-                "origin": str(threat.origin),
-                "algorithm": threat.algorithm,
-                "algorithm_version": threat.algorithm_version,
-                "description": threat.description,
+                **_assessment(threat),
                 "polygon": threat.polygon.tolist() if threat.polygon is not None else None,
                 "mask": threat.mask is not None,
             }
@@ -119,13 +125,7 @@ def scan_to_dict(scan: Scan, *, include_personal: bool = True) -> dict[str, Any]
             "volume": spatial.volume,
             "references": [[ref.sop_class_uid, ref.sop_instance_uid] for ref in spatial.references],
             "box": [getattr(spatial.box, name) for name in _BOX3D],
-            "category": str(spatial.category),
-            "assessment": str(spatial.assessment),
-            "probability": spatial.probability,
-            "origin": str(spatial.origin),
-            "algorithm": spatial.algorithm,
-            "algorithm_version": spatial.algorithm_version,
-            "description": spatial.description,
+            **_assessment(spatial),
             "mass": spatial.mass,
             "density": spatial.density,
             "mask": spatial.mask is not None,
@@ -223,13 +223,7 @@ def _volume_threats(entries: list[dict[str, Any]], get: Any) -> list[VolumeThrea
             box=Box3D(*t["box"]),
             volume=t["volume"],
             references=tuple(ImageReference(*ref) for ref in t["references"]),
-            category=t["category"],
-            assessment=t["assessment"],
-            probability=t["probability"],
-            origin=t["origin"],
-            algorithm=t["algorithm"],
-            algorithm_version=t["algorithm_version"],
-            description=t["description"],
+            **{name: t[name] for name in _ASSESSMENT},
             mass=t["mass"],
             density=t["density"],
             mask=get(f"volume_threats/{index}/mask") if t["mask"] else None,
@@ -302,13 +296,7 @@ def scan_from_dict(metadata: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
                 Threat(
                     view=t["view"],
                     box=Box(*t["box"]),
-                    category=t["category"],
-                    assessment=t["assessment"],
-                    probability=t["probability"],
-                    origin=t["origin"],
-                    algorithm=t["algorithm"],
-                    algorithm_version=t["algorithm_version"],
-                    description=t["description"],
+                    **{name: t[name] for name in _ASSESSMENT},
                     polygon=np.asarray(t["polygon"]) if t["polygon"] is not None else None,
                     mask=get(f"threats/{index}/mask") if t["mask"] else None,
                 )

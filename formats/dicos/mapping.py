@@ -409,6 +409,18 @@ def _threat_private(threat: Threat) -> Dataset | None:
     return item
 
 
+def _pto_assessment(threat: Threat | VolumeThreat, scan: Scan) -> dict[str, Any]:
+    """The ATD assessment of a PTO; its processing times, which the model does not have, are the scan time."""
+    return {
+        "processing_start": scan.acquired_at,
+        "processing_end": scan.acquired_at,
+        "category": threat.category,
+        "flag": threat.assessment,
+        "probability": threat.probability if threat.probability is not None else -1.0,
+        "description": threat.description,
+    }
+
+
 def _volume_pto(
     index: int, spatial: VolumeThreat, scan: Scan, references: Mapping[str, list[tuple[str, str]]]
 ) -> PotentialThreat:
@@ -422,12 +434,7 @@ def _volume_pto(
         ),
         base=(box.x, box.y, box.z),
         extents=(box.width, box.height, box.depth),
-        processing_start=scan.acquired_at,
-        processing_end=scan.acquired_at,
-        category=spatial.category,
-        flag=spatial.assessment,
-        probability=spatial.probability if spatial.probability is not None else -1.0,
-        description=spatial.description,
+        **_pto_assessment(spatial, scan),
         bitmap=spatial.mask,
         mass_g=spatial.mass,
         density=spatial.density,
@@ -452,12 +459,7 @@ def _reports(
             referenced_instances=tuple(references[threat.view]),
             base=(box.x, box.y, 0),
             extents=(box.width, box.height, 1),
-            processing_start=scan.acquired_at,
-            processing_end=scan.acquired_at,
-            category=threat.category,
-            flag=threat.assessment,
-            probability=threat.probability if threat.probability is not None else -1.0,
-            description=threat.description,
+            **_pto_assessment(threat, scan),
             bitmap=threat.mask[None] if threat.mask is not None else None,
             polygon=polygon,
             private_item=_threat_private(threat),
