@@ -147,3 +147,42 @@ def test_ait_and_other_classes_are_refused_by_name(reference, tmp_path):
         nii.read(path)
     (report,) = validate_paths([path])
     assert "AIT" in (report.failed or "") and not report.ok
+
+
+def test_the_reference_toolkits_own_files_validate_without_errors(reference):
+    folder, _ = reference
+    reports = validate_paths([folder])
+    assert len(reports) == 14
+    assert all(report.ok for report in reports), [r.as_dict() for r in reports if not r.ok]
+
+
+def _no_mass(ds):
+    representation = ds.ThreatSequence[0].PTORepresentationSequence[0]
+    del representation.Mass, representation.Density
+
+
+def _scaled(ds):
+    ds.RescaleSlope = 0.5
+
+
+DAMAGES = {
+    "empty-authority": ("dx/dx.dcs", lambda ds: setattr(ds, "IssuerOfPatientID", ""), "IssuerOfPatientID"),
+    "empty-ooi-id": ("ct/ct.dcs", lambda ds: setattr(ds, "PatientID", ""), "PatientID"),
+    "rescale-slope": ("dx/dx.dcs", _scaled, "RescaleSlope"),
+    "baggage-without-mass": ("ct_tdr/tdr.dcs", _no_mass, "Mass"),
+    "meta-version-v02": ("dx/dx.dcs", lambda ds: setattr(ds.file_meta[0x00020004], "value", "V02"), "DICOSMeta"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_what_the_reference_refuses_nii_validate_flags(reference, tmp_path, damage):
+    folder, _ = reference
+    name, change, tag = DAMAGES[damage]
+    dataset = pydicom.dcmread(folder / name)
+    change(dataset)
+    path = tmp_path / Path(name).name
+    dataset.save_as(path, enforce_file_format=True)
+    (report,) = run_pydicos("check", tmp_path, path)
+    assert not report["read"] or report["errors"], report["log"]
+    (result,) = validate_paths([path])
+    assert any(finding.tag and finding.tag.startswith(tag) for finding in result.errors), result.as_dict()
