@@ -474,7 +474,8 @@ def _reports(
     operator = (scan.operator.identifier, scan.operator.name) if scan.operator is not None else ("unknown", None)
     reports = []
     for number, ((origin, algorithm, version), threats) in enumerate(groups.items(), start=series_number + 1):
-        names = [algorithm or "", version] if version else ([algorithm] if algorithm else [])
+        # The reference needs a name and a version (for MACHINE reports): its placeholder when unknown.
+        names = [algorithm or UNKNOWN, version or UNKNOWN]
         reports.append(
             ThreatReport(
                 context=context,

@@ -245,6 +245,11 @@ def _attach_threats(
     scan.referenced_images = list(referenced.values())
 
 
+def _algorithm_name(algorithm: list[str]) -> str | None:
+    """The algorithm's name: None when absent or the reference's placeholder ``unknown``."""
+    return algorithm[0] if algorithm and algorithm[0] not in ("", UNKNOWN) else None
+
+
 def _any_reference(reports: Sequence[ThreatReport], path: Path) -> list[ImageReference]:
     for report in reports:
         for sop_class, uid in report.referenced_scans + [r for pto in report.threats for r in pto.referenced_instances]:
@@ -279,8 +284,8 @@ def _volume_threat(
             assessment=pto.flag,
             probability=pto.probability if 0 <= pto.probability <= 1 else None,
             origin=origin,
-            algorithm=(algorithm[0] or None) if algorithm else None,
-            algorithm_version=algorithm[1] if len(algorithm) > 1 else None,
+            algorithm=_algorithm_name(algorithm),
+            algorithm_version=algorithm[1] if len(algorithm) > 1 and algorithm[1] != UNKNOWN else None,
             description=pto.description,
             mass=pto.mass_g,
             density=pto.density,
@@ -319,8 +324,8 @@ def _threat(
             assessment=pto.flag,
             probability=probability if probability >= 0 else None,
             origin=origin,
-            algorithm=(algorithm[0] or None) if algorithm else None,
-            algorithm_version=algorithm[1] if len(algorithm) > 1 else None,
+            algorithm=_algorithm_name(algorithm),
+            algorithm_version=algorithm[1] if len(algorithm) > 1 and algorithm[1] != UNKNOWN else None,
             description=pto.description,
             polygon=polygon,
             mask=mask,

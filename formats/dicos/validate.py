@@ -504,6 +504,9 @@ def _check_dataset(
     for tag, enum in ENUMERATIONS.items():
         check.enumerated(dataset, tag, enum, legacy=tag == 0x40101027)
     if report.iod == "TDR":
+        check.has_value(dataset, (0x40101029,))  # Threat Detection Algorithm and Version
+        if _text(dataset.get("TDRType", "")) == "MACHINE" and len(_values(dataset, 0x40101029)) == 1:
+            check.add("error", "a MACHINE report needs the algorithm's name and version", 0x40101029)
         _check_tdr(dataset, version, check, instances)
     else:
         _check_image(dataset, report.iod, raw_frames, check)

@@ -15,7 +15,9 @@ from nii.cli import main
 from nii.model import CalibrationState, InspectedObject, Scan
 from nii.pipeline import Recipe, convert_scan
 from nii.values import QUANTIZATION
+from nii.volume_threats import Box3D, VolumeThreat
 from tests.conftest import make_scan
+from tests.formats.dicos.conftest import make_baggage_scan
 from tests.formats.dicos.tools import run_pydicos
 
 EXPECTED_SCALES = {
@@ -123,3 +125,26 @@ def test_reference_toolkit_loads_the_readme_sample_output(tmp_path):
     assert len(tdr["ptos"]) == len(nii.read(out / "suitcase").threats) > 0
     mapping = pydicom.dcmread(out / "cargo" / "dx-side-high.dcs").RealWorldValueMappingSequence[0]
     assert (mapping.LUTLabel, float(mapping.RealWorldValueSlope)) == ("ATTENUATION", QUANTIZATION["ATTENUATION"])
+
+
+def test_reference_toolkit_loads_threats_nii_marks_on_a_ct_volume(tmp_path):
+    scan = make_baggage_scan(large=True)
+    mask = np.zeros((2, 5, 6), bool)
+    mask[:, 1:4, 2:5] = True
+    scan.volume_threats = [
+        VolumeThreat(
+            Box3D(3, 4, 1, 6, 5, 2), volume="ct", category="EXPLOSIVE", probability=0.75, mass=420.0, mask=mask
+        )
+    ]
+    nii.write(scan, tmp_path / "scan", format="dicos")
+    files = sorted((tmp_path / "scan").glob("tdr-*.dcs"))
+    reports = run_pydicos("check", tmp_path, *files)
+    assert all(report["read"] and not report["errors"] for report in reports), reports
+    ptos = {pto["id"]: pto for report in reports for pto in report["ptos"]}
+    pto = ptos[len(scan.threats) + 1]  # volume threats follow the view threats
+    assert pto["base"] + pto["extents"] == [3.0, 4.0, 1.0, 6.0, 5.0, 2.0]
+    assert pto["bitmap_bits"] == mask.size
+    (back,) = nii.read(tmp_path / "scan").volume_threats
+    assert back == scan.volume_threats[0] or (
+        back.box == scan.volume_threats[0].box and np.array_equal(back.mask, mask) and back.mass == 420.0
+    )

@@ -170,6 +170,11 @@ DAMAGES = {
     "empty-ooi-id": ("ct/ct.dcs", lambda ds: setattr(ds, "PatientID", ""), "PatientID"),
     "rescale-slope": ("dx/dx.dcs", _scaled, "RescaleSlope"),
     "baggage-without-mass": ("ct_tdr/tdr.dcs", _no_mass, "Mass"),
+    "machine-report-without-version": (
+        "dx/tdr.dcs",
+        lambda ds: setattr(ds, "ThreatDetectionAlgorithmAndVersion", "ExampleATR"),
+        "ThreatDetectionAlgorithmAndVersion",
+    ),
     "meta-version-v02": ("dx/dx.dcs", lambda ds: setattr(ds.file_meta[0x00020004], "value", "V02"), "DICOSMeta"),
 }
 
