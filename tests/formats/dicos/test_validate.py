@@ -203,3 +203,19 @@ def test_v02_files_lack_v03_attributes_without_errors(folder):
     assert "PTO 1: 'PROHIBITED ITEM' is a V02/V02A term, read as 'PI'" in warnings
     _edit(folder / "dx-side-low.dcs", lambda ds: ds.__delitem__(0x00189309))
     assert ("TableSpeed (0018,9309)", "required attribute is missing") in _messages(folder / "dx-side-low.dcs")
+
+
+def test_validate_walks_folders_and_globs_and_reports_json(tmp_path, capsys):
+    nested = tmp_path / "site" / "day1"
+    nested.mkdir(parents=True)
+    nii.write(make_baggage_scan(), nested / "scan.dicos")
+    (tmp_path / "site" / "notes.txt").write_text("not DICOS")
+    assert main(["validate", "--json", str(tmp_path / "site")]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert len(document) == 7 and {entry["version"] for entry in document} == {"V03"}
+    assert all(entry["ok"] and entry["failed"] is None for entry in document)
+    assert main(["validate", str(tmp_path / "site" / "**" / "dx-*.dcs")]) == 0
+    assert capsys.readouterr().out.count(" DX V03 OK") == 4
+    (nested / "scan.dicos" / "tdr-1.dcs").write_bytes(b"DICM but not really")
+    assert main(["validate", str(tmp_path / "site" / "**" / "*.dcs")]) == 2
+    assert "tdr-1.dcs: cannot validate" in capsys.readouterr().out
