@@ -66,6 +66,18 @@ def _channel_from_role(image_type: str) -> str:
     return _ROLE_TO_CHANNEL.get(image_type.upper(), "single")
 
 
+_MAPPED_CHANNELS = {"STEEL_MM": "steel_mm", "Z_EFFECTIVE": "zeff", "MATERIAL": "material"}
+"""Derived channels named by the LUT Label of their Real World Value Mapping (as nii writes it)."""
+
+
+def _channel_of(image: DXImage) -> str:
+    """The channel of a DX without nii's private block: its value mapping's label, else its Image Type."""
+    mapping = image.value_mapping
+    if mapping is not None and mapping.label in _MAPPED_CHANNELS:
+        return _MAPPED_CHANNELS[mapping.label]
+    return _channel_from_role(image.image_type[1])
+
+
 def _calibration(text: str, default: CalibrationState) -> CalibrationState:
     try:
         return CalibrationState(text)
@@ -87,7 +99,7 @@ def _group_views(images: Sequence[DXImage]) -> list[_ViewParts]:
         if document.get("kind") == "view":
             name, channel = document["view"], document["channel"]
         else:
-            name, channel = "", _channel_from_role(image.image_type[1])
+            name, channel = "", _channel_of(image)
         if not name:
             shape = (int(image.Rows), int(image.Columns))
             target = next(

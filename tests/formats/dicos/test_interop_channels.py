@@ -148,3 +148,19 @@ def test_reference_toolkit_loads_threats_nii_marks_on_a_ct_volume(tmp_path):
     assert back == scan.volume_threats[0] or (
         back.box == scan.volume_threats[0].box and np.array_equal(back.mask, mask) and back.mass == 420.0
     )
+
+
+def test_without_the_private_block_channels_are_found_by_their_value_mapping(written, tmp_path):
+    """A file stripped of nii's private block (as a de-identifier may do) still reads as steel,
+    Z and material channels, with the view's calibration from Rescale Type."""
+    scan, folder = written["processed-none"]
+    for path in sorted(folder.glob("dx-side-*.dcs")):
+        dataset = pydicom.dcmread(path)
+        dataset.remove_private_tags()
+        dataset.save_as(tmp_path / path.name, enforce_file_format=True)
+    (view,) = nii.read(tmp_path).views
+    side = scan.view("side")
+    assert set(view.channels) == set(side.channels)
+    assert view.calibration is CalibrationState.ATTENUATION
+    for channel, pixels in side.channels.items():
+        np.testing.assert_array_equal(view.channels[channel], pixels)
