@@ -249,7 +249,8 @@ def _attach_threats(
                 )
                 for reference in references:
                     referenced.setdefault(reference.sop_instance_uid, reference)
-                threat = _volume_threat(pto, volume, references, origin, report.algorithm, report.path)
+                shape = scan.volume(volume).shape if volume is not None else None
+                threat = _volume_threat(pto, volume, shape, references, origin, report.algorithm, report.path)
             found.append((pto.id, order, threat))
     ordered = [threat for _, _, threat in sorted(found, key=lambda entry: (entry[0], entry[1]))]
     scan.threats = [t for t in ordered if isinstance(t, Threat)]
@@ -279,13 +280,19 @@ def _reference(sop_class: str, uid: str, path: Path | None) -> ImageReference:
 def _volume_threat(
     pto: PotentialThreat,
     volume: str | None,
+    shape: tuple[int, int, int] | None,
     references: tuple[ImageReference, ...],
     origin: ThreatOrigin,
     algorithm: list[str],
     path: Path | None,
 ) -> VolumeThreat:
+    """The PTO as a volume threat; on a volume of the scan, its box clipped to the volume."""
     x, y, z = (max(round(v), 0) for v in pto.base)
     width, height, depth = (max(round(v), 1) for v in pto.extents)
+    if shape is not None:
+        frames, rows, columns = shape
+        x, y, z = min(x, columns - 1), min(y, rows - 1), min(z, frames - 1)
+        width, height, depth = min(width, columns - x), min(height, rows - y), min(depth, frames - z)
     mask = pto.bitmap if pto.bitmap is not None and pto.bitmap.shape == (depth, height, width) else None
     try:
         return VolumeThreat(

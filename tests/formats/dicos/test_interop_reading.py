@@ -191,3 +191,16 @@ def test_what_the_reference_refuses_nii_validate_flags(reference, tmp_path, dama
     assert not report["read"] or report["errors"], report["log"]
     (result,) = validate_paths([path])
     assert any(finding.tag and finding.tag.startswith(tag) for finding in result.errors), result.as_dict()
+
+
+def test_a_ct_threat_reaching_past_its_volume_is_clipped_not_refused(reference, tmp_path):
+    folder, _ = reference
+    shutil.copy(folder / "ct_tdr" / "ct.dcs", tmp_path / "ct.dcs")
+    dataset = pydicom.dcmread(folder / "ct_tdr" / "tdr.dcs")
+    dataset.ThreatSequence[0].PTORepresentationSequence[0].ThreatROIVoxelSequence[0].ThreatROIExtents = [500, 500, 50]
+    dataset.save_as(tmp_path / "tdr.dcs", enforce_file_format=True)
+    scan = nii.read(tmp_path)
+    (threat,) = scan.volume_threats
+    frames, rows, columns = scan.volumes[0].shape
+    box = threat.box
+    assert (box.x + box.width, box.y + box.height, box.z + box.depth) == (columns, rows, frames)
