@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "simulate",
     "convert",
     "validate",
+    "dump",
     "export",
     "profile",
     "bench",
