@@ -13,7 +13,13 @@ Groups:
 The ``*_reference`` functions in the modules are the plain-numpy versions the tests compare against.
 """
 
-from nii.kernels.attenuation import ATTENUATION_SCALE, attenuation, calibrated_attenuation, equivalent_thickness
+from nii.kernels.attenuation import (
+    ATTENUATION_SCALE,
+    QUANTIZATION,
+    attenuation,
+    calibrated_attenuation,
+    equivalent_thickness,
+)
 from nii.kernels.calibrate import TRANSMISSION_FLOOR, Calibration, transmission
 from nii.kernels.display import area_resample, area_taps, grey_levels, local_contrast
 from nii.kernels.dual_energy import (
@@ -30,6 +36,7 @@ from nii.kernels.resample import orient, resample, resample_lines, resample_rows
 __all__ = [
     "ATTENUATION_SCALE",
     "CONVENTIONAL_PALETTE",
+    "QUANTIZATION",
     "TRANSMISSION_FLOOR",
     "Calibration",
     "MaterialClass",

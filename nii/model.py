@@ -28,12 +28,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
 from nii.errors import ValidationError
 from nii.lazy import LazyArray
+
+if TYPE_CHECKING:
+    from nii.volume_threats import ImageReference, VolumeThreat
 
 __all__ = [
     "CHANNEL_ROLES",
@@ -715,6 +718,11 @@ class Scan:
         Source and processing history.
     volumes
         3-D reconstructions (CT); names must be unique.
+    volume_threats
+        Threats in voxel coordinates (:mod:`nii.volume_threats`): on the volumes, or on
+        ``referenced_images``.
+    referenced_images
+        Images the scan refers to but does not carry (a threat report read on its own).
     """
 
     views: list[View]
@@ -728,12 +736,19 @@ class Scan:
     frame_of_reference_uid: str = field(default_factory=new_uid)
     provenance: Provenance = field(default_factory=Provenance)
     volumes: list[Volume] = field(default_factory=list)
+    volume_threats: list[VolumeThreat] = field(default_factory=list)
+    referenced_images: list[ImageReference] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.views = list(self.views)
         self.volumes = list(self.volumes)
         self.threats = list(self.threats)
-        _require(len(self.views) + len(self.volumes) > 0, "a scan needs at least one view or one volume")
+        self.volume_threats = list(self.volume_threats)
+        self.referenced_images = list(self.referenced_images)
+        _require(
+            len(self.views) + len(self.volumes) + len(self.referenced_images) > 0,
+            "a scan needs at least one view or one volume, or references to the images it reports on",
+        )
         names = [view.name for view in self.views]
         _require(len(set(names)) == len(names), f"view names must be unique, got {names}")
         volume_names = [volume.name for volume in self.volumes]
@@ -750,6 +765,17 @@ class Scan:
                 f"threat {index} box ({box.x}, {box.y}, {box.width} × {box.height}) lies outside "
                 f"view {threat.view!r} of {lines} lines × {rows} rows",
             )
+        for index, spatial in enumerate(self.volume_threats):
+            if spatial.volume is not None:
+                _require(
+                    spatial.volume in volume_names, f"volume threat {index} is on unknown volume {spatial.volume!r}"
+                )
+                ends = [end.stop for end in spatial.box.slices]
+                shape = self.volume(spatial.volume).shape
+                _require(
+                    all(end <= size for end, size in zip(ends, shape, strict=True)),
+                    f"volume threat {index} box {spatial.box} lies outside volume {spatial.volume!r} of shape {shape}",
+                )
 
     def view(self, name: str) -> View:
         """The view called ``name``."""

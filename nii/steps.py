@@ -36,10 +36,17 @@ import cv2
 import numpy as np
 
 from nii.errors import ValidationError
-from nii.kernels import MaterialClass, attenuation, calibrated_attenuation, orient, resample, transmission
+from nii.kernels import (
+    QUANTIZATION,
+    MaterialClass,
+    attenuation,
+    calibrated_attenuation,
+    orient,
+    resample,
+    transmission,
+)
 from nii.model import MEASURED_CHANNELS, CalibrationState, Geometry, RowOrder, Scan, TravelDirection, View
 from nii.values import (
-    QUANTIZATION,
     attenuation_of,
     calibration_of,
     physical,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Any
 
 from nii.errors import ConfigurationError
+from nii.exchange.deidentify import Deidentifier
 from nii.pipeline import TARGETS, Recipe, convert
 from nii.steps import STEPS
 
@@ -42,6 +44,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://127.0.0.1:8786")
     parser.add_argument("--resume", action="store_true", help="skip inputs already converted (needs --report)")
     parser.add_argument("--report", metavar="FILE", help="write a JSON or CSV report, one row per input")
+    parser.add_argument(
+        "--deidentify", metavar="KEY_FILE", help="de-identify the DICOS output with this key (as nii deidentify)"
+    )
+    parser.add_argument("--keep", default="", help="with --deidentify: retain device, institution, dates")
     return parser
 
 
@@ -52,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigurationError("--fsync is available for --to dicos")
         options["fsync"] = True
     recipe = Recipe.parse(args.normalize, target=args.to, **options)
+    if args.deidentify:
+        recipe = dataclasses.replace(recipe, deidentify=Deidentifier.from_key_file(args.deidentify, keep=args.keep))
     results = convert(
         args.inputs,
         args.out,

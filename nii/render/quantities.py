@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 
 from nii.errors import ConfigurationError, ValidationError
-from nii.kernels import MaterialClass, orient
+from nii.kernels import QUANTIZATION, MaterialClass, orient
 from nii.model import MEASURED_CHANNELS, CalibrationState, LenientStrEnum, RowOrder, TravelDirection, View
 from nii.steps import MATERIAL_SMOOTHING_PX
-from nii.values import QUANTIZATION, attenuation_of, physical
+from nii.values import attenuation_of, physical
 
 if TYPE_CHECKING:
     from nii.calibration import ZeffTable

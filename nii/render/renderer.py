@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from nii.errors import ConfigurationError, ValidationError
-from nii.kernels import MaterialClass, MaterialTable, false_colour, local_contrast
+from nii.kernels import QUANTIZATION, MaterialClass, MaterialTable, false_colour, local_contrast
 from nii.kernels.display import area_resample, area_taps, grey_levels
 from nii.model import CalibrationState, LenientStrEnum, RowOrder, Scan, Threat, TravelDirection
 from nii.render.overlays import draw_threats, with_band
@@ -29,7 +29,7 @@ from nii.render.quantities import (
     oriented,
     quantity_values,
 )
-from nii.values import QUANTIZATION, attenuation_of
+from nii.values import attenuation_of
 
 __all__ = [
     "CROP_MARGIN",
@@ -473,7 +473,7 @@ def stored_codes(scan: Scan, *, view: str | None = None, options: RenderOptions 
     """Exact uint16 codes of the options' quantity, canonically oriented, one pixel per sample.
 
     Raw counts and material classes keep their values (scale 1); the other quantities use the 16-bit
-    conventions of :data:`nii.values.QUANTIZATION`.
+    conventions of :data:`nii.kernels.QUANTIZATION`.
 
     Examples
     --------
