@@ -12,7 +12,7 @@ API
 :class:`RenderOptions`
     Frozen and validated: quantity, channel, window (``"auto"``, a :class:`Window`, ``"LOW,HIGH"``
     or a :class:`Preset`), gamma, invert, enhance, strip (show one material class), threats,
-    legend, scale_bar, square_pixels, crop.
+    legend, scale_bar, square_pixels, crop, scanner (model whose physics gives steel, Zeff, classes).
 :class:`Renderer`
     One view prepared once (values of the quantity, window, object crop), then any number of
     pictures: :meth:`Renderer.picture` (a level or a width) and :meth:`Renderer.tile`.
@@ -28,9 +28,11 @@ API
     ``jpeg-export`` and ``tiff-export`` formats of ``nii.write`` and ``nii export``).
 
 Geometry: pictures are in the canonical orientation (top of the object up, travel left to right).
-Level 0 has square pixels of the finer of the two pixel spacings (or, without ``square_pixels``, one
-picture pixel per sample); level ``L`` has pixels ``2**L`` times larger, each the area average of
+Level 0 has square pixels of the finer of the two pixel spacings (one picture pixel per sample when the
+samples are square within 1 % or without ``square_pixels``); pictures are cropped to the object (plus a
+3 % margin) unless ``crop=False``; level ``L`` has pixels ``2**L`` times larger, each the area average of
 the samples it covers, so a tile at a level equals the same crop of the whole picture bit for bit.
+:class:`Picture` gives ``mm_per_pixel`` and ``origin_mm`` to map picture pixels back to the view.
 Threat boxes are drawn into tiles as into pictures; the scale bar and the legend go in a band under
 a picture, never into tiles.
 
