@@ -36,11 +36,17 @@ import cv2
 import numpy as np
 
 from nii.errors import ValidationError
-from nii.kernels import MaterialClass, attenuation, calibrated_attenuation, orient, resample, transmission
-from nii.model import CalibrationState, Geometry, RowOrder, Scan, TravelDirection, View
-from nii.values import (
-    MEASURED,
+from nii.kernels import (
     QUANTIZATION,
+    MaterialClass,
+    attenuation,
+    calibrated_attenuation,
+    orient,
+    resample,
+    transmission,
+)
+from nii.model import MEASURED_CHANNELS, CalibrationState, Geometry, RowOrder, Scan, TravelDirection, View
+from nii.values import (
     attenuation_of,
     calibration_of,
     physical,
@@ -70,7 +76,7 @@ def register_step(name: str) -> Callable[[StepFunction], StepFunction]:
 
 
 def _measured(view: View) -> dict[str, np.ndarray]:
-    return {name: array for name, array in view.channels.items() if name in MEASURED}
+    return {name: array for name, array in view.channels.items() if name in MEASURED_CHANNELS}
 
 
 def _replace_measured(scan: Scan, convert: Callable[[View, str], np.ndarray], state: CalibrationState) -> Scan:

@@ -52,6 +52,7 @@ from pydicom.dataset import Dataset
 from nii.errors import UnsupportedError
 from nii.model import (
     CHANNEL_ROLES,
+    MEASURED_CHANNELS,
     CalibrationState,
     InspectedObject,
     ObjectType,
@@ -77,7 +78,6 @@ from .dx import DXImage
 from .instance import DicosInstance
 from .private import (
     ID_ISSUERS,
-    MEASURED_CHANNELS,
     PRIVATE_ARRAYS,
     PRIVATE_SCHEMA,
     ExactValues,
@@ -191,15 +191,7 @@ def _scan_private(scan: Scan, channels: set[str]) -> dict[str, Any]:
         "energies_kv": {name: kv for name, kv in scanner.energies_kv.items() if name not in channels},
         "country": scan.site.country,
         "operator_identifier": scan.operator.identifier if scan.operator is not None else None,
-        "steps": [
-            {
-                "name": step.name,
-                "parameters": {k: str(v) if hasattr(v, "value") else v for k, v in step.parameters.items()},
-                "software": step.software,
-                "performed_at": step.performed_at.isoformat() if step.performed_at else None,
-            }
-            for step in scan.provenance.steps
-        ],
+        "steps": [step.to_dict() for step in scan.provenance.steps],
     }
 
 
@@ -211,7 +203,7 @@ _SCALES = {
     "material": ("{class}", "material class", "MATERIAL", "nii material class code"),
 }
 """Unit (UCUM), its meaning, label and explanation of each 16-bit representation of
-:data:`nii.values.QUANTIZATION`."""
+:data:`nii.kernels.QUANTIZATION`."""
 
 
 def value_mapping(channel: str, calibration: CalibrationState, dtype: np.dtype) -> RealWorldValue | None:
@@ -227,8 +219,7 @@ def value_mapping(channel: str, calibration: CalibrationState, dtype: np.dtype) 
     >>> value_mapping("high", CalibrationState.RAW, np.dtype("u2")) is None
     True
     """
-    # Imported here: nii.values brings the numba kernels, which a reader of DICOS does not need.
-    from nii.values import QUANTIZATION
+    from nii.kernels.attenuation import QUANTIZATION  # here: the kernels load numba, a DICOS reader needs none
 
     if dtype != np.uint16:
         return None

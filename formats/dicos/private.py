@@ -41,7 +41,6 @@ from .instance import DicosInstance
 
 __all__ = [
     "ID_ISSUERS",
-    "MEASURED_CHANNELS",
     "PRIVATE_ARRAYS",
     "PRIVATE_SCHEMA",
     "ExactValues",
@@ -56,7 +55,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PRIVATE_SCHEMA = 1
-MEASURED_CHANNELS = frozenset({"high", "low", "single"})
 ID_ISSUERS = ("ISO 6346", "LICENCE PLATE", "DECLARATION", "IDENTIFIER")
 """Other OOI IDs' issuers, one per kind of identifier of :class:`nii.model.InspectedObject`."""
 PRIVATE_ARRAYS = {"dark": PRIVATE_DARK, "air": PRIVATE_AIR, "reference": PRIVATE_REFERENCE}

@@ -12,7 +12,6 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import numpy as np
 from nii.errors import CorruptFileError, ValidationError
 from nii.model import (
     CHANNEL_ROLES,
+    MEASURED_CHANNELS,
     Box,
     CalibrationState,
     Geometry,
@@ -47,7 +47,6 @@ from .dictionary import PRIVATE_LINE_POSITIONS, PRIVATE_POLYGON, TDRType
 from .dx import DXImage
 from .private import (
     ID_ISSUERS,
-    MEASURED_CHANNELS,
     PRIVATE_ARRAYS,
     exact_value,
     private_array,
@@ -447,18 +446,6 @@ def instances_to_scan(
         scan.__post_init__()  # checks the threats against the views and volumes
     except ValidationError as error:
         raise CorruptFileError(error.problem, path=path) from error
-    steps = tuple(
-        ProcessingStep(
-            name=step["name"],
-            parameters=step["parameters"],
-            software=step["software"],
-            performed_at=_parse_iso(step["performed_at"]),
-        )
-        for step in private.get("steps", [])
-    )
+    steps = tuple(ProcessingStep.from_dict(step) for step in private.get("steps", []))
     scan.provenance = Provenance(steps=steps)
     return scan
-
-
-def _parse_iso(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None

@@ -1,7 +1,7 @@
 """Physical values of stored pixels: DICOM's Real World Value Mapping (0040,9096).
 
 nii stores processed channels (transmission, attenuation, steel-equivalent thickness,
-effective Z, material class) as 16-bit codes (:data:`nii.values.QUANTIZATION`). Their scale
+effective Z, material class) as 16-bit codes (:data:`nii.kernels.QUANTIZATION`). Their scale
 goes in a standard attribute every DICOM tool reads: ``value = slope × code + intercept``
 with the unit as a UCUM code. Rescale Slope/Intercept cannot carry it on DX, because the
 reference toolkit refuses a DX whose Rescale Slope is not 1; the Real World Value Mapping

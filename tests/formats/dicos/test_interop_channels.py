@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from nii.formats.dicos.validate import validate_paths
 
 import nii
 from nii.cli import main
+from nii.formats.dicos.validate import validate_paths
+from nii.kernels import QUANTIZATION
 from nii.model import CalibrationState, InspectedObject, Scan
 from nii.pipeline import Recipe, convert_scan
-from nii.values import QUANTIZATION
 from nii.volume_threats import Box3D, VolumeThreat
 from tests.conftest import make_scan
 from tests.formats.dicos.conftest import make_baggage_scan

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from nii.formats.dicos.validate import validate_paths
 from pydicom.encaps import encapsulate, generate_frames
 
 import nii
 from nii.cli import main
 from nii.errors import UnsupportedError
+from nii.formats.dicos.validate import validate_paths
 from tests.formats.dicos.tools import run_pydicos
 
 DX_CLASS = "1.2.840.10008.5.1.4.1.1.501.2.2"

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from nii.formats.dicos.validate import validate_file
 
 import nii
+from nii.formats.dicos.validate import validate_file
 from tests.conftest import make_scan
 from tests.formats.dicos.tools import require_program, run_pydicos, system_program
 
