@@ -96,7 +96,7 @@ from .files import tag_text
 from .instance import DicosInstance
 from .tdr import PotentialThreat, ThreatReport
 
-__all__ = ["WriteOptions", "instances_to_scan", "scan_to_instances"]
+__all__ = ["WriteOptions", "instances_to_scan", "scan_to_instances", "view_instances"]
 
 log = logging.getLogger(__name__)
 
@@ -817,3 +817,11 @@ def instances_to_scan(
 
 def _parse_iso(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
+
+
+def view_instances(images: Sequence[DXImage]) -> dict[str, list[tuple[str, str]]]:
+    """``(SOP class, SOP instance)`` of the images of each view, the views named as :func:`instances_to_scan` names them."""
+    return {
+        part.name: [(str(image.SOPClassUID), str(image.SOPInstanceUID)) for image in part.channels.values()]
+        for part in _group_views(images)
+    }
