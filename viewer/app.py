@@ -31,6 +31,21 @@ import math
 from pathlib import Path
 from typing import Any
 
+from nii.formats.dicos.annotate import add_operator_report
+from nii.viewer.catalogue import Catalogue, OpenScan
+from nii.viewer.compare import PairCache, pair_tile
+from nii.viewer.describe import describe_display, describe_scan, readout
+from nii.viewer.security import SECURITY_HEADERS, TokenGate, asset_table
+from nii.viewer.tiles import (
+    IMAGE_TYPES,
+    Display,
+    TileSpec,
+    encode,
+    picture_to_samples,
+    render_tile,
+    renderer,
+    thumbnail,
+)
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -41,13 +56,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from nii.errors import ConfigurationError, LimitExceededError, NiiError, ValidationError
-from nii.formats.dicos.annotate import add_operator_report
 from nii.model import Box, Operator, Threat, ThreatCategory, ThreatOrigin
-from nii.viewer.catalogue import Catalogue, OpenScan
-from nii.viewer.compare import PairCache, pair_tile
-from nii.viewer.describe import describe_display, describe_scan, readout
-from nii.viewer.security import SECURITY_HEADERS, TokenGate, asset_table
-from nii.viewer.tiles import IMAGE_TYPES, Display, TileSpec, encode, picture_to_samples, render_tile, renderer, thumbnail
 
 __all__ = ["MAX_BODY", "STATIC", "create_app"]
 

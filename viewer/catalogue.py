@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nii.errors import ConfigurationError, NiiError
 from nii.formats.archive import open_archive
+
+from nii.errors import ConfigurationError, NiiError
 from nii.model import Scan
 from nii.pipeline import find_scans
 from nii.registry import find_format, read

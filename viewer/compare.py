@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from nii.errors import ConfigurationError
 from nii.kernels import checkerboard, match_intensity, register, signed_difference, valid_mask
-from nii.model import CalibrationState, Geometry, Scan, View
-from nii.render import AIR_ATTENUATION, Quantity, Renderer, RenderOptions
 from nii.viewer.catalogue import OpenScan
 from nii.viewer.tiles import Display, TileSpec, renderer
+
+from nii.errors import ConfigurationError
+from nii.model import CalibrationState, Geometry, Scan, View
+from nii.render import AIR_ATTENUATION, Quantity, Renderer, RenderOptions
 
 __all__ = ["MODES", "PairCache", "PairResult", "pair_tile"]
 
@@ -135,9 +135,9 @@ class PairCache:
         view = query.get("view") or first.scan.views[0].name
         with self._lock:
             last = self._last
-            if last is not None and last.key[:3] == (first.entry.id, second.entry.id, view):
-                if last.key[4] == (query.get("channel") or ""):
-                    return last
+            wanted = (first.entry.id, second.entry.id, view)
+            if last is not None and last.key[:3] == wanted and last.key[4] == (query.get("channel") or ""):
+                return last
             result = _register(first, second, query)
             self._last = result
             return result

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from nii.errors import ConfigurationError, NiiError
 from nii.kernels import CONVENTIONAL_PALETTE, MaterialClass
-from nii.metadata import scan_to_dict
-from nii.render import Quantity, Renderer
 from nii.viewer.catalogue import OpenScan
 from nii.viewer.tiles import TILE, Display, finite, picture_to_samples, renderer
+
+from nii.errors import ConfigurationError, NiiError
+from nii.metadata import scan_to_dict
+from nii.render import Quantity, RenderOptions
 
 __all__ = ["describe_display", "describe_scan", "readout"]
 
@@ -73,7 +74,7 @@ def describe_display(opened: OpenScan, display: Display) -> dict[str, Any]:
     legend = []
     if prepared.quantity is Quantity.MATERIAL or display.options.strip is not None:
         legend = [
-            {"name": member.name.lower().replace("_", " "), "colour": "#%02x%02x%02x" % tuple(CONVENTIONAL_PALETTE[m])}
+            {"name": member.name.lower().replace("_", " "), "colour": "#" + bytes(CONVENTIONAL_PALETTE[m]).hex()}
             for m, member in enumerate(MaterialClass)
             if member is not MaterialClass.UNKNOWN
         ]
@@ -123,7 +124,7 @@ def readout(opened: OpenScan, query: Mapping[str, str]) -> dict[str, Any]:
     view = prepared.view
 
     def sibling(quantity: str) -> Display:
-        return Display(display.view, type(display.options)(quantity=quantity, channel=prepared.channel))  # type: ignore[arg-type]
+        return Display(display.view, RenderOptions(quantity=Quantity(quantity), channel=prepared.channel))
 
     material = _value_at(opened, sibling("material"), row, line)
     return {

@@ -9,11 +9,11 @@ import webbrowser
 from collections.abc import Sequence
 
 import uvicorn
-
-from nii.errors import ConfigurationError
 from nii.viewer.app import create_app
 from nii.viewer.catalogue import Catalogue
 from nii.viewer.security import is_loopback, new_token
+
+from nii.errors import ConfigurationError
 
 __all__ = ["bind", "serve"]
 

@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from nii.viewer.catalogue import OpenScan
 from PIL import Image
 
 from nii.errors import ConfigurationError
 from nii.render import Quantity, Renderer, RenderOptions
-from nii.viewer.catalogue import OpenScan
 
 __all__ = [
     "IMAGE_TYPES",

@@ -132,4 +132,3 @@ def add_operator_report(
     with atomic_output(target) as temporary:
         write_instance(temporary, report, version=context.dicos_version)
     return target
-

@@ -820,7 +820,7 @@ def _parse_iso(text: str | None) -> datetime | None:
 
 
 def view_instances(images: Sequence[DXImage]) -> dict[str, list[tuple[str, str]]]:
-    """``(SOP class, SOP instance)`` of the images of each view, the views named as :func:`instances_to_scan` names them."""
+    """``(SOP class, SOP instance)`` of each view's images, views named as :func:`instances_to_scan` names them."""
     return {
         part.name: [(str(image.SOPClassUID), str(image.SOPInstanceUID)) for image in part.channels.values()]
         for part in _group_views(images)
