@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import uvicorn
-
 from nii.viewer.app import create_app
 from nii.viewer.catalogue import Catalogue
 from nii.viewer.server import LOOPBACK_HOSTS, bind
