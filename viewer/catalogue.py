@@ -67,7 +67,7 @@ class OpenScan:
     entry: ScanEntry
     scan: Scan
     derived: dict[Any, Any] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.RLock = field(default_factory=threading.RLock)  # held while deriving: no work done twice
 
     def cached(self, key: Any, make: Callable[[], Any]) -> Any:
         """``make()``'s result, computed once per open scan and key."""

@@ -88,9 +88,32 @@ class Display:
 
 
 def renderer(opened: OpenScan, display: Display) -> Renderer:
-    """The prepared renderer of a display of an open scan (made once, the last few kept)."""
+    """The prepared renderer of a display of an open scan, the last few kept.
+
+    A display that differs from a kept one only in its window, invert, enhancement or strip restyles
+    it (:meth:`nii.render.Renderer.restyled`): a window drag does not prepare the view again.
+    """
+
+    def make() -> Renderer:
+        with opened.lock:
+            kept = [
+                prepared
+                for key, prepared in opened.derived.items()
+                if isinstance(key, tuple) and key[0] == "renderer" and key[1].view == display.view
+            ]
+        similar = [
+            prepared
+            for prepared in kept
+            if all(
+                getattr(prepared.options, name) == getattr(display.options, name) for name in Renderer.PREPARED_OPTIONS
+            )
+        ]
+        if similar:
+            return similar[-1].restyled(display.options)
+        return Renderer(opened.scan, view=display.view or None, options=display.options)
+
     key = ("renderer", display)
-    made = opened.cached(key, lambda: Renderer(opened.scan, view=display.view or None, options=display.options))
+    made = opened.cached(key, make)
     with opened.lock:
         renderers = [k for k in opened.derived if isinstance(k, tuple) and k and k[0] == "renderer"]
         for old in renderers[:-RENDERERS_PER_SCAN]:

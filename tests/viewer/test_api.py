@@ -175,3 +175,22 @@ def test_lazy_catalogue_keeps_at_most_two_scans_open(scan_files):
     for entry in catalogue.entries:
         catalogue.open(entry.id)
     assert catalogue.open_ids == ["s1", "s2"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        RenderOptions(window="0.5,5"),
+        RenderOptions(window="metal", invert=False),
+        RenderOptions(strip="metal", enhance=True, gamma=0.7),
+        RenderOptions(threats=True, window="1,4"),
+        RenderOptions(quantity="material"),
+    ],
+)
+def test_a_restyled_renderer_draws_what_a_fresh_one_draws(scan_files, options):
+    scan = nii.read(scan_files["a"])
+    restyled = Renderer(scan, options=RenderOptions()).restyled(options)
+    fresh = Renderer(scan, options=options)
+    assert (restyled.window, restyled.invert) == (fresh.window, fresh.invert)
+    for level in (0, 1):
+        assert np.array_equal(restyled.picture(level=level).image, fresh.picture(level=level).image)
