@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import uvicorn
-from nii.viewer.app import create_app
+from nii.viewer.app import STATIC, create_app
 from nii.viewer.catalogue import Catalogue
 from nii.viewer.server import LOOPBACK_HOSTS, bind
 
@@ -48,9 +48,9 @@ def require_browser() -> Any:
 
 
 @contextmanager
-def running_viewer(paths: Sequence[Path]) -> Iterator[str]:
-    """A viewer of ``paths`` on 127.0.0.1 and a free port; yields its URL."""
-    app = create_app(Catalogue(paths), allowed_hosts=LOOPBACK_HOSTS)
+def running_viewer(paths: Sequence[Path], *, assets: Path = STATIC) -> Iterator[str]:
+    """A viewer of ``paths`` (client from ``assets``) on 127.0.0.1 and a free port; yields its URL."""
+    app = create_app(Catalogue(paths), allowed_hosts=LOOPBACK_HOSTS, assets=assets)
     sock = bind("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -8,7 +8,7 @@ const state = {
   rulerPoints: [], rulerMode: false, markMode: false, draft: null, pendingBox: null,
   pair: null, pairMode: "side", left: null, right: null, flickerTimer: null,
 };
-window.niiView = state; // for tests and the console
+window.niiView = state; // for tests, benchmarks and the console
 
 function message(text) { $("message").textContent = text || ""; }
 
@@ -48,19 +48,22 @@ function makeViewer(id) {
 }
 
 // Swap the shown picture without a blank frame: the new one goes on top, the old ones go when it is loaded.
-function showPicture(viewer, source, done) {
+// Resolves with the milliseconds from the request to the new picture complete.
+function showPicture(viewer, source) {
   const started = performance.now();
-  viewer.addTiledImage({
-    tileSource: source, index: viewer.world.getItemCount(),
-    success: (event) => {
-      const item = event.item;
-      const finish = () => {
-        while (viewer.world.getItemCount() > 1) viewer.world.removeItem(viewer.world.getItemAt(0));
-        if (done) done(performance.now() - started);
-      };
-      if (item.getFullyLoaded()) finish(); else item.addOnceHandler("fully-loaded-change", finish);
-    },
-    error: (event) => message(`cannot show the picture: ${event.message}`),
+  return new Promise((resolve) => {
+    viewer.addTiledImage({
+      tileSource: source, index: viewer.world.getItemCount(),
+      success: (event) => {
+        const item = event.item;
+        const finish = () => {
+          while (viewer.world.getItemCount() > 1) viewer.world.removeItem(viewer.world.getItemAt(0));
+          resolve(performance.now() - started);
+        };
+        if (item.getFullyLoaded()) finish(); else item.addOnceHandler("fully-loaded-change", finish);
+      },
+      error: (event) => { message(`cannot show the picture: ${event.message}`); resolve(null); },
+    });
   });
 }
 
@@ -130,14 +133,18 @@ async function refresh(home) {
     state.viewer.world.removeAll();
     state.viewer.open(source);
     state.viewer.addOnceHandler("open", () => drawThreats());
-  } else {
-    showPicture(state.viewer, source, (ms) => { state.lastSwapMs = ms; drawThreats(); });
+    showWindow(); showLegend(display); showThreatList(display);
+    return null;
   }
   showWindow(); showLegend(display); showThreatList(display);
+  state.lastSwapMs = await showPicture(state.viewer, source);
+  drawThreats();
+  return state.lastSwapMs;
 }
 
 function showWindow() {
   const d = state.display;
+  if (d.quantity === "material") { $("window-text").textContent = `material classes (false colour, ${d.channel})`; return; }
   $("window-text").textContent = `${d.quantity} ${d.channel || ""} window ${d.window[0].toPrecision(3)} … ${d.window[1].toPrecision(3)} ${d.unit}`;
 }
 
@@ -202,7 +209,7 @@ function setupWindowDrag(viewer) {
     state.window = `${(centre - newWidth / 2).toPrecision(5)},${(centre + newWidth / 2).toPrecision(5)}`;
     state.display.window = [centre - newWidth / 2, centre + newWidth / 2];
     showWindow();
-    if (!timer) timer = setTimeout(() => { timer = null; state.dragStarted = performance.now(); refresh(false); }, 80);
+    if (!timer) timer = setTimeout(() => { timer = null; refresh(false); }, 80);
   });
   viewer.addHandler("canvas-release", () => { start = null; });
 }
@@ -390,6 +397,7 @@ function setTab(name) {
 // ---------------------------------------------------------------- start
 
 function start() {
+  state.refresh = refresh;
   state.viewer = makeViewer("osd");
   setupWindowDrag(state.viewer); setupReadout(state.viewer); setupRuler(state.viewer); setupMarking(state.viewer);
   $("view").addEventListener("change", () => { fillChannels(); state.window = null; refresh(true); });
