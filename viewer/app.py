@@ -136,7 +136,8 @@ class Viewer:
 
     def thumbnail(self, request: Request) -> Response:
         scan_id = request.path_params["scan_id"]
-        self._open(request)
+        if scan_id not in {entry.id for entry in self.catalogue.entries}:
+            raise HTTPException(404, f"no scan {scan_id!r}")
         data = self.catalogue.thumbnail(scan_id, "png", thumbnail)
         return Response(data, media_type="image/png", headers={**SECURITY_HEADERS, "Cache-Control": "max-age=3600"})
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from nii.formats.archive import open_archive
 
-from nii.errors import ConfigurationError, NiiError
+from nii.errors import ConfigurationError
 from nii.model import Scan
 from nii.pipeline import find_scans
 from nii.registry import find_format, read
@@ -125,6 +125,10 @@ class Catalogue:
         """The entry called ``scan_id``; ``KeyError`` for any other text."""
         return self._by_id[scan_id]
 
+    def _read(self, entry: ScanEntry) -> OpenScan:
+        options = {"scan": entry.archive_index} if entry.archive_index is not None else {}
+        return OpenScan(entry, read(entry.path, format=entry.format, **options))
+
     def open(self, scan_id: str) -> OpenScan:
         """The scan, read on first use and kept among the ``open_limit`` most recently used."""
         entry = self.entry(scan_id)
@@ -132,8 +136,7 @@ class Catalogue:
             if scan_id in self._open:
                 self._open.move_to_end(scan_id)
                 return self._open[scan_id]
-        options = {"scan": entry.archive_index} if entry.archive_index is not None else {}
-        opened = OpenScan(entry, read(entry.path, format=entry.format, **options))
+        opened = self._read(entry)
         with self._lock:
             opened = self._open.setdefault(scan_id, opened)
             self._open.move_to_end(scan_id)
@@ -154,17 +157,16 @@ class Catalogue:
             return list(self._open)
 
     def thumbnail(self, scan_id: str, kind: str, make: Callable[[OpenScan], bytes]) -> bytes:
-        """The encoded thumbnail of a scan, made once with ``make`` (which may open the scan)."""
+        """The encoded thumbnail of a scan, made once with ``make``.
+
+        A scan not open already is read for it and let go again: listing scans never keeps them open.
+        """
         key = (scan_id, kind)
         with self._lock:
             if key in self._thumbnails:
                 return self._thumbnails[key]
-        data = make(self.open(scan_id))
+            opened = self._open.get(scan_id)
+        data = make(opened if opened is not None else self._read(self.entry(scan_id)))
         with self._lock:
             self._thumbnails[key] = data
         return data
-
-
-def describe_error(error: NiiError) -> str:
-    """The message of an error, without the server's file paths (the browser knows scans by id)."""
-    return error.problem

@@ -11,14 +11,13 @@ Renderers are kept per open scan and display (:meth:`OpenScan.cached`), so panni
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from nii.viewer.catalogue import OpenScan
-from PIL import Image
 
 from nii.errors import ConfigurationError
 from nii.render import Quantity, Renderer, RenderOptions
@@ -183,16 +182,24 @@ def quantity_names() -> list[str]:
 
 
 def encode(image: np.ndarray, kind: str = "png") -> bytes:
-    """PNG (fast compression) or lossless WebP bytes of a uint8 grey or RGB image."""
+    """Lossless PNG (fast compression) or WebP bytes of a uint8 grey or RGB image; grey when R = G = B.
+
+    OpenCV's encoders, which release the GIL, so tiles are encoded in parallel.
+    """
     if kind not in IMAGE_TYPES:
         raise ConfigurationError(f"image type {kind[:20]!r}: use one of {', '.join(IMAGE_TYPES)}")
-    buffer = io.BytesIO()
-    picture = Image.fromarray(np.ascontiguousarray(image))
-    if kind == "png":
-        picture.save(buffer, format="PNG", compress_level=1)
-    else:
-        picture.save(buffer, format="WEBP", lossless=True, quality=0, method=0)
-    return buffer.getvalue()
+    if (
+        image.ndim == 3
+        and np.array_equal(image[..., 0], image[..., 1])
+        and np.array_equal(image[..., 0], image[..., 2])
+    ):
+        image = image[..., 0]
+    pixels = np.ascontiguousarray(image if image.ndim == 2 else image[..., ::-1])  # OpenCV wants BGR
+    options = [cv2.IMWRITE_PNG_COMPRESSION, 1] if kind == "png" else [cv2.IMWRITE_WEBP_QUALITY, 101]
+    done, data = cv2.imencode(f".{kind}", pixels, options)
+    if not done:
+        raise ConfigurationError(f"could not encode a {image.shape} tile as {kind}")
+    return data.tobytes()
 
 
 def finite(value: float) -> float | None:

@@ -43,18 +43,24 @@ function makeViewer(id) {
     id, drawer: "canvas", showNavigationControl: false, showNavigator: id === "osd",
     navigatorPosition: "BOTTOM_RIGHT", animationTime: 0.25, blendTime: 0, maxZoomPixelRatio: 8,
     visibilityRatio: 0.5, preserveImageSizeOnResize: true, immediateRender: false,
+    maxTilesPerFrame: 64, imageLoaderLimit: 12, // all visible tiles requested at once (OpenSeadragon: one per frame)
     gestureSettingsMouse: { clickToZoom: false, dblClickToZoom: true },
   });
 }
 
 // Swap the shown picture without a blank frame: the new one goes on top, the old ones go when it is loaded.
 // Resolves with the milliseconds from the request to the new picture complete.
-function showPicture(viewer, source) {
+function showPicture(viewer, source, coarse = false) {
   const started = performance.now();
+  // Only the tiles of the current zoom (no coarser levels first): the old picture stays visible beneath.
+  // A coarse picture (while the window is dragged) takes tiles of about half the screen's resolution.
+  viewer.immediateRender = true;
+  viewer.minPixelRatio = coarse ? 1.0 : 0.5;
   return new Promise((resolve) => {
     viewer.addTiledImage({
       tileSource: source, index: viewer.world.getItemCount(),
       success: (event) => {
+        viewer.immediateRender = false; viewer.minPixelRatio = 0.5;
         const item = event.item;
         const finish = () => {
           while (viewer.world.getItemCount() > 1) viewer.world.removeItem(viewer.world.getItemAt(0));
@@ -66,6 +72,14 @@ function showPicture(viewer, source) {
     });
   });
 }
+
+// Picture pixels (finest level) <-> OpenSeadragon coordinates. The picture spans the world's width 0..1
+// whichever tile source (fine or coarse) shows it, so these do not depend on the item drawn.
+const pictureScale = () => state.display.width;
+function toViewport(x, y) { return new OpenSeadragon.Point(x / pictureScale(), y / pictureScale()); }
+function viewportRect(x0, y0, x1, y1) { const s = pictureScale(); return new OpenSeadragon.Rect(x0 / s, y0 / s, (x1 - x0) / s, (y1 - y0) / s); }
+function pictureAt(viewer, pixel) { const p = viewer.viewport.viewerElementToViewportCoordinates(pixel); return { x: p.x * pictureScale(), y: p.y * pictureScale() }; }
+function onScreen(viewer, x, y) { return viewer.viewport.viewportToViewerElementCoordinates(toViewport(x, y)); }
 
 // ---------------------------------------------------------------- inspect
 
@@ -118,7 +132,7 @@ function fillChannels() {
   $("channel").replaceChildren(...view.channels.filter((c) => ["high", "low", "single"].includes(c)).map((c) => el("option", { value: c }, c)));
 }
 
-async function refresh(home) {
+async function refresh(home, coarse = false) {
   if (!state.scan) return;
   const query = displayQuery();
   let display;
@@ -137,7 +151,7 @@ async function refresh(home) {
     return null;
   }
   showWindow(); showLegend(display); showThreatList(display);
-  state.lastSwapMs = await showPicture(state.viewer, source);
+  state.lastSwapMs = await showPicture(state.viewer, source, coarse);
   drawThreats();
   return state.lastSwapMs;
 }
@@ -172,11 +186,10 @@ function showThreatList(display) {
 function drawThreats() {
   const viewer = state.viewer;
   viewer.clearOverlays();
-  const item = viewer.world.getItemAt(viewer.world.getItemCount() - 1);
-  if (!item || !state.display || !$("threats").checked) return;
+  if (!viewer.world.getItemCount() || !state.display || !$("threats").checked) return;
   for (const t of state.display.threats) {
     const box = el("div", { class: `threat-box${t.alarm ? "" : " no-alarm"}${t.origin === "OPERATOR" ? " operator" : ""}` }, el("span", {}, threatLabel(t)));
-    viewer.addOverlay(box, item.imageToViewportRectangle(t.x0, t.y0, t.x1 - t.x0, t.y1 - t.y0));
+    viewer.addOverlay(box, viewportRect(t.x0, t.y0, t.x1, t.y1));
   }
 }
 
@@ -209,9 +222,12 @@ function setupWindowDrag(viewer) {
     state.window = `${(centre - newWidth / 2).toPrecision(5)},${(centre + newWidth / 2).toPrecision(5)}`;
     state.display.window = [centre - newWidth / 2, centre + newWidth / 2];
     showWindow();
-    if (!timer) timer = setTimeout(() => { timer = null; refresh(false); }, 80);
+    if (!timer) timer = setTimeout(() => { timer = null; if (start) refresh(false, true); }, 80);
   });
-  viewer.addHandler("canvas-release", () => { start = null; });
+  viewer.addHandler("canvas-release", () => {
+    if (start && state.window) setTimeout(() => refresh(false), 100); // the sharp picture once the drag ends
+    start = null;
+  });
 }
 
 function setupReadout(viewer) {
@@ -219,9 +235,8 @@ function setupReadout(viewer) {
   new OpenSeadragon.MouseTracker({
     element: viewer.element,
     moveHandler: (event) => {
-      const item = viewer.world.getItemAt(0);
-      if (!item || !state.display) return;
-      const point = item.viewerElementToImageCoordinates(event.position);
+      if (!viewer.world.getItemCount() || !state.display) return;
+      const point = pictureAt(viewer, event.position);
       pending = point;
       if (busy) return;
       busy = true;
@@ -247,7 +262,7 @@ function setupRuler(viewer) {
   viewer.addHandler("canvas-click", (event) => {
     if (!state.rulerMode || !event.quick) return;
     event.preventDefaultAction = true;
-    const point = viewer.world.getItemAt(0).viewerElementToImageCoordinates(event.position);
+    const point = pictureAt(viewer, event.position);
     state.rulerPoints = state.rulerPoints.length >= 2 ? [point] : [...state.rulerPoints, point];
     drawRuler();
   });
@@ -262,9 +277,8 @@ function rulerLength() {
 function drawRuler() {
   const layer = $("ruler-layer");
   layer.replaceChildren();
-  const item = state.viewer && state.viewer.world.getItemAt(0);
-  if (!item || state.rulerPoints.length === 0) return;
-  const points = state.rulerPoints.map((p) => item.imageToViewerElementCoordinates(new OpenSeadragon.Point(p.x, p.y)));
+  if (!state.viewer || !state.display || state.rulerPoints.length === 0) return;
+  const points = state.rulerPoints.map((p) => onScreen(state.viewer, p.x, p.y));
   const ns = "http://www.w3.org/2000/svg";
   if (points.length === 2) {
     const line = document.createElementNS(ns, "line");
@@ -283,16 +297,15 @@ function setupMarking(viewer) {
   let origin = null;
   viewer.addHandler("canvas-press", (event) => {
     if (!state.markMode) return;
-    origin = viewer.world.getItemAt(0).viewerElementToImageCoordinates(event.position);
+    origin = pictureAt(viewer, event.position);
   });
   viewer.addHandler("canvas-drag", (event) => {
     if (!state.markMode || !origin) return;
     event.preventDefaultAction = true;
-    const item = viewer.world.getItemAt(0);
-    const point = item.viewerElementToImageCoordinates(event.position);
+    const point = pictureAt(viewer, event.position);
     const box = { x0: Math.min(origin.x, point.x), y0: Math.min(origin.y, point.y), x1: Math.max(origin.x, point.x), y1: Math.max(origin.y, point.y) };
     state.pendingBox = box;
-    const rect = item.imageToViewportRectangle(box.x0, box.y0, box.x1 - box.x0, box.y1 - box.y0);
+    const rect = viewportRect(box.x0, box.y0, box.x1, box.y1);
     if (!state.draft) { state.draft = el("div", { class: "draft-box", id: "draft-box" }); viewer.addOverlay(state.draft, rect); } else viewer.updateOverlay(state.draft, rect);
   });
   viewer.addHandler("canvas-release", () => {
@@ -319,12 +332,11 @@ function exportPNG() {
   const viewer = state.viewer; const source = viewer.drawer.canvas;
   const canvas = document.createElement("canvas"); canvas.width = source.width; canvas.height = source.height;
   const context = canvas.getContext("2d"); context.drawImage(source, 0, 0);
-  const ratio = source.width / viewer.container.clientWidth; const item = viewer.world.getItemAt(0);
-  if ($("threats").checked && item) {
+  const ratio = source.width / viewer.container.clientWidth;
+  if ($("threats").checked && state.display) {
     context.lineWidth = 2 * ratio; context.font = `${12 * ratio}px sans-serif`;
     for (const t of state.display.threats) {
-      const a = item.imageToViewerElementCoordinates(new OpenSeadragon.Point(t.x0, t.y0));
-      const b = item.imageToViewerElementCoordinates(new OpenSeadragon.Point(t.x1, t.y1));
+      const a = onScreen(viewer, t.x0, t.y0); const b = onScreen(viewer, t.x1, t.y1);
       context.strokeStyle = context.fillStyle = t.alarm ? "#ff2d2d" : "#ffd400";
       context.strokeRect(a.x * ratio, a.y * ratio, (b.x - a.x) * ratio, (b.y - a.y) * ratio);
       context.fillText(threatLabel(t), a.x * ratio, a.y * ratio - 4 * ratio);
