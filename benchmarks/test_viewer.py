@@ -143,6 +143,8 @@ from pathlib import Path
 from starlette.testclient import TestClient
 from nii.viewer.app import create_app
 from nii.viewer.catalogue import Catalogue
+from nii.viewer.server import return_freed_memory
+return_freed_memory()  # as nii view does
 paths = sorted(Path(sys.argv[1]).glob("*.npz"))
 def rss():
     return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
 import threading
@@ -15,10 +16,28 @@ from nii.viewer.security import is_loopback, new_token
 
 from nii.errors import ConfigurationError
 
-__all__ = ["bind", "serve"]
+__all__ = ["bind", "return_freed_memory", "serve"]
 
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost"]
 """Host header values a loopback server answers (a web page elsewhere cannot rebind a name to it)."""
+
+
+M_MMAP_THRESHOLD = -3
+"""glibc's ``mallopt`` parameter: blocks from this size up are mapped apart and unmapped when freed."""
+
+
+def return_freed_memory() -> None:
+    """Have glibc give freed blocks of 1 MiB and more (the arrays of scans no longer shown) back to the system.
+
+    Otherwise glibc raises that threshold after each large free, keeps later arrays in its per-thread heaps,
+    and a server that has shown ten scans holds several scans' worth of memory it no longer uses. No-op
+    where the C library is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_MMAP_THRESHOLD, 1 << 20)
+    except (OSError, AttributeError):
+        return
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -48,6 +67,7 @@ def serve(
     On an address other than loopback a random token is made; the URL printed carries it and every
     request must present it.
     """
+    return_freed_memory()
     catalogue = Catalogue(paths)
     loopback = is_loopback(host)
     token = None if loopback else new_token()
