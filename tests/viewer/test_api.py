@@ -6,9 +6,11 @@ import io
 
 import numpy as np
 import pytest
+from nii.viewer.app import create_app
 from nii.viewer.catalogue import Catalogue
 from nii.viewer.tiles import TILE
 from PIL import Image
+from starlette.testclient import TestClient
 
 import nii
 from nii.render import Renderer, RenderOptions, render
@@ -194,3 +196,22 @@ def test_a_restyled_renderer_draws_what_a_fresh_one_draws(scan_files, options):
     assert (restyled.window, restyled.invert) == (fresh.window, fresh.invert)
     for level in (0, 1):
         assert np.array_equal(restyled.picture(level=level).image, fresh.picture(level=level).image)
+
+
+def test_every_scan_of_an_archive_is_listed_and_shown(scan_files, tmp_path):
+    from nii.formats.archive import write_archive
+
+    first, second = nii.read(scan_files["a"]), nii.read(scan_files["b"])
+    write_archive(tmp_path / "lib.niih5", [first, second])
+    catalogue = Catalogue([tmp_path / "lib.niih5"])
+    client = TestClient(create_app(catalogue), raise_server_exceptions=False)
+    scans = client.get("/api/scans").json()["scans"]
+    assert [(s["id"], s["label"], s["format"]) for s in scans] == [
+        ("s0", "lib.niih5 #0", "nii-archive"),
+        ("s1", "lib.niih5 #1", "nii-archive"),
+    ]
+    assert catalogue.open_ids == []
+    info = client.get("/api/scans/s1").json()
+    assert (info["views"][0]["rows"], info["views"][0]["lines"]) == second.view("side").shape
+    tile = decoded(client.get("/api/scans/s1/tile", params={"view": "side", "level": 0, "x": 0, "y": 0}))
+    assert tile.std() > 5

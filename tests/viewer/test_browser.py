@@ -10,7 +10,9 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 import nii
 from nii.model import ThreatOrigin
@@ -88,6 +90,13 @@ def test_officer_zooms_windows_and_toggles_threat_boxes(officer, tmp_path):
     page.mouse.click(x - 100, y)
     page.mouse.click(x + 100, y)
     assert page.text_content("#ruler-text").endswith("mm")
+
+    with page.expect_download() as download:
+        page.click("#export")
+    exported = tmp_path / "export.png"
+    download.value.save_as(exported)
+    picture = Image.open(exported)
+    assert picture.format == "PNG" and picture.size[0] > 500 and np.asarray(picture.convert("L")).std() > 10
 
     page.select_option("#quantity", "material")
     page.wait_for_function("() => document.getElementById('legend').textContent.includes('organic')")
