@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from nii.kernels import CONVENTIONAL_PALETTE, MaterialClass
 from nii.viewer.catalogue import OpenScan
 from nii.viewer.tiles import TILE, Display, finite, picture_to_samples, renderer
 
 from nii.errors import ConfigurationError, NiiError
 from nii.metadata import scan_to_dict
-from nii.render import Quantity, RenderOptions
+from nii.model import Geometry, Scan, View
+from nii.render import Quantity, Renderer, RenderOptions
 
 __all__ = ["describe_display", "describe_scan", "readout"]
 
@@ -95,24 +97,57 @@ def describe_display(opened: OpenScan, display: Display) -> dict[str, Any]:
     }
 
 
-def _value_at(opened: OpenScan, display: Display, row: int, line: int) -> float | None:
-    """The display's quantity at a view sample, ``None`` when the scan cannot give it."""
+NEIGHBOURHOOD = 8
+"""Samples on each side of the cursor from which the readout computes the quantities the picture does not
+show (material classes are smoothed over a few samples, so one sample alone would not give the picture's
+class). The per-line source normalisation then comes from these lines only: values agree with the whole
+view's to about 0.1 %."""
+
+
+def _oriented_index(view: View, row: int, line: int) -> tuple[int, int]:
+    """Where a view sample is in the canonically oriented arrays of a renderer."""
+    rows, lines = view.shape
+    geometry = view.geometry
+    return (
+        rows - 1 - row if geometry.row_order.value == "BOTTOM_UP" else row,
+        lines - 1 - line if geometry.travel_direction.value == "RIGHT_TO_LEFT" else line,
+    )
+
+
+def _neighbourhood(scan: Scan, view: View, row: int, line: int) -> tuple[Scan, int, int]:
+    """A scan of the samples around ``(row, line)`` (canonical geometry) and the sample's place in it."""
+    rows, lines = view.shape
+    r0, r1 = max(0, row - NEIGHBOURHOOD), min(rows, row + NEIGHBOURHOOD + 1)
+    c0, c1 = max(0, line - NEIGHBOURHOOD), min(lines, line + NEIGHBOURHOOD + 1)
+    geometry = view.geometry
+    part = View(
+        view.name,
+        {name: np.asarray(channel[r0:r1, c0:c1]) for name, channel in view.channels.items()},
+        Geometry(geometry.detector_spacing_mm, geometry.travel_spacing_mm),
+        calibration=view.calibration,
+        dark={name: np.asarray(array)[r0:r1] for name, array in view.dark.items()},
+        air={name: np.asarray(array)[r0:r1] for name, array in view.air.items()},
+        reference={name: np.asarray(array)[c0:c1] for name, array in view.reference.items()},
+    )
+    return Scan([part], acquired_at=scan.acquired_at, scanner=scan.scanner), row - r0, line - c0
+
+
+def _value_at(part: Scan, quantity: Quantity, channel: str, row: int, line: int) -> float | None:
+    """A quantity at one sample of the neighbourhood scan, ``None`` when the scan cannot give it."""
     try:
-        prepared = renderer(opened, display)
+        prepared = Renderer(part, options=RenderOptions(quantity=quantity, channel=channel, crop=False))
     except NiiError:
         return None
-    rows, lines = prepared.view.shape
-    geometry = prepared.view.geometry
-    oriented_row = rows - 1 - row if geometry.row_order.value == "BOTTOM_UP" else row
-    oriented_line = lines - 1 - line if geometry.travel_direction.value == "RIGHT_TO_LEFT" else line
-    return finite(float(prepared.values[oriented_row, oriented_line]))
+    return finite(float(prepared.values[row, line]))
 
 
 def readout(opened: OpenScan, query: Mapping[str, str]) -> dict[str, Any]:
     """Values under the cursor at finest-picture coordinates ``x``, ``y`` of a display.
 
     Raw stored values of every channel, attenuation of the display's channel, steel-equivalent mm and
-    material class (``None`` where the scan cannot give them), and the position in mm.
+    material class (``None`` where the scan cannot give them), and the position in mm. The displayed
+    quantity is read from the picture's values; the others from the samples around the cursor
+    (:data:`NEIGHBOURHOOD`), so that hovering never prepares a whole view.
     """
     display = Display.from_query(query)
     prepared = renderer(opened, display)
@@ -122,19 +157,22 @@ def readout(opened: OpenScan, query: Mapping[str, str]) -> dict[str, Any]:
         raise ConfigurationError("x and y must be numbers") from None
     row, line = picture_to_samples(prepared, x, y)
     view = prepared.view
+    part, local_row, local_line = _neighbourhood(opened.scan, view, row, line)
 
-    def sibling(quantity: str) -> Display:
-        return Display(display.view, RenderOptions(quantity=Quantity(quantity), channel=prepared.channel))
+    def value(quantity: Quantity) -> float | None:
+        if quantity is prepared.quantity:  # the picture's own values, exactly
+            return finite(float(prepared.values[_oriented_index(view, row, line)]))
+        return _value_at(part, quantity, prepared.channel, local_row, local_line)
 
-    material = _value_at(opened, sibling("material"), row, line)
+    material = value(Quantity.MATERIAL)
     return {
         "row": row,
         "line": line,
         "x_mm": x * prepared.base_pixel_mm[1],
         "y_mm": y * prepared.base_pixel_mm[0],
         "raw": {name: finite(float(channel[row, line])) for name, channel in view.channels.items()},
-        "attenuation": _value_at(opened, sibling("attenuation"), row, line),
-        "steel_mm": _value_at(opened, sibling("steel"), row, line),
+        "attenuation": value(Quantity.ATTENUATION),
+        "steel_mm": value(Quantity.STEEL),
         "material": MaterialClass(int(material)).name.lower().replace("_", " ") if material is not None else None,
         "channel": prepared.channel,
     }
