@@ -16,7 +16,7 @@ from nii.viewer.security import is_loopback, new_token
 
 from nii.errors import ConfigurationError
 
-__all__ = ["bind", "return_freed_memory", "serve"]
+__all__ = ["access_rules", "bind", "return_freed_memory", "serve"]
 
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost"]
 """Host header values a loopback server answers (a web page elsewhere cannot rebind a name to it)."""
@@ -38,6 +38,14 @@ def return_freed_memory() -> None:
         libc.mallopt(M_MMAP_THRESHOLD, 1 << 20)
     except (OSError, AttributeError):
         return
+
+
+def access_rules(host: str) -> tuple[str | None, list[str] | None]:
+    """``(token, allowed Host names)`` of a server listening on ``host``: on loopback no token and only
+    loopback names; elsewhere a fresh random token and any name."""
+    if is_loopback(host):
+        return None, LOOPBACK_HOSTS
+    return new_token(), None
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -69,9 +77,8 @@ def serve(
     """
     return_freed_memory()
     catalogue = Catalogue(paths)
-    loopback = is_loopback(host)
-    token = None if loopback else new_token()
-    app = create_app(catalogue, token=token, allowed_hosts=LOOPBACK_HOSTS if loopback else None)
+    token, allowed_hosts = access_rules(host)
+    app = create_app(catalogue, token=token, allowed_hosts=allowed_hosts)
     sock = bind(host, port)
     bound_port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host

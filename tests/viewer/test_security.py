@@ -12,6 +12,7 @@ import pytest
 from nii.viewer.app import STATIC, create_app
 from nii.viewer.catalogue import Catalogue
 from nii.viewer.security import asset_table, is_loopback
+from nii.viewer.server import access_rules
 from starlette.testclient import TestClient
 
 TRAVERSALS = [
@@ -148,6 +149,14 @@ def test_loopback_server_answers_only_loopback_host_names(scan_files):
     )
     assert client.get("/api/scans").status_code == 200
     assert client.get("/api/scans", headers={"Host": "attacker.example"}).status_code == 400
+
+
+def test_a_server_beyond_loopback_gets_a_fresh_token_and_loopback_none():
+    assert access_rules("127.0.0.1") == (None, ["127.0.0.1", "localhost"])
+    assert access_rules("::1")[0] is None
+    first, hosts = access_rules("0.0.0.0")
+    second, _ = access_rules("192.168.1.5")
+    assert hosts is None and first and second and first != second and len(first) >= 32
 
 
 def test_loopback_addresses():
