@@ -136,9 +136,14 @@ async function refresh(home, coarse = false) {
   if (!state.scan) return;
   const query = displayQuery();
   let display;
-  try {
-    display = await getJSON(`api/scans/${state.scan}/display?${query}`);
-  } catch (error) { message(error.message); return; }
+  if (coarse && state.display) {
+    // While dragging, only the window changes: no round trip before the tiles (the sharp refresh checks).
+    display = { ...state.display, window: state.window.split(",").map(Number) };
+  } else {
+    try {
+      display = await getJSON(`api/scans/${state.scan}/display?${query}`);
+    } catch (error) { message(error.message); return; }
+  }
   state.display = display;
   state.window = state.window || null;
   const url = `api/scans/${state.scan}/tile?${query}`;
