@@ -20,13 +20,11 @@ Ratios are baseline time / nii time (above 1: nii faster).
 
 from __future__ import annotations
 
-import time
-
 import cv2
 import numpy as np
 import pytest
 
-from benchmarks import alternate, benchmarking, write_table
+from benchmarks import alternate, benchmarking, best_seconds, write_table
 from nii.render import Renderer, RenderOptions, render
 from nii.render.quantities import AIR_ATTENUATION, STARVED_ATTENUATION
 from nii.simulate import simulate
@@ -114,15 +112,6 @@ def record(name: str, ratio: float, nii_seconds: float, goal_ms: float) -> None:
     RESULTS.append(
         f"  {name:<30} nii {nii_seconds * 1000:7.2f} ms  ratio {ratio:6.2f}  ({status} goal ≤ {goal_ms:g} ms)"
     )
-
-
-def best_seconds(function, rounds: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 @pytest.mark.parametrize("level", [0, 2])

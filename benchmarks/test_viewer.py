@@ -27,9 +27,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from nii.viewer.app import create_app
-from nii.viewer.catalogue import Catalogue
-from nii.viewer.tiles import TILE
 from PIL import Image
 from starlette.testclient import TestClient
 
@@ -37,6 +34,9 @@ import nii
 from benchmarks import alternate, benchmarking, write_table
 from nii.render import Renderer, RenderOptions
 from nii.simulate import simulate
+from nii.viewer.app import create_app
+from nii.viewer.catalogue import Catalogue
+from nii.viewer.tiles import TILE
 from tests.viewer.browser import LOADED, browser_page, running_viewer
 
 RESULTS: list[str] = []

@@ -15,12 +15,12 @@ from typing import Any
 
 import numba
 import numpy as np
-from nii.kernels._core import check_array, fast_ln, fast_ln_reference, output_array
-from nii.kernels.calibrate import TRANSMISSION_FLOOR, Calibration, clipped_transmission, transmission_reference
 from numba import types
 from numba.extending import overload
 
 from nii.errors import ValidationError
+from nii.kernels._core import check_array, fast_ln, fast_ln_reference, output_array
+from nii.kernels.calibrate import TRANSMISSION_FLOOR, Calibration, clipped_transmission, transmission_reference
 
 __all__ = [
     "ATTENUATION_SCALE",

@@ -1,217 +1,35 @@
-"""Display: window/level from uint16 to uint8 through a look-up table, gamma, local contrast.
+"""Display: area resampling to any pixel size, windowing to grey levels, local contrast.
 
-A :class:`Window` is defined on uint16 input values (raw counts, attenuation codes, ...) and turned into
-a 65 536-entry uint8 table; :func:`apply_window` applies it, :func:`render` goes from raw counts to the
-displayed uint8 image in one pass (calibrate, attenuate, window) and equals
-``apply_window(calibrated_attenuation(raw, calibration, dtype=np.uint16), window)`` bit for bit.
+The renderer (:mod:`nii.render`) computes a picture as :func:`area_resample` of a quantity (each picture
+pixel the area-weighted mean of the samples it covers, taps from :func:`area_taps`), then
+:func:`grey_levels` (window, gamma, invert) and optionally :func:`local_contrast`. Every picture pixel
+is computed from its own taps in a fixed order, so any part of a picture equals the same crop of the
+whole bit for bit.
 """
 
 from __future__ import annotations
 
 import math
-import sys
-from dataclasses import dataclass
-from functools import cached_property
 
 import cv2
 import numba
 import numpy as np
-from nii.kernels._core import check_array, fast_ln, output_array
-from nii.kernels.attenuation import ATTENUATION_SCALE, attenuation_code, calibrated_attenuation_reference
-from nii.kernels.calibrate import Calibration, clipped_transmission
 
-from nii.errors import UnsupportedError, ValidationError
+from nii.errors import ValidationError
+from nii.kernels._core import check_array, output_array
 
 __all__ = [
-    "Window",
-    "apply_window",
-    "apply_window_reference",
     "area_resample",
     "area_resample_reference",
     "area_taps",
     "grey_levels",
     "grey_levels_reference",
     "local_contrast",
-    "render",
-    "render_reference",
 ]
 
-_LUT_SIZE = 65536
 _ZERO = np.float32(0.0)
 _HALF = np.float32(0.5)
 _MAX = np.float32(255.0)
-
-
-@dataclass(frozen=True)
-class Window:
-    """Window/level with optional gamma, mapping uint16 values to uint8 grey levels.
-
-    Values at or below ``low`` become 0, at or above ``high`` 255, linearly in between, then raised to
-    ``gamma`` (below 1 brightens the dark end). ``invert`` makes ``low`` white and ``high`` black, the
-    usual way to show attenuation (open air white).
-
-    Parameters
-    ----------
-    low, high
-        Window edges in input units (0..65535), ``low < high``.
-    gamma
-        Exponent applied to the windowed fraction, positive.
-    invert
-        Black and white swapped.
-
-    Examples
-    --------
-    >>> window = Window.for_attenuation(0.0, 8.0, invert=True)
-    >>> int(window.lut[0]), int(window.lut[65535])
-    (255, 0)
-    """
-
-    low: float
-    high: float
-    gamma: float = 1.0
-    invert: bool = False
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.low) and math.isfinite(self.high) and 0 <= self.low < self.high <= 65535):
-            raise ValidationError(f"window needs 0 <= low < high <= 65535, got low={self.low}, high={self.high}")
-        if not (math.isfinite(self.gamma) and self.gamma > 0):
-            raise ValidationError(f"window gamma must be a positive number, got {self.gamma}")
-
-    @classmethod
-    def for_attenuation(cls, low: float, high: float, *, gamma: float = 1.0, invert: bool = False) -> Window:
-        """A window given in attenuation units, for uint16 attenuation codes (see ``ATTENUATION_SCALE``)."""
-        scale = float(ATTENUATION_SCALE)
-        return cls(min(low * scale, 65535.0), min(high * scale, 65535.0), gamma=gamma, invert=invert)
-
-    @property
-    def is_linear(self) -> bool:
-        """True when ``gamma`` is 1, so kernels may compute the table's values instead of looking them up."""
-        return self.gamma == 1.0
-
-    @property
-    def slope(self) -> np.float32:
-        """Grey levels per input unit, as the float32 the kernels use."""
-        return np.float32(255.0 / (self.high - self.low))
-
-    @cached_property
-    def lut(self) -> np.ndarray:
-        """The uint8 table of all 65 536 input values (read-only)."""
-        values = np.arange(_LUT_SIZE, dtype=np.float32)
-        if self.is_linear:
-            # The float32 operations of _linear_level, so the computed and looked-up paths agree bit for bit.
-            levels = np.clip((values - np.float32(self.low)) * self.slope, _ZERO, _MAX)
-            table = (levels + _HALF).astype(np.uint8)
-        else:
-            fraction = np.clip((values.astype(np.float64) - self.low) / (self.high - self.low), 0.0, 1.0)
-            table = np.floor(255.0 * fraction**self.gamma + 0.5).astype(np.uint8)
-        if self.invert:
-            table = np.uint8(255) - table
-        table.flags.writeable = False
-        return table
-
-
-@numba.njit(inline="always", cache=True)
-def _linear_level(value, low, slope, invert):  # pragma: no cover
-    level = np.uint8(min(max((np.float32(value) - low) * slope, _ZERO), _MAX) + _HALF)
-    return np.uint8(255) - level if invert else level
-
-
-_U64 = np.uint64
-
-
-@numba.njit(parallel=True, cache=True)
-def _apply_lut_kernel(image, lut, out):  # pragma: no cover
-    rows, lines = image.shape
-    packed = lines // 8
-    for r in numba.prange(rows):
-        # Eight pixels per step: two 64-bit loads of four uint16 each, one 64-bit store of eight uint8
-        # (little-endian lanes). Half the memory operations of a pixel loop; cv2.LUT's speed needs it.
-        source = image[r, : 8 * packed].view(np.uint64)
-        target = out[r, : 8 * packed].view(np.uint64)
-        for j in range(packed):
-            first = source[2 * j]
-            second = source[2 * j + 1]
-            word = _U64(0)
-            for lane in range(4):
-                shift = _U64(16 * lane)
-                word |= _U64(lut[(first >> shift) & _U64(0xFFFF)]) << _U64(8 * lane)
-                word |= _U64(lut[(second >> shift) & _U64(0xFFFF)]) << _U64(8 * lane + 32)
-            target[j] = word
-        for j in range(8 * packed, lines):
-            out[r, j] = lut[np.uint32(image[r, j])]
-
-
-def apply_window(image: np.ndarray, window: Window, *, out: np.ndarray | None = None) -> np.ndarray:
-    """Window a uint16 image to uint8 through the window's table.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> apply_window(np.array([[0, 100, 200]], np.uint16), Window(0, 200)).tolist()
-    [[0, 128, 255]]
-    """
-    image = check_array(image, "image", dtype=np.uint16, ndim=2)
-    result = output_array(out, image.shape, np.uint8)
-    if sys.byteorder != "little":
-        raise UnsupportedError("apply_window packs pixels into 64-bit words and needs a little-endian machine")
-    _apply_lut_kernel(image, window.lut, result)
-    return result
-
-
-def apply_window_reference(image: np.ndarray, window: Window) -> np.ndarray:
-    """Plain-numpy :func:`apply_window`."""
-    return window.lut[image]
-
-
-@numba.njit(parallel=True, cache=True)
-def _render_linear_kernel(
-    raw, offset, inverse_gain, line_scale, lower, upper, weight, low, slope, invert, out
-):  # pragma: no cover
-    rows, lines = raw.shape
-    for r in numba.prange(rows):
-        for j in range(lines):
-            t = clipped_transmission(raw, r, j, offset, inverse_gain, line_scale, lower, upper, weight)
-            out[r, j] = _linear_level(attenuation_code(-fast_ln(t)), low, slope, invert)
-
-
-@numba.njit(parallel=True, cache=True)
-def _render_lut_kernel(raw, offset, inverse_gain, line_scale, lower, upper, weight, lut, out):  # pragma: no cover
-    rows, lines = raw.shape
-    for r in numba.prange(rows):
-        for j in range(lines):
-            t = clipped_transmission(raw, r, j, offset, inverse_gain, line_scale, lower, upper, weight)
-            out[r, j] = lut[np.uint32(attenuation_code(-fast_ln(t)))]
-
-
-def render(raw: np.ndarray, calibration: Calibration, window: Window, *, out: np.ndarray | None = None) -> np.ndarray:
-    """Raw counts to a displayed uint8 image in one pass: calibrate, attenuate, window.
-
-    ``window`` applies to uint16 attenuation codes (build it with :meth:`Window.for_attenuation`). A
-    linear window is computed instead of looked up (the table's own float32 arithmetic, so the same
-    values), which keeps the pass at memory speed.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> calibration = Calibration.from_references(np.full(1, 100.0), np.full(1, 10100.0))
-    >>> window = Window.for_attenuation(0.0, 2.0, invert=True)
-    >>> render(np.array([[10100, 5100, 100]], np.uint16), calibration, window).tolist()
-    [[255, 167, 0]]
-    """
-    raw = calibration.check_raw(raw)
-    result = output_array(out, raw.shape, np.uint8)
-    c = calibration
-    arguments = (raw, c.offset, c.inverse_gain, c.line_scale_for(raw.shape[1]), c.lower, c.upper, c.weight)
-    if window.is_linear:
-        _render_linear_kernel(*arguments, np.float32(window.low), window.slope, window.invert, result)
-    else:
-        _render_lut_kernel(*arguments, window.lut, result)
-    return result
-
-
-def render_reference(raw: np.ndarray, calibration: Calibration, window: Window) -> np.ndarray:
-    """Plain-numpy :func:`render`: attenuation codes, then the window's table."""
-    return apply_window_reference(calibrated_attenuation_reference(raw, calibration, dtype=np.uint16), window)
 
 
 def local_contrast(

@@ -31,7 +31,18 @@ import math
 from pathlib import Path
 from typing import Any
 
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from nii.errors import ConfigurationError, LimitExceededError, NiiError, ValidationError
 from nii.formats.dicos.annotate import add_operator_report
+from nii.model import Box, Operator, Threat, ThreatCategory, ThreatOrigin
 from nii.viewer.catalogue import Catalogue, OpenScan
 from nii.viewer.compare import PairCache, pair_tile
 from nii.viewer.describe import describe_display, describe_scan, readout
@@ -46,17 +57,6 @@ from nii.viewer.tiles import (
     renderer,
     thumbnail,
 )
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
-
-from nii.errors import ConfigurationError, LimitExceededError, NiiError, ValidationError
-from nii.model import Box, Operator, Threat, ThreatCategory, ThreatOrigin
 
 __all__ = ["MAX_BODY", "STATIC", "create_app"]
 

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nii.formats.archive import open_archive
-
 from nii.errors import ConfigurationError
+from nii.formats.archive import open_archive
 from nii.model import Scan
 from nii.pipeline import find_scans
 from nii.registry import find_format, read

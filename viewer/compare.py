@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from nii.kernels import checkerboard, match_intensity, register, signed_difference, valid_mask
-from nii.viewer.catalogue import OpenScan
-from nii.viewer.tiles import Display, TileSpec, renderer
 
 from nii.errors import ConfigurationError
+from nii.kernels import checkerboard, match_intensity, register, signed_difference, valid_mask
 from nii.model import CalibrationState, Geometry, Scan, View
 from nii.render import AIR_ATTENUATION, Quantity, Renderer, RenderOptions
+from nii.viewer.catalogue import OpenScan
+from nii.viewer.tiles import Display, TileSpec, renderer
 
 __all__ = ["MODES", "PairCache", "PairResult", "pair_tile"]
 

@@ -6,14 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from nii.kernels import CONVENTIONAL_PALETTE, MaterialClass
-from nii.viewer.catalogue import OpenScan
-from nii.viewer.tiles import TILE, Display, finite, picture_to_samples, renderer
 
 from nii.errors import ConfigurationError, NiiError
+from nii.kernels import CONVENTIONAL_PALETTE, MaterialClass
 from nii.metadata import scan_to_dict
 from nii.model import Geometry, Scan, View
 from nii.render import Quantity, Renderer, RenderOptions
+from nii.viewer.catalogue import OpenScan
+from nii.viewer.tiles import TILE, Display, finite, picture_to_samples, renderer
 
 __all__ = ["describe_display", "describe_scan", "readout"]
 

@@ -10,11 +10,11 @@ import webbrowser
 from collections.abc import Sequence
 
 import uvicorn
+
+from nii.errors import ConfigurationError
 from nii.viewer.app import create_app
 from nii.viewer.catalogue import Catalogue
 from nii.viewer.security import is_loopback, new_token
-
-from nii.errors import ConfigurationError
 
 __all__ = ["access_rules", "bind", "return_freed_memory", "serve"]
 

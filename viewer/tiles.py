@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from nii.viewer.catalogue import OpenScan
 
 from nii.errors import ConfigurationError
 from nii.render import Quantity, Renderer, RenderOptions
+from nii.viewer.catalogue import OpenScan
 
 __all__ = [
     "IMAGE_TYPES",

@@ -2,10 +2,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nii.formats
 import pytest
 
 import nii
+import nii.formats
 from nii.errors import CorruptFileError, FileAccessError, UnknownFormatError, UnsupportedError
 from nii.registry import Format, available, find_format, get_format, register
 

@@ -5,10 +5,10 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
-from nii.kernels import MaterialClass, target_positions
 
 import nii
 from nii.errors import ValidationError
+from nii.kernels import MaterialClass, target_positions
 from nii.model import CalibrationState, Geometry, RowOrder, TravelDirection
 from nii.pipeline import Recipe, convert, convert_scan
 from nii.simulate.simulator import simulate

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+
 from nii.viewer.app import STATIC, create_app
 from nii.viewer.catalogue import Catalogue
 from nii.viewer.server import LOOPBACK_HOSTS, bind

@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from nii.viewer.app import create_app
-from nii.viewer.catalogue import Catalogue
 from starlette.testclient import TestClient
 
 import nii
 from nii.simulate import simulate
+from nii.viewer.app import create_app
+from nii.viewer.catalogue import Catalogue
 
 
 @pytest.fixture(scope="session")

@@ -6,14 +6,14 @@ import io
 
 import numpy as np
 import pytest
-from nii.viewer.app import create_app
-from nii.viewer.catalogue import Catalogue
-from nii.viewer.tiles import TILE
 from PIL import Image
 from starlette.testclient import TestClient
 
 import nii
 from nii.render import Renderer, RenderOptions, render
+from nii.viewer.app import create_app
+from nii.viewer.catalogue import Catalogue
+from nii.viewer.tiles import TILE
 
 
 def decoded(response) -> np.ndarray:

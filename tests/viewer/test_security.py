@@ -9,11 +9,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from starlette.testclient import TestClient
+
 from nii.viewer.app import STATIC, create_app
 from nii.viewer.catalogue import Catalogue
 from nii.viewer.security import asset_table, is_loopback
 from nii.viewer.server import access_rules
-from starlette.testclient import TestClient
 
 TRAVERSALS = [
     "/assets/../pyproject.toml",

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pydicom
 import pytest
-from nii.formats.dicos.annotate import add_operator_report
 
 import nii
 from nii.errors import ConfigurationError, FileAccessError
+from nii.formats.dicos.annotate import add_operator_report
 from nii.model import Box, Operator, Threat, ThreatOrigin
 from tests.formats.dicos.conftest import make_baggage_scan
 from tests.formats.dicos.tools import run_pydicos

@@ -7,12 +7,12 @@ import struct
 import numpy as np
 import pydicom
 import pytest
-from nii.formats.dicos import DicosFormat
-from nii.formats.dicos.files import read_dataset
 from pydicom.uid import ImplicitVRLittleEndian
 
 import nii
 from nii.errors import CorruptFileError, LimitExceededError, TruncatedFileError, UnsupportedError
+from nii.formats.dicos import DicosFormat
+from nii.formats.dicos.files import read_dataset
 from tests.conftest import make_scan
 
 

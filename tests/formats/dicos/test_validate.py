@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pydicom
 import pytest
-from nii.formats.dicos.validate import validate_file, validate_paths
 
 import nii
 from nii.cli import main
+from nii.formats.dicos.validate import validate_file, validate_paths
 from tests.conftest import make_scan
 from tests.formats.dicos.conftest import make_baggage_scan
 

@@ -5,11 +5,11 @@ import sys
 
 import numpy as np
 import pytest
-from nii.formats.archive import write_archive
 from PIL import Image
 
 import nii
 from nii.cli import main
+from nii.formats.archive import write_archive
 from nii.render import Picture, Renderer, RenderOptions, render
 from nii.render.export import picture_metadata
 from nii.render.quantities import cell_edges

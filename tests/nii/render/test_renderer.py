@@ -2,9 +2,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from nii.kernels import MaterialClass
 
 from nii.errors import ConfigurationError, ValidationError
+from nii.kernels import MaterialClass
 from nii.model import Geometry, RowOrder, TravelDirection
 from nii.render import (
     Picture,
