@@ -47,7 +47,13 @@ CONTENT_TYPES = {
 
 
 def is_loopback(host: str) -> bool:
-    """True for ``127.0.0.0/8``, ``::1`` and ``localhost``."""
+    """True for ``127.0.0.0/8``, ``::1`` and ``localhost``.
+
+    Examples
+    --------
+    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("0.0.0.0")
+    (True, True, False)
+    """
     if host == "localhost":
         return True
     try:

@@ -70,7 +70,14 @@ class Display:
     @classmethod
     def from_query(cls, query: Mapping[str, str], **fixed: object) -> Display:
         """The display a request asks for: ``view``, ``quantity``, ``channel``, ``window`` (``auto``,
-        ``LOW,HIGH`` or a preset), ``invert``, ``enhance``, ``strip``; ``fixed`` options override."""
+        ``LOW,HIGH`` or a preset), ``invert``, ``enhance``, ``strip``; ``fixed`` options override.
+
+        Examples
+        --------
+        >>> display = Display.from_query({"view": "side", "quantity": "steel", "window": "0,300"})
+        >>> display.view, str(display.options.quantity), display.options.window
+        ('side', 'steel', Window(low=0.0, high=300.0))
+        """
         window = query.get("window") or "auto"
         if len(window) > 64:
             raise ConfigurationError("window too long")
@@ -185,6 +192,11 @@ def encode(image: np.ndarray, kind: str = "png") -> bytes:
     """Lossless PNG (fast compression) or WebP bytes of a uint8 grey or RGB image; grey when R = G = B.
 
     OpenCV's encoders, which release the GIL, so tiles are encoded in parallel.
+
+    Examples
+    --------
+    >>> encode(np.zeros((4, 4, 3), np.uint8))[:8]
+    b'\\x89PNG\\r\\n\\x1a\\n'
     """
     if kind not in IMAGE_TYPES:
         raise ConfigurationError(f"image type {kind[:20]!r}: use one of {', '.join(IMAGE_TYPES)}")
