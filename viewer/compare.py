@@ -100,7 +100,7 @@ def _register(first: OpenScan, second: OpenScan, query: Mapping[str, str]) -> Pa
     channel = query.get("channel") or None
     other = view if view in [v.name for v in second.scan.views] else second.scan.views[0].name
     reference = _attenuation(first, view, channel)
-    moving = _attenuation(second, other, channel)
+    moving = _attenuation(second, other, query.get("channel_b") or channel)
     ref_values, moving_values = reference.values, moving.values
     result = register(
         ref_values,
@@ -120,7 +120,12 @@ def _register(first: OpenScan, second: OpenScan, query: Mapping[str, str]) -> Pa
         "difference": _one_view_scan(reference, difference),
         "checkerboard": _one_view_scan(reference, checkerboard(ref_values, matched, tile=CHECKER_PX)),
     }
-    return PairResult((first.entry.id, second.entry.id, view, other, channel or ""), result, scans)
+    return PairResult((first.entry.id, second.entry.id, view, other, _channels(query)), result, scans)
+
+
+def _channels(query: Mapping[str, str]) -> str:
+    """The channels compared, as the cache key holds them (``channel_b``: the second scan's, e.g. low energy)."""
+    return f"{query.get('channel') or ''}/{query.get('channel_b') or ''}"
 
 
 class PairCache:
@@ -131,12 +136,12 @@ class PairCache:
         self._last: PairResult | None = None
 
     def get(self, first: OpenScan, second: OpenScan, query: Mapping[str, str]) -> PairResult:
-        """The pair for ``a``, ``b``, ``view`` and ``channel`` of the query, registered once."""
+        """The pair for ``a``, ``b``, ``view``, ``channel`` and ``channel_b`` of the query, registered once."""
         view = query.get("view") or first.scan.views[0].name
         with self._lock:
             last = self._last
             wanted = (first.entry.id, second.entry.id, view)
-            if last is not None and last.key[:3] == wanted and last.key[4] == (query.get("channel") or ""):
+            if last is not None and last.key[:3] == wanted and last.key[4] == _channels(query):
                 return last
             result = _register(first, second, query)
             self._last = result
@@ -152,6 +157,7 @@ def pair_tile(result: PairResult, query: Mapping[str, str]) -> np.ndarray:
         fixed.setdefault("invert", "0")
     fixed.pop("quantity", None)
     fixed.pop("channel", None)
+    fixed.pop("channel_b", None)
     display = Display.from_query(fixed, crop=False)
     prepared = result.renderer(mode, display.options)
     tile = TileSpec.from_query(query)

@@ -173,6 +173,15 @@ def test_pair_registers_two_scanners_and_serves_every_mode(client):
     assert tiles["difference"].std() > 0
 
 
+def test_high_and_low_energy_of_one_scan_are_compared_too(client):
+    query = {"a": "s0", "b": "s0", "view": "side", "channel": "high", "channel_b": "low"}
+    pair = client.get("/api/pair", params=query).json()
+    assert pair["confidence"] > 0.8
+    moving = decoded(client.get("/api/pair/tile", params={**query, "mode": "moving", "level": 0, "x": 0, "y": 0}))
+    same = decoded(client.get("/api/pair/tile", params={**query, "mode": "reference", "level": 0, "x": 0, "y": 0}))
+    assert moving.shape == same.shape and not np.array_equal(moving, same)
+
+
 def test_lazy_catalogue_keeps_at_most_two_scans_open(scan_files):
     catalogue = Catalogue([scan_files["a"], scan_files["b"], scan_files["dicos"]])
     assert catalogue.open_ids == []

@@ -355,7 +355,7 @@ function exportPNG() {
 
 async function register() {
   const a = $("pair-a").value; const b = $("pair-b").value;
-  const query = new URLSearchParams({ a, b, view: $("pair-view").value || "" });
+  const query = new URLSearchParams({ a, b, view: $("pair-view").value || "", channel: $("pair-channel").value, channel_b: $("pair-channel-b").value });
   $("pair-info").textContent = "registering…";
   try {
     state.pair = await getJSON(`api/pair?${query}`);
@@ -368,7 +368,7 @@ async function register() {
 
 function pairSource(mode) {
   const p = state.pair;
-  const query = new URLSearchParams({ a: p.a, b: p.b, view: p.view, mode });
+  const query = new URLSearchParams({ a: p.a, b: p.b, view: p.view, mode, channel: $("pair-channel").value, channel_b: $("pair-channel-b").value });
   return tileSource(p.width, p.height, p.levels, `api/pair/tile?${query}`);
 }
 
