@@ -35,6 +35,7 @@ COMMANDS: tuple[str, ...] = (
     "verify",
     "send",
     "receive",
+    "view",
 )
 """Modules of :mod:`nii.commands`, in the order ``nii --help`` lists them."""
 

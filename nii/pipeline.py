@@ -58,6 +58,7 @@ __all__ = [
     "StepSpec",
     "convert",
     "convert_scan",
+    "find_scans",
     "plan",
     "read_report",
     "run_job",
@@ -236,6 +237,20 @@ def plan(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[st
     if clashes:
         raise ConfigurationError(f"several inputs would write the same output: {sorted(map(str, clashes))[:3]}")
     return jobs
+
+
+def find_scans(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The scan files and folders the inputs name, found as :func:`plan` finds them (no output planned).
+
+    Files found by walking a folder that no format recognises are left out; files named
+    explicitly are kept (reading them says what is wrong).
+    """
+    found: dict[Path, None] = {}
+    for item in inputs:
+        for path, _, named in _expand(item):
+            if named or not path.is_file() or _recognised(path):
+                found[path] = None
+    return list(found)
 
 
 def _recognised(path: Path) -> bool:

@@ -54,7 +54,7 @@ from .private import (
 )
 from .tdr import PotentialThreat, ThreatReport
 
-__all__ = ["instances_to_scan"]
+__all__ = ["instances_to_scan", "view_instances"]
 
 log = logging.getLogger(__name__)
 
@@ -449,3 +449,11 @@ def instances_to_scan(
     steps = tuple(ProcessingStep.from_dict(step) for step in private.get("steps", []))
     scan.provenance = Provenance(steps=steps)
     return scan
+
+
+def view_instances(images: Sequence[DXImage]) -> dict[str, list[tuple[str, str]]]:
+    """``(SOP class, SOP instance)`` of each view's images, views named as :func:`instances_to_scan` names them."""
+    return {
+        part.name: [(str(image.SOPClassUID), str(image.SOPInstanceUID)) for image in part.channels.values()]
+        for part in _group_views(images)
+    }

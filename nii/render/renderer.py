@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -394,6 +395,26 @@ class Renderer:
         if self.options.threats:
             draw_threats(image, self.threat_boxes(pixel), (row0, column0))
         return image
+
+    PREPARED_OPTIONS = ("quantity", "channel", "square_pixels", "crop", "scanner")
+    """Options whose change needs the view prepared again (the others only restyle)."""
+
+    def restyled(self, options: RenderOptions) -> Renderer:
+        """This view with other display options (window, gamma, invert, enhance, strip, overlays), the prepared
+        values, object and geometry shared; a new renderer when a :data:`PREPARED_OPTIONS` option differs.
+
+        A window dragged in a viewer costs a new window, not a new preparation of the whole view.
+        """
+        if any(getattr(options, name) != getattr(self.options, name) for name in self.PREPARED_OPTIONS):
+            return Renderer(self.scan, view=self.view.name, options=options)
+        other = copy.copy(self)
+        other.options = options
+        other.window = other._window()
+        other.invert = options.invert if options.invert is not None else self.quantity.denser_is_higher
+        other.__dict__.pop("_brightness_window", None)
+        if options.strip != self.options.strip:
+            other.__dict__.pop("_classes", None)
+        return other
 
     def threat_boxes(self, pixel: tuple[float, float]) -> list[tuple[Threat, tuple[int, int, int, int]]]:
         """Each threat of the view with its box in picture pixels ``(x0, y0, x1, y1)`` (inclusive)."""
