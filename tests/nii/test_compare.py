@@ -1,0 +1,43 @@
+"""nii.compare: the docstring examples, the steel agreement and the pictures."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+
+import nii.compare
+from nii.compare import compare_scans, comparison_pictures
+from nii.simulate import simulate
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(nii.compare, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    first, _ = simulate("cargo", scanner="linac-6/4", seed=4, rows=128, lines=450, speed_variation=0.0)
+    second, _ = simulate("cargo", scanner="linac-6", seed=4, rows=128, lines=450, speed_variation=0.0)
+    return compare_scans(first, second)
+
+
+def test_one_energy_on_two_scanners_gives_one_steel_thickness(comparison):
+    # The 6/4 MV linac's high channel and the single 6 MV linac share a spectrum: the steel thickness of a
+    # pixel differs by the noise only.
+    assert comparison.confidence > 0.9
+    assert comparison.steel_difference_mm["median"] < 3.0
+
+
+def test_pictures_show_agreement_as_white_difference(comparison):
+    pictures = comparison_pictures(comparison)
+    rows, columns = comparison.reference.attenuation.shape
+    assert pictures["checkerboard"].shape == (rows, columns)
+    assert pictures["difference"].shape == (rows, columns, 3)
+    assert pictures["flicker"].shape[0] >= 2
+    # Most object pixels agree: near white in the difference picture (every channel above 200).
+    common = comparison.reference.mask & np.isfinite(comparison.aligned)
+    near_white = (pictures["difference"][common] > 200).all(axis=1)
+    assert near_white.mean() > 0.8
