@@ -805,6 +805,12 @@ def steps_phantom(source: SourceKind | str = SourceKind.LINAC, *, steps: int = 8
 # Scenarios
 
 
+def _test_objects(scanner: ScannerModel) -> Phantom:
+    from nii.simulate.targets import test_objects_phantom  # the targets module builds on this one
+
+    return test_objects_phantom(scanner.source)
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A named kind of object to simulate, with the scanner it is normally seen on."""
@@ -842,6 +848,12 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 "calibration step wedges of polyethylene, aluminium, iron and lead",
                 "linac-6/4",
                 lambda rng, scanner: steps_phantom(scanner.source),
+            ),
+            Scenario(
+                "test-objects",
+                "image-quality test objects: penetration steps, wires, contrast plates, slanted edges",
+                "linac-6/4",
+                lambda rng, scanner: _test_objects(scanner),
             ),
         )
     }
