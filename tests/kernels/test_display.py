@@ -10,7 +10,16 @@ from nii.kernels import (
     local_contrast,
     render,
 )
-from nii.kernels.display import _linear_level, apply_window_reference, render_reference
+from nii.kernels.display import (
+    _linear_level,
+    apply_window_reference,
+    area_resample,
+    area_resample_reference,
+    area_taps,
+    grey_levels,
+    grey_levels_reference,
+    render_reference,
+)
 
 from nii.errors import ValidationError
 from tests.kernels.synthetic import make_frame
@@ -94,3 +103,43 @@ def test_local_contrast_bad_input():
         local_contrast(np.zeros((8, 8), np.uint8), clip_limit=0)
     with pytest.raises(ValidationError, match="tiles"):
         local_contrast(np.zeros((8, 8), np.uint8), tiles=(0, 2))
+
+
+def test_area_taps_weights_cover_each_pixel_and_depend_on_its_position_only():
+    edges = np.concatenate([[0.0], np.cumsum(np.random.default_rng(1).uniform(2.0, 5.0, 40))])
+    index, weight = area_taps(edges, 3.0, 7.5, 30)
+    np.testing.assert_allclose(weight.sum(axis=1), 1.0, rtol=1e-6)
+    assert index.dtype == np.int32 and index.min() >= 0 and index.max() < 40
+    part = area_taps(edges, 3.0 + 10 * 7.5, 7.5, 5)
+    used = part[0].shape[1]
+    np.testing.assert_array_equal(part[0], index[10:15, :used])  # the same pixels, wherever the run starts
+    np.testing.assert_array_equal(part[1], weight[10:15, :used])
+    assert (weight[10:15, used:] == 0).all()
+    beyond = area_taps(np.arange(4.0), 10.0, 1.0, 2)
+    assert beyond[0].tolist() == [[2], [2]] and beyond[1].tolist() == [[1.0], [1.0]]
+    with pytest.raises(ValidationError):
+        area_taps(np.array([0.0, 0.0, 1.0]), 0.0, 1.0, 2)
+
+
+@pytest.mark.parametrize("pixel", [0.6, 1.0, 2.5, 8.0])
+def test_area_resample_equals_the_reference_and_tiles_equal_crops(pixel):
+    image = np.random.default_rng(2).normal(3.0, 1.0, (37, 53)).astype(np.float32)
+    rows = area_taps(np.arange(38.0), 0.0, pixel, int(np.ceil(37 / pixel)))
+    columns = area_taps(np.arange(54.0) * 1.3, 0.0, pixel, int(np.ceil(53 * 1.3 / pixel)))
+    whole = area_resample(image, rows, columns)
+    np.testing.assert_allclose(whole, area_resample_reference(image, rows, columns), rtol=1e-6)
+    part = area_resample(image, (rows[0][2:9], rows[1][2:9]), (columns[0][3:11], columns[1][3:11]))
+    np.testing.assert_array_equal(part, whole[2:9, 3:11])
+    assert abs(float(whole.mean()) - float(image.mean())) < 0.1
+
+
+def test_grey_levels_equal_the_reference():
+    values = np.random.default_rng(3).uniform(-1.0, 7.0, (13, 29)).astype(np.float32)
+    values[0, 0] = np.nan
+    for gamma, invert in ((1.0, False), (0.6, True)):
+        levels = grey_levels(values, 0.5, 6.0, gamma=gamma, invert=invert)
+        reference = grey_levels_reference(values, 0.5, 6.0, gamma=gamma, invert=invert)
+        assert np.abs(levels.astype(int) - reference).max() <= 1  # float32 power may differ in the last bit
+        assert levels[0, 0] == (255 if invert else 0)
+    with pytest.raises(ValidationError):
+        grey_levels(values, 2.0, 1.0)
