@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from nii.kernels import checkerboard, flicker, ncc, psnr, register, signed_diffe
 from nii.kernels.registration import Registration
 from nii.model import CalibrationState, Geometry, Scan, View
 from nii.physics import SCANNERS
+from nii.render import RenderOptions, Window, auto_window, render
 from nii.steps import STEPS
 from nii.values import MEASURED, attenuation_of
 
@@ -312,41 +314,40 @@ def compare_scans(
 # Pictures
 
 
-def _grey(image: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Attenuation as 8-bit grey, dense matter dark; NaN (outside the image) white."""
-    scaled = np.clip((image - low) / max(high - low, 1e-6), 0.0, 1.0)
-    grey = np.where(np.isfinite(image), 255.0 * (1.0 - scaled), 255.0)
-    return np.rint(grey).astype(np.uint8)
+def _picture(values: np.ndarray, spacing_mm: float, window: Window, *, invert: bool | None = None) -> np.ndarray:
+    """An attenuation-like array on the comparison grid rendered by :mod:`nii.render` (NaN shown as air)."""
+    view = View(
+        "side",
+        {"single": np.nan_to_num(values, nan=0.0).astype(np.float32)},
+        Geometry(spacing_mm, spacing_mm),
+        CalibrationState.ATTENUATION,
+    )
+    scan = Scan(views=[view], acquired_at=datetime.now(UTC))
+    options = RenderOptions(quantity="attenuation", window=window, invert=invert, crop=False)
+    return render(scan, options=options).image
 
 
 def comparison_pictures(comparison: Comparison, *, tile: int = 32, flicker_steps: int = 2) -> dict[str, np.ndarray]:
-    """The pictures of a comparison, as uint8 arrays: ``reference`` and ``aligned`` (grey), ``checkerboard``
-    (alternating tiles), ``difference`` (RGB: blue where the moving scan attenuates less, red where it
-    attenuates more, white where they agree) and ``flicker`` (frames, ``(n, rows, columns)``)."""
+    """The pictures of a comparison, rendered by :mod:`nii.render` on the comparison grid: ``reference``,
+    ``aligned``, ``checkerboard`` (alternating tiles) and ``flicker`` (frames, reference ↔ aligned) in one
+    attenuation window; ``difference`` (aligned - reference) mid-grey where the scans agree, darker where
+    the moving scan attenuates more, lighter where it attenuates less."""
     reference = comparison.reference.attenuation
     aligned = comparison.aligned
+    spacing = comparison.reference.spacing_mm
     common = comparison.reference.mask & np.isfinite(aligned)
-    low, high = 0.0, float(np.percentile(reference[common], 99.5)) if common.any() else 1.0
+    window = auto_window(reference, comparison.reference.mask)
     difference = signed_difference(reference, aligned)
     limit = float(np.nanpercentile(np.abs(difference[common]), 99)) if common.any() else 1.0
     return {
-        "reference": _grey(reference, low, high),
-        "aligned": _grey(aligned, low, high),
-        "checkerboard": _grey(checkerboard(reference, aligned, tile=tile), low, high),
-        "difference": _diverging(difference, max(limit, 1e-6)),
-        "flicker": _grey(flicker(reference, aligned, steps=flicker_steps), low, high),
+        "reference": _picture(reference, spacing, window),
+        "aligned": _picture(aligned, spacing, window),
+        "checkerboard": _picture(checkerboard(reference, aligned, tile=tile), spacing, window),
+        "difference": _picture(difference, spacing, Window(-max(limit, 1e-3), max(limit, 1e-3)), invert=True),
+        "flicker": np.stack(
+            [_picture(frame, spacing, window) for frame in flicker(reference, aligned, steps=flicker_steps)]
+        ),
     }
-
-
-def _diverging(difference: np.ndarray, limit: float) -> np.ndarray:
-    """Signed difference as RGB: -limit blue, 0 white, +limit red; NaN light grey."""
-    t = np.clip(np.nan_to_num(difference / limit), -1.0, 1.0)
-    rgb = np.empty((*difference.shape, 3), np.float32)
-    rgb[..., 0] = 1.0 - np.maximum(-t, 0.0)
-    rgb[..., 1] = 1.0 - np.abs(t)
-    rgb[..., 2] = 1.0 - np.maximum(t, 0.0)
-    rgb[~np.isfinite(difference)] = 0.85
-    return np.rint(255.0 * rgb).astype(np.uint8)
 
 
 def write_pictures(comparison: Comparison, out_dir: str | os.PathLike[str]) -> list[Path]:
