@@ -37,7 +37,7 @@ from nii.kernels import checkerboard, flicker, ncc, psnr, register, signed_diffe
 from nii.kernels.registration import Registration
 from nii.model import CalibrationState, Geometry, Scan, View
 from nii.physics import SCANNERS
-from nii.render import RenderOptions, Window, auto_window, render
+from nii.render import Quantity, RenderOptions, Window, auto_window, render
 from nii.steps import STEPS
 from nii.values import MEASURED, attenuation_of
 
@@ -323,7 +323,7 @@ def _picture(values: np.ndarray, spacing_mm: float, window: Window, *, invert: b
         CalibrationState.ATTENUATION,
     )
     scan = Scan(views=[view], acquired_at=datetime.now(UTC))
-    options = RenderOptions(quantity="attenuation", window=window, invert=invert, crop=False)
+    options = RenderOptions(quantity=Quantity.ATTENUATION, window=window, invert=invert, crop=False)
     return render(scan, options=options).image
 
 
