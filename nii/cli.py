@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "profile",
     "bench",
     "compare",
+    "pilot",
 )
 """Modules of :mod:`nii.commands`, in the order ``nii --help`` lists them."""
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from nii.calibration import SteelEquivalentCurve
+from nii.calibration import SteelEquivalentCurve, ZeffTable
 from nii.errors import ValidationError
 from nii.io import atomic_output
 from nii.kernels import checkerboard, flicker, ncc, psnr, register, signed_difference, ssim, valid_mask
@@ -50,6 +50,7 @@ __all__ = [
     "compare_scans",
     "comparison_image",
     "comparison_pictures",
+    "material_agreement",
     "steel_agreement",
     "write_pictures",
 ]
@@ -281,6 +282,34 @@ def steel_agreement(
         images.append(curve.apply(np.ascontiguousarray(finite)))
     difference = np.abs(images[0][common] - images[1][common])
     return {"median": float(np.median(difference)), "p90": float(np.percentile(difference, 90))}
+
+
+def material_agreement(reference: Scan, moving: Scan, comparison: Comparison) -> float | None:
+    """Share of the common object pixels that both scanners put in one material class.
+
+    Each scan's ``high`` and ``low`` attenuation on the comparison grid is classified with its own
+    scanner's effective-Z table (:class:`nii.calibration.ZeffTable`), the moving scan's after the
+    comparison's warp; pixels either scanner cannot decide (too thin, too thick) are left out.
+    ``None`` when either scan is not dual-energy of a known scanner model, or no pixel is decided by both.
+    """
+    classes = []
+    for scan, image, warp in ((reference, comparison.reference, False), (moving, comparison.moving, True)):
+        view = scan.view(image.view)
+        if image.scanner not in SCANNERS or not {"high", "low"} <= set(view.channels):
+            return None
+        energies = []
+        for channel in ("high", "low"):
+            values = comparison_image(scan, view=image.view, channel=channel, spacing_mm=image.spacing_mm).attenuation
+            if warp:
+                values = comparison.registration.transform.warp(
+                    values, output_shape=comparison.reference.attenuation.shape, order="bilinear"
+                )
+            energies.append(np.ascontiguousarray(np.nan_to_num(values, nan=0.0), dtype=np.float32))
+        classes.append(ZeffTable.from_scanner(image.scanner).classify(energies[0], energies[1]))
+    decided = comparison.reference.mask & np.isfinite(comparison.aligned) & (classes[0] > 0) & (classes[1] > 0)
+    if not decided.any():
+        return None
+    return float(np.mean(classes[0][decided] == classes[1][decided]))
 
 
 def compare_scans(
