@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -146,8 +146,7 @@ def comparison_image(
         Geometry(g.detector_spacing_mm, g.travel_spacing_mm, g.travel_direction, g.row_order, g.line_positions_mm),
         CalibrationState.ATTENUATION,
     )
-    reduced = scan.with_views([single])
-    reduced.threats = []
+    reduced = replace(scan, views=[single], threats=[])
     reduced, _ = STEPS["orient"](reduced, None)
     reduced, _ = STEPS["resample"](reduced, f"{spacing_mm}x{spacing_mm}")
     image = np.ascontiguousarray(reduced.views[0].channels[name], dtype=np.float32)

@@ -10,13 +10,15 @@ A pilot folder holds one ``pilot.toml``::
 
     [quality]                           # image quality on simulated test objects (simulated scanners)
     repeats = 2                         # scans of the test objects per scanner (uncertainties)
-    material_min_g_cm2 = 25             # area density above which materials are scored
+    material_min_g_cm2 = 40             # area density above which materials are scored
 
     [[scanners]]
     name = "north-gate"
     model = "linac-6/4"                 # a model of nii.physics.SCANNERS: simulated
     format = "ref-rawxml"               # what the vendor writes
     scale = 0.25                        # size of the cargo scans (1: the scanner's full size)
+    travel = "right-to-left"            # how its files run (default left-to-right)
+    speed_variation = 0.05              # slow speed changes along the scan (default: the model's)
 
     [[scanners]]
     name = "portal"
@@ -42,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from nii.errors import ConfigurationError
+from nii.model import TravelDirection
 from nii.physics import SCANNERS
 from nii.simulate import SCENARIOS
 
@@ -59,6 +62,7 @@ class ScannerSpec:
     format: str = "npz"
     scale: float = 1.0
     speed_variation: float | None = None
+    travel: TravelDirection = TravelDirection.LEFT_TO_RIGHT
     folder: Path | None = None
 
     @property
@@ -83,7 +87,7 @@ class QualitySpec:
 
     enabled: bool = True
     repeats: int = 2
-    material_min_g_cm2: float = 25.0
+    material_min_g_cm2: float = 40.0
     steps_scale: float = 0.5
 
 
@@ -144,6 +148,16 @@ def _name(table: _Table) -> str:
     return name
 
 
+def _travel(table: _Table) -> TravelDirection:
+    value = table.get("travel", str, "left-to-right")
+    try:
+        return TravelDirection(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"{table.where}.travel must be left-to-right or right-to-left", path=table.path
+        ) from None
+
+
 def _scanner(data: Any, index: int, folder: Path, path: Path) -> ScannerSpec:
     table = _Table(data, f"scanners[{index}]", path)
     name = _name(table)
@@ -157,6 +171,7 @@ def _scanner(data: Any, index: int, folder: Path, path: Path) -> ScannerSpec:
         table.get("format", str, "npz"),
         float(table.get("scale", (int, float), 1.0)),
         table.get("speed_variation", (int, float)),
+        _travel(table),
         folder / files if files is not None else None,
     )
     table.done()
@@ -232,7 +247,7 @@ def load_pilot(location: str | Path) -> PilotConfig:
         quality=QualitySpec(
             enabled=bool(quality.get("enabled", bool, True)),
             repeats=int(quality.get("repeats", int, 2)),
-            material_min_g_cm2=float(quality.get("material_min_g_cm2", (int, float), 25.0)),
+            material_min_g_cm2=float(quality.get("material_min_g_cm2", (int, float), 40.0)),
             steps_scale=float(quality.get("steps_scale", (int, float), 0.5)),
         ),
     )

@@ -198,9 +198,10 @@ def quality_figures(config: PilotConfig, records: list[Record]) -> dict[str, Any
     return result
 
 
-def _pair_figures(reference: Scan, moving: Scan, pictures: Path | None) -> dict[str, Any]:
-    comparison = compare_scans(reference, moving)
+def _pair_figures(reference: Scan, moving: Scan, view: str, pictures: Path | None) -> dict[str, Any]:
+    comparison = compare_scans(reference, moving, view=view)
     figures = {
+        "view": view,
         "confidence": comparison.confidence,
         "ncc": comparison.ncc,
         "ssim": comparison.ssim,
@@ -217,7 +218,7 @@ def _pair_figures(reference: Scan, moving: Scan, pictures: Path | None) -> dict[
 
 
 def agreement(config: PilotConfig, records: list[Record], out: Path) -> dict[str, Any]:
-    """Every object across every pair of scanners, and unrelated objects as a contrast."""
+    """Every object across every pair of scanners (every view both have), and unrelated objects as a contrast."""
     scans = {(r.scanner, r.object): r for r in records if r.kind == "object"}
     names = [s.name for s in config.scanners]
     same: list[dict[str, Any]] = []
@@ -230,13 +231,17 @@ def agreement(config: PilotConfig, records: list[Record], out: Path) -> dict[str
     for a, b, first, second in progress(tasks, desc="comparing", unit="pair"):
         reference = nii.read(scans[(a, first)].dicos_path)
         moving = nii.read(scans[(b, second)].dicos_path)
-        pictures = out / "comparisons" / first / f"{a}-vs-{b}" if first == second else None
-        try:
-            figures = _pair_figures(reference, moving, pictures)
-        except NiiError as error:  # unrelated scans may share too little to compare: that is a result too
-            figures = {"confidence": 0.0, "error": str(error)}
-        row = {"reference": a, "moving": b, "reference_object": first, "moving_object": second, **figures}
-        (same if first == second else unrelated).append(row)
+        moving_views = {view.name for view in moving.views}
+        for view in [v.name for v in reference.views if v.name in moving_views]:
+            row: dict[str, Any] = {"reference": a, "moving": b, "reference_object": first, "moving_object": second}
+            if first == second:
+                pictures = out / "comparisons" / first / f"{a}-vs-{b}-{view}"
+                same.append(row | _pair_figures(reference, moving, view, pictures))
+                continue
+            try:
+                unrelated.append(row | _pair_figures(reference, moving, view, None))
+            except NiiError as error:  # unrelated scans may share too little to compare: that is a result too
+                unrelated.append(row | {"view": view, "confidence": 0.0, "error": str(error)})
     confidences = [row["confidence"] for row in same]
     others = [row["confidence"] for row in unrelated]
     return {

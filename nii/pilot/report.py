@@ -201,7 +201,8 @@ def _agreement_section(agreement: dict[str, Any]) -> str:
         steel = row.get("steel_difference_mm") or {}
         rows.append(
             [
-                f"{row['reference']}:{row['reference_object']} ↔ {row['moving']}:{row['moving_object']}",
+                f"{row['reference']}:{row['reference_object']} ↔ {row['moving']}:{row['moving_object']}"
+                f" ({row['view']})",
                 figure_text(row.get("confidence"), 3),
                 figure_text(row.get("ncc"), 3),
                 figure_text(row.get("ssim"), 3),
@@ -220,7 +221,7 @@ def _agreement_section(agreement: dict[str, Any]) -> str:
                     pictures.append(
                         _figure(
                             _png(np.asarray(image)),
-                            f"{row['reference_object']}: {row['reference']} ↔ {row['moving']}, {kind}",
+                            f"{row['reference_object']} ({row['view']}): {row['reference']} ↔ {row['moving']}, {kind}",
                             540,
                         )
                     )

@@ -19,7 +19,8 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +28,15 @@ import numpy as np
 
 import nii
 from nii.errors import NiiError
-from nii.model import Scan, SourceKind
+from nii.model import Box, Geometry, Scan, SourceKind, TravelDirection
 from nii.physics import SCANNERS
 from nii.pilot.config import ObjectSpec, PilotConfig, ScannerSpec
 from nii.pipeline import Job, Recipe, run_job
 from nii.progress import progress
 from nii.registry import get_format
-from nii.simulate import Truth, simulate
+from nii.simulate import SCENARIOS, Truth, simulate
 
-__all__ = ["Record", "produce", "run_pilot"]
+__all__ = ["Record", "produce", "run_pilot", "travelling_right_to_left"]
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +70,54 @@ def _suffix(scanner: ScannerSpec) -> str:
 def _simulate_one(
     scanner: ScannerSpec, scenario: str, seed: int, scale: float, out: Path, name: str, kind: str
 ) -> Record:
+    assert scanner.model is not None
+    model = SCANNERS[scanner.model]
+    # One object for every scanner (its layout drawn from the object's seed, as `nii simulate` does); each
+    # scanner's own noise (seeded by the scanner's name too).
+    phantom = SCENARIOS[scenario].build(np.random.default_rng(seed), model)
+    noise_seed = seed * 1000 + zlib.crc32(scanner.name.encode()) % 1000
     scan, truth = simulate(
-        scenario,
-        scanner=scanner.model,
-        seed=seed,
+        phantom,
+        scanner=model,
+        seed=noise_seed,
         scale=scale,
         speed_variation=scanner.speed_variation,
         threats_in_scan=kind == "object",  # as a scanner with automatic threat recognition writes them
     )
+    if scanner.travel is TravelDirection.RIGHT_TO_LEFT:
+        scan = travelling_right_to_left(scan)
     path = out / "scans" / scanner.name / f"{name}{_suffix(scanner)}"
     path.parent.mkdir(parents=True, exist_ok=True)
     nii.write(scan, path, format=scanner.format)
     return Record(scanner.name, name, kind, path, out / "dicos" / scanner.name / name, scan, truth)
+
+
+def travelling_right_to_left(scan: Scan) -> Scan:
+    """The scan as a scanner whose lines run against the travel writes it: columns, line references, line
+    positions and threat boxes mirrored, the geometry saying so (the ``orient`` step undoes it)."""
+    views = []
+    for view in scan.views:
+        g = view.geometry
+        positions = None if g.line_positions_mm is None else g.line_positions_mm[-1] - g.line_positions_mm[::-1]
+        geometry = Geometry(
+            g.detector_spacing_mm, g.travel_spacing_mm, TravelDirection.RIGHT_TO_LEFT, g.row_order, positions
+        )
+        channels = {name: np.ascontiguousarray(np.asarray(array)[:, ::-1]) for name, array in view.channels.items()}
+        references = {name: values[::-1] for name, values in view.reference.items()}
+        views.append(view.with_channels(channels, geometry=geometry, reference=references))
+    lines = {view.name: view.shape[1] for view in scan.views}
+    threats = [
+        replace(
+            threat,
+            box=Box(
+                lines[threat.view] - threat.box.x - threat.box.width, threat.box.y, threat.box.width, threat.box.height
+            ),
+            mask=None if threat.mask is None else threat.mask[:, ::-1],
+            polygon=None,
+        )
+        for threat in scan.threats
+    ]
+    return replace(scan, views=views, threats=threats)
 
 
 def _quality_runs(config: PilotConfig, scanner: ScannerSpec) -> list[tuple[str, str, int, float, str]]:
