@@ -156,7 +156,7 @@ def _confusion(record: Record, minimum_g_cm2: float) -> np.ndarray:
     """Material confusion of one steps scan (classes from the DICOS, expected classes from the truth)."""
     assert record.truth is not None
     scan = nii.read(record.dicos_path)
-    view = convert_scan(scan, Recipe.parse("materials", target="npz")).views[0]
+    view = convert_scan(scan, Recipe.parse("orient,materials", target="npz")).views[0]  # the truth is canonical
     side = record.truth.views["side"]
     table = ZeffTable.from_scanner(record.truth.scanner).material_table()
     thick = np.maximum(-np.log(side.transmission["high"]), -np.log(side.transmission["low"]))

@@ -805,6 +805,12 @@ def steps_phantom(source: SourceKind | str = SourceKind.LINAC, *, steps: int = 8
 # Scenarios
 
 
+def _contents(builder: str, rng: np.random.Generator) -> Phantom:
+    from nii.simulate import contents  # builds on this module
+
+    return getattr(contents, builder)(rng)
+
+
 def _test_objects(scanner: ScannerModel) -> Phantom:
     from nii.simulate.targets import test_objects_phantom  # the targets module builds on this one
 
@@ -854,6 +860,18 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 "image-quality test objects: penetration steps, wires, contrast plates, slanted edges",
                 "linac-6/4",
                 lambda rng, scanner: _test_objects(scanner),
+            ),
+            Scenario(
+                "container-goods",
+                "40 ft container of pallets of cartons, drums, tyres and machinery",
+                "linac-6/4",
+                lambda rng, scanner: _contents("goods_container_phantom", rng),
+            ),
+            Scenario(
+                "car-container",
+                "40 ft container with a car and pallets of cartons",
+                "linac-6/4",
+                lambda rng, scanner: _contents("car_container_phantom", rng),
             ),
         )
     }
