@@ -303,24 +303,38 @@ def area_taps(edges: np.ndarray, start: float, pixel: float, count: int) -> tupl
     return index.astype(np.int32), (overlap / total[:, None]).astype(np.float32)
 
 
-@numba.njit(parallel=True, cache=True)
-def _area_resample_kernel(values, row_index, row_weight, column_index, column_weight, out):  # pragma: no cover
-    rows, row_taps = row_index.shape
-    columns, column_taps = column_index.shape
+@numba.njit(inline="always", cache=True)
+def _area_resample_row(values, row_index, row_weight, column_index, column_weight, out, r):  # pragma: no cover
+    # Rows first, over every source column, then columns: the order of additions is fixed per pixel.
     lines = values.shape[1]
-    for r in numba.prange(rows):
-        # Rows first, over every source column, then columns: the order of additions is fixed per pixel.
-        line = np.zeros(lines, np.float32)
-        for k in range(row_taps):
-            w = row_weight[r, k]
-            source = values[row_index[r, k]]
-            for j in range(lines):
-                line[j] += w * source[j]
-        for c in range(columns):
-            total = np.float32(0.0)
-            for k in range(column_taps):
-                total += column_weight[c, k] * line[column_index[c, k]]
-            out[r, c] = total
+    line = np.zeros(lines, np.float32)
+    for k in range(row_index.shape[1]):
+        w = row_weight[r, k]
+        source = values[row_index[r, k]]
+        for j in range(lines):
+            line[j] += w * source[j]
+    for c in range(column_index.shape[0]):
+        total = np.float32(0.0)
+        for k in range(column_index.shape[1]):
+            total += column_weight[c, k] * line[column_index[c, k]]
+        out[r, c] = total
+
+
+@numba.njit(parallel=True, cache=True)
+def _area_resample_parallel(values, row_index, row_weight, column_index, column_weight, out):  # pragma: no cover
+    for r in numba.prange(row_index.shape[0]):
+        _area_resample_row(values, row_index, row_weight, column_index, column_weight, out, r)
+
+
+@numba.njit(cache=True)
+def _area_resample_serial(values, row_index, row_weight, column_index, column_weight, out):  # pragma: no cover
+    for r in range(row_index.shape[0]):
+        _area_resample_row(values, row_index, row_weight, column_index, column_weight, out, r)
+
+
+PARALLEL_MIN_WORK = 4_000_000
+"""Multiply-adds below which a kernel runs on the calling thread: waking numba's worker threads costs more
+than a viewer's tile (a few hundred thousand operations) takes alone, most of all on a busy machine."""
 
 
 def _check_taps(values: np.ndarray, index: np.ndarray, weight: np.ndarray, axis: int, what: str) -> None:
@@ -353,7 +367,9 @@ def area_resample(
     _check_taps(values, *row_taps, 0, "row")
     _check_taps(values, *column_taps, 1, "column")
     result = output_array(out, (row_taps[0].shape[0], column_taps[0].shape[0]), np.float32)
-    _area_resample_kernel(values, *row_taps, *column_taps, result)
+    work = row_taps[0].shape[0] * (row_taps[0].shape[1] * values.shape[1] + column_taps[0].size)
+    kernel = _area_resample_parallel if work >= PARALLEL_MIN_WORK else _area_resample_serial
+    kernel(values, *row_taps, *column_taps, result)
     return result
 
 
@@ -371,20 +387,30 @@ def area_resample_reference(
     return result
 
 
+@numba.njit(inline="always", cache=True)
+def _grey_row(values, low, scale, gamma, invert, out, r):  # pragma: no cover
+    for c in range(values.shape[1]):
+        fraction = (values[r, c] - low) * scale
+        if not fraction > _ZERO:  # also NaN
+            fraction = _ZERO
+        elif fraction > np.float32(1.0):
+            fraction = np.float32(1.0)
+        if gamma != np.float32(1.0):
+            fraction = fraction**gamma
+        level = np.uint8(fraction * _MAX + _HALF)
+        out[r, c] = np.uint8(255) - level if invert else level
+
+
 @numba.njit(parallel=True, cache=True)
-def _grey_kernel(values, low, scale, gamma, invert, out):  # pragma: no cover
-    rows, columns = values.shape
-    for r in numba.prange(rows):
-        for c in range(columns):
-            fraction = (values[r, c] - low) * scale
-            if not fraction > _ZERO:  # also NaN
-                fraction = _ZERO
-            elif fraction > np.float32(1.0):
-                fraction = np.float32(1.0)
-            if gamma != np.float32(1.0):
-                fraction = fraction**gamma
-            level = np.uint8(fraction * _MAX + _HALF)
-            out[r, c] = np.uint8(255) - level if invert else level
+def _grey_parallel(values, low, scale, gamma, invert, out):  # pragma: no cover
+    for r in numba.prange(values.shape[0]):
+        _grey_row(values, low, scale, gamma, invert, out, r)
+
+
+@numba.njit(cache=True)
+def _grey_serial(values, low, scale, gamma, invert, out):  # pragma: no cover
+    for r in range(values.shape[0]):
+        _grey_row(values, low, scale, gamma, invert, out, r)
 
 
 def grey_levels(
@@ -412,7 +438,8 @@ def grey_levels(
         raise ValidationError(f"gamma must be a positive number, got {gamma}")
     result = output_array(out, values.shape, np.uint8)
     scale = np.float32(1.0 / (np.float64(high) - np.float64(low)))
-    _grey_kernel(values, np.float32(low), scale, np.float32(gamma), bool(invert), result)
+    kernel = _grey_parallel if values.size >= PARALLEL_MIN_WORK else _grey_serial
+    kernel(values, np.float32(low), scale, np.float32(gamma), bool(invert), result)
     return result
 
 

@@ -39,14 +39,6 @@ __all__ = ["SCHEMA_VERSION", "scan_arrays", "scan_from_dict", "scan_to_dict"]
 SCHEMA_VERSION = 1
 
 
-def _clean(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: str(value) if hasattr(value, "value") else value for key, value in mapping.items()}
-
-
-def _time(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
 def scan_to_dict(scan: Scan, *, include_personal: bool = True) -> dict[str, Any]:
     """The scan's metadata as JSON-compatible data; arrays appear by key and shape only.
 
@@ -150,15 +142,7 @@ def scan_to_dict(scan: Scan, *, include_personal: bool = True) -> dict[str, Any]
             "source_path": scan.provenance.source_path,
             "source_format": scan.provenance.source_format,
             "reader_version": scan.provenance.reader_version,
-            "steps": [
-                {
-                    "name": step.name,
-                    "parameters": _clean(step.parameters),
-                    "software": step.software,
-                    "performed_at": _time(step.performed_at),
-                }
-                for step in scan.provenance.steps
-            ],
+            "steps": [step.to_dict() for step in scan.provenance.steps],
         },
     }
     if include_personal and scan.operator is not None:
@@ -291,15 +275,7 @@ def scan_from_dict(metadata: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
                 source_path=p["source_path"],
                 source_format=p["source_format"],
                 reader_version=p["reader_version"],
-                steps=tuple(
-                    ProcessingStep(
-                        name=step["name"],
-                        parameters=step["parameters"],
-                        software=step["software"],
-                        performed_at=_datetime(step["performed_at"]),
-                    )
-                    for step in p["steps"]
-                ),
+                steps=tuple(ProcessingStep.from_dict(step) for step in p["steps"]),
             ),
         )
     except ValidationError as error:

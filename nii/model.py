@@ -37,6 +37,7 @@ from nii.lazy import LazyArray
 
 __all__ = [
     "CHANNEL_ROLES",
+    "MEASURED_CHANNELS",
     "AssessmentFlag",
     "Box",
     "CalibrationState",
@@ -171,6 +172,10 @@ CHANNEL_ROLES: Mapping[str, str] = {
 }
 """Well-known channel names and their DICOS Image Type value 2. Other names are allowed
 (``[a-z][a-z0-9_]*``) and are carried as derived images."""
+
+MEASURED_CHANNELS: tuple[str, ...] = ("high", "low", "single")
+"""Channels that hold measurements (raw counts, transmission or attenuation, as the view's
+:class:`CalibrationState` says); every other channel is derived from them (steel_mm, zeff, material, ...)."""
 
 _CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")
@@ -646,6 +651,32 @@ class ProcessingStep:
             json.dumps(self.parameters)
         except (TypeError, ValueError) as error:
             raise ValidationError(f"parameters of processing step {self.name!r} are not JSON data: {error}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The step as JSON data, as every container format stores provenance.
+
+        Examples
+        --------
+        >>> ProcessingStep("resample", {"spacing_mm": (4.0, 4.0)}).to_dict()["parameters"]
+        {'spacing_mm': [4.0, 4.0]}
+        """
+        return {
+            "name": self.name,
+            "parameters": json.loads(json.dumps(self.parameters)),  # enums to strings, tuples to lists
+            "software": self.software,
+            "performed_at": self.performed_at.isoformat() if self.performed_at is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProcessingStep:
+        """The step :meth:`to_dict` gave."""
+        moment = data.get("performed_at")
+        return cls(
+            name=data["name"],
+            parameters=data.get("parameters", {}),
+            software=data.get("software"),
+            performed_at=datetime.fromisoformat(moment) if moment else None,
+        )
 
 
 @dataclass(frozen=True)

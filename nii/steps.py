@@ -37,9 +37,8 @@ import numpy as np
 
 from nii.errors import ValidationError
 from nii.kernels import MaterialClass, attenuation, calibrated_attenuation, orient, resample, transmission
-from nii.model import CalibrationState, Geometry, RowOrder, Scan, TravelDirection, View
+from nii.model import MEASURED_CHANNELS, CalibrationState, Geometry, RowOrder, Scan, TravelDirection, View
 from nii.values import (
-    MEASURED,
     QUANTIZATION,
     attenuation_of,
     calibration_of,
@@ -70,7 +69,7 @@ def register_step(name: str) -> Callable[[StepFunction], StepFunction]:
 
 
 def _measured(view: View) -> dict[str, np.ndarray]:
-    return {name: array for name, array in view.channels.items() if name in MEASURED}
+    return {name: array for name, array in view.channels.items() if name in MEASURED_CHANNELS}
 
 
 def _replace_measured(scan: Scan, convert: Callable[[View, str], np.ndarray], state: CalibrationState) -> Scan:

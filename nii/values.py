@@ -26,10 +26,7 @@ from nii.errors import ValidationError
 from nii.kernels import ATTENUATION_SCALE, Calibration, attenuation, calibrated_attenuation
 from nii.model import CalibrationState, View
 
-__all__ = ["MEASURED", "QUANTIZATION", "attenuation_of", "calibration_of", "physical", "quantize_array", "raw_of"]
-
-MEASURED = ("high", "low", "single")
-"""Channels that hold measurements (the others are derived)."""
+__all__ = ["QUANTIZATION", "attenuation_of", "calibration_of", "physical", "quantize_array", "raw_of"]
 
 QUANTIZATION: dict[str, float] = {
     str(CalibrationState.TRANSMISSION): 1.0 / 65535.0,

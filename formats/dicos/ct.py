@@ -17,7 +17,7 @@ Examples
 >>> context = ScanContext("2.25.1", datetime(2026, 1, 1, tzinfo=timezone.utc), ObjectOfInspection("BAGGAGE", "BAG-1"))
 >>> image = CTImage(np.zeros((3, 4, 5), np.uint16), context=context, series_uid="2.25.2", series_number=1,
 ...                 spacing_mm=(1.5, 1.0, 1.0))
->>> image.NumberOfFrames, [float(v) for v in image.positions_mm[2]]
+>>> int(image.NumberOfFrames), [float(v) for v in image.positions_mm[2]]
 (3, [0.0, 0.0, 3.0])
 """
 

@@ -42,10 +42,10 @@ from pydicom.uid import (
     RLELossless,
 )
 
-import nii
 import nii.io
 from nii.errors import CorruptFileError, LimitExceededError, TruncatedFileError, UnsupportedError
 from nii.limits import check_image_size
+from nii.version import __version__
 
 from .dictionary import META_VERSION, NUMBER_OF_FRAMES, PIXEL_DATA
 from .encode import copy_elements, encode_file, memoize_encoding, set_elements
@@ -62,7 +62,7 @@ __all__ = [
 
 NII_IMPLEMENTATION_UID = UID("2.25.285842555822221592906986677081197201286")
 """nii's Implementation Class UID (0002,0012): a UUID-derived 2.25 UID owned by the project."""
-NII_IMPLEMENTATION_VERSION = f"NII {nii.__version__}"[:16]
+NII_IMPLEMENTATION_VERSION = f"NII {__version__}"[:16]
 
 EXTENDED_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.64"
 """The reference toolkit's "Explicit VR Little Endian Extended" (64-bit pixel length); refused."""

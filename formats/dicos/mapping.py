@@ -56,6 +56,7 @@ from nii.errors import CorruptFileError, UnsupportedError, ValidationError
 from nii.limits import check_image_size
 from nii.model import (
     CHANNEL_ROLES,
+    MEASURED_CHANNELS,
     Box,
     CalibrationState,
     Geometry,
@@ -101,7 +102,6 @@ __all__ = ["WriteOptions", "instances_to_scan", "scan_to_instances"]
 log = logging.getLogger(__name__)
 
 PRIVATE_SCHEMA = 1
-MEASURED_CHANNELS = frozenset({"high", "low", "single"})
 _ROLE_TO_CHANNEL = {role: name for name, role in CHANNEL_ROLES.items()}
 _ID_ISSUERS = ("ISO 6346", "LICENCE PLATE", "DECLARATION", "IDENTIFIER")
 _OOI_TYPES = {ObjectType.CARGO: OOIType.CARGO, ObjectType.BAGGAGE: OOIType.BAGGAGE}
@@ -216,15 +216,7 @@ def _scan_private(scan: Scan, channels: set[str]) -> dict[str, Any]:
         "energies_kv": {name: kv for name, kv in scanner.energies_kv.items() if name not in channels},
         "country": scan.site.country,
         "operator_identifier": scan.operator.identifier if scan.operator is not None else None,
-        "steps": [
-            {
-                "name": step.name,
-                "parameters": {k: str(v) if hasattr(v, "value") else v for k, v in step.parameters.items()},
-                "software": step.software,
-                "performed_at": step.performed_at.isoformat() if step.performed_at else None,
-            }
-            for step in scan.provenance.steps
-        ],
+        "steps": [step.to_dict() for step in scan.provenance.steps],
     }
 
 
@@ -802,18 +794,6 @@ def instances_to_scan(
         scan.__post_init__()  # checks the threats against the views
     except ValidationError as error:
         raise CorruptFileError(error.problem, path=path) from error
-    steps = tuple(
-        ProcessingStep(
-            name=step["name"],
-            parameters=step["parameters"],
-            software=step["software"],
-            performed_at=_parse_iso(step["performed_at"]),
-        )
-        for step in private.get("steps", [])
-    )
+    steps = tuple(ProcessingStep.from_dict(step) for step in private.get("steps", []))
     scan.provenance = Provenance(steps=steps)
     return scan
-
-
-def _parse_iso(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None

@@ -22,7 +22,10 @@ API
     exactly ``render(scan, ..., level=2).image[row0:row0+rows, col0:col0+columns]`` without the
     legend band.
 :func:`stored_codes`
-    Exact 16-bit values of a quantity with their scale and unit, for 16-bit export.
+    Exact 16-bit values of a quantity with their scale and unit (:class:`StoredCodes`), for 16-bit export.
+:func:`nii.render.export.export_picture`
+    A picture or the 16-bit values as a PNG, TIFF or JPEG file (also the ``png-export``,
+    ``jpeg-export`` and ``tiff-export`` formats of ``nii.write`` and ``nii export``).
 
 Geometry: pictures are in the canonical orientation (top of the object up, travel left to right).
 Level 0 has square pixels of the finer of the two pixel spacings (or, without ``square_pixels``, one
@@ -57,6 +60,7 @@ __all__ = [
     "Quantity",
     "RenderOptions",
     "Renderer",
+    "StoredCodes",
     "Strip",
     "Window",
     "auto_window",

@@ -98,6 +98,14 @@ def _draw_legend(band: np.ndarray, quantity: Quantity, window: Window, invert: b
             cv2.putText(band, name, (x + 14, 17), _FONT, _FONT_SCALE, black, 1, cv2.LINE_AA)
             x += 14 + cv2.getTextSize(name, _FONT, _FONT_SCALE, 1)[0][0] + 10
         return
+    if quantity is Quantity.ZEFF:
+        text = f"zeff [Z]: {window.low:.4g}"
+        cv2.putText(band, text, (x, 17), _FONT, _FONT_SCALE, black, 1, cv2.LINE_AA)
+        x += cv2.getTextSize(text, _FONT, _FONT_SCALE, 1)[0][0] + 4
+        ramp = cv2.applyColorMap(np.linspace(0, 255, 100).astype(np.uint8)[None, :], cv2.COLORMAP_TURBO)[:, :, ::-1]
+        band[8:18, x : x + 100] = ramp[:, : band.shape[1] - x]
+        cv2.putText(band, f"{window.high:.4g}", (x + 104, 17), _FONT, _FONT_SCALE, black, 1, cv2.LINE_AA)
+        return
     low, high = ("white", "black") if invert else ("black", "white")
     text = f"{quantity} [{quantity.unit}]: {window.low:.4g} {low} .. {window.high:.4g} {high}"
     cv2.putText(band, text, (x, 17), _FONT, _FONT_SCALE, black, 1, cv2.LINE_AA)

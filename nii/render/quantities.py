@@ -15,8 +15,8 @@ import numpy as np
 
 from nii.errors import ConfigurationError, ValidationError
 from nii.kernels import MaterialClass, orient
-from nii.model import CalibrationState, LenientStrEnum, RowOrder, TravelDirection, View
-from nii.values import MEASURED, QUANTIZATION, attenuation_of, physical
+from nii.model import MEASURED_CHANNELS, CalibrationState, LenientStrEnum, RowOrder, TravelDirection, View
+from nii.values import QUANTIZATION, attenuation_of, physical
 
 if TYPE_CHECKING:
     from nii.calibration import ZeffTable
@@ -184,11 +184,11 @@ def auto_window(
 
 def measured_channel(view: View) -> str:
     """``high``, ``single`` or the first measured channel of the view."""
-    for name in ("high", "single", *MEASURED):
+    for name in ("high", "single", *MEASURED_CHANNELS):
         if name in view.channels:
             return name
     raise ConfigurationError(
-        f"view {view.name!r} has no measured channel ({', '.join(MEASURED)}): {view.channel_names}"
+        f"view {view.name!r} has no measured channel ({', '.join(MEASURED_CHANNELS)}): {view.channel_names}"
     )
 
 
@@ -201,25 +201,25 @@ def can_attenuate(view: View, channel: str) -> bool:
 
 def choose(view: View, quantity: Quantity | None, channel: str | None) -> tuple[Quantity, str]:
     """The quantity shown (by default attenuation when the view allows it) and the channel it comes from."""
-    measured = [name for name in view.channels if name in MEASURED]
+    measured = [name for name in view.channels if name in MEASURED_CHANNELS]
     if channel is not None and channel not in view.channels:
         raise ConfigurationError(f"view {view.name!r} has no channel {channel!r}; channels: {view.channel_names}")
     channel = channel or (measured_channel(view) if measured else view.channel_names[0])
     if quantity is None:
         if channel in _DERIVED_CHANNEL.values():
             quantity = next(q for q, name in _DERIVED_CHANNEL.items() if name == channel)
-        elif channel in MEASURED and can_attenuate(view, channel):
+        elif channel in MEASURED_CHANNELS and can_attenuate(view, channel):
             quantity = Quantity.ATTENUATION
         else:
             quantity = Quantity.RAW
     if quantity in (Quantity.TRANSMISSION, Quantity.ATTENUATION) and not (
-        channel in MEASURED and can_attenuate(view, channel)
+        channel in MEASURED_CHANNELS and can_attenuate(view, channel)
     ):
         raise ConfigurationError(
             f"{quantity} of view {view.name!r} channel {channel!r} needs a measured channel, calibrated or raw "
             "with dark and air references"
         )
-    if quantity is Quantity.RAW and view.calibration is not CalibrationState.RAW and channel in MEASURED:
+    if quantity is Quantity.RAW and view.calibration is not CalibrationState.RAW and channel in MEASURED_CHANNELS:
         raise ConfigurationError(f"view {view.name!r} holds {view.calibration}, not raw counts")
     return quantity, channel
 
@@ -262,7 +262,7 @@ def quantity_values(view: View, quantity: Quantity, channel: str, scanner: str |
     if quantity is Quantity.STEEL:
         from nii.calibration import SteelEquivalentCurve
 
-        source = channel if channel in MEASURED else measured_channel(view)
+        source = channel if channel in MEASURED_CHANNELS else measured_channel(view)
         curve = SteelEquivalentCurve.from_scanner(_known(scanner), source if source != "single" else None)
         return curve.apply(attenuation_of(view, source))
     table = _zeff_table(view, scanner)
@@ -306,8 +306,8 @@ def object_mask(view: View, channel: str, values: np.ndarray, quantity: Quantity
     """Pixels of the object: not air, not photon-starved, not saturated (view orientation)."""
     source = (
         channel
-        if channel in MEASURED
-        else (measured_channel(view) if any(n in MEASURED for n in view.channels) else None)
+        if channel in MEASURED_CHANNELS
+        else (measured_channel(view) if any(n in MEASURED_CHANNELS for n in view.channels) else None)
     )
     if source is None or not can_attenuate(view, source):
         finite = np.isfinite(values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import cv2
 import numpy as np
@@ -31,10 +31,25 @@ from nii.render.quantities import (
 )
 from nii.values import QUANTIZATION, attenuation_of
 
-__all__ = ["CROP_MARGIN", "Picture", "RenderOptions", "Renderer", "render", "render_tile", "stored_codes"]
+__all__ = [
+    "CROP_MARGIN",
+    "SQUARE_TOLERANCE",
+    "ZEFF_WINDOW",
+    "Picture",
+    "RenderOptions",
+    "Renderer",
+    "StoredCodes",
+    "render",
+    "render_tile",
+    "stored_codes",
+]
 
 CROP_MARGIN = 0.03
 """Margin left around the object when cropping, as a fraction of the view's size."""
+SQUARE_TOLERANCE = 0.01
+"""Samples whose two spacings differ by at most this fraction count as square."""
+ZEFF_WINDOW = Window(5.0, 30.0)
+"""Default effective-Z colour range: organic (Z about 6) to copper (29); higher Z shows as the top colour."""
 _E = TypeVar("_E", bound=LenientStrEnum)
 
 
@@ -191,6 +206,8 @@ class Renderer:
             return chosen
         if self.quantity is Quantity.MATERIAL:
             return Window(-0.5, len(MaterialClass) - 0.5)
+        if self.quantity is Quantity.ZEFF and chosen == "auto":
+            return ZEFF_WINDOW
         if isinstance(chosen, Preset):
             low, high = chosen.percentiles
             if not self.quantity.denser_is_higher:
@@ -219,10 +236,12 @@ class Renderer:
 
     @cached_property
     def base_pixel_mm(self) -> tuple[float, float]:
-        """``(row, column)`` pixel size of level 0."""
+        """``(row, column)`` pixel size of level 0: the finer spacing on both axes, or the samples themselves
+        when they are already square within :data:`SQUARE_TOLERANCE` (no resampling blur for nothing)."""
         row_mm = float(np.diff(self.row_edges).mean())
         column_mm = float(np.diff(self.column_edges).mean())
-        if self.options.square_pixels:
+        nearly_square = abs(row_mm - column_mm) <= SQUARE_TOLERANCE * max(row_mm, column_mm)
+        if self.options.square_pixels and not nearly_square:
             side = min(row_mm, column_mm)
             return side, side
         return row_mm, column_mm
@@ -307,13 +326,13 @@ class Renderer:
             zeff = _resampled(self.values, row_taps, column_taps)
             colour = _zeff_colour(zeff, self.window, grey)
         elif classes is None:
-            colour = np.repeat(grey[:, :, None], 3, axis=2)
+            colour = cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB)
         else:
             picked = _nearest(classes, row_taps, column_taps)
             colour = (
                 false_colour(picked, grey, MaterialTable().palette)
                 if self.quantity is Quantity.MATERIAL
-                else (np.repeat(grey[:, :, None], 3, axis=2))
+                else (cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB))
             )
             if self.options.strip is not None:
                 _fade(colour, picked, self.options.strip)
@@ -436,20 +455,36 @@ def render_tile(
     return Renderer(scan, view=view, options=options).tile(level=level, region=region)
 
 
-def stored_codes(
-    scan: Scan, *, view: str | None = None, options: RenderOptions | None = None
-) -> tuple[np.ndarray, float, str]:
+class StoredCodes(NamedTuple):
+    """Exact 16-bit values of a quantity: the value of a pixel is ``codes × scale`` in ``unit``."""
+
+    codes: np.ndarray
+    scale: float
+    quantity: Quantity
+
+    @property
+    def unit(self) -> str:
+        return self.quantity.unit
+
+
+def stored_codes(scan: Scan, *, view: str | None = None, options: RenderOptions | None = None) -> StoredCodes:
     """Exact uint16 codes of the options' quantity, canonically oriented, one pixel per sample.
 
-    Returns ``(codes, scale, unit)``: the value of a pixel is ``code × scale`` in ``unit``. Raw counts
-    and material classes keep their values (scale 1); the other quantities use the 16-bit conventions
-    of :data:`nii.values.QUANTIZATION`.
+    Raw counts and material classes keep their values (scale 1); the other quantities use the 16-bit
+    conventions of :data:`nii.values.QUANTIZATION`.
+
+    Examples
+    --------
+    >>> from nii.simulate import simulate
+    >>> scan, _ = simulate("steps", seed=1, rows=64, lines=96)
+    >>> stored = stored_codes(scan, options=RenderOptions(quantity="raw"))
+    >>> stored.scale, stored.unit, bool((stored.codes == scan.views[0].channels["high"]).all())
+    (1.0, 'counts', True)
     """
     renderer = Renderer(scan, view=view, options=replace(options or RenderOptions(), crop=False))
-    quantity = renderer.quantity
-    scale = _CODE_SCALE[quantity]
+    scale = _CODE_SCALE[renderer.quantity]
     codes = np.clip(np.rint(renderer.values / np.float32(scale)), 0, 65535).astype(np.uint16)
-    return codes, scale, quantity.unit
+    return StoredCodes(codes, scale, renderer.quantity)
 
 
 _CODE_SCALE = {

@@ -1,3 +1,4 @@
+import nii.kernels.display as display
 import numba
 import numpy as np
 import pytest
@@ -143,3 +144,15 @@ def test_grey_levels_equal_the_reference():
         assert levels[0, 0] == (255 if invert else 0)
     with pytest.raises(ValidationError):
         grey_levels(values, 2.0, 1.0)
+
+
+def test_serial_and_parallel_kernels_give_identical_pictures(monkeypatch):
+    image = np.random.default_rng(4).normal(3.0, 1.0, (61, 90)).astype(np.float32)
+    taps = area_taps(np.arange(62.0), 0.0, 2.7, 23), area_taps(np.arange(91.0), 0.0, 3.1, 30)
+    results = []
+    for threshold in (0, 10**12):  # everything parallel, then everything on the calling thread
+        monkeypatch.setattr(display, "PARALLEL_MIN_WORK", threshold)
+        resampled = area_resample(image, *taps)
+        results.append((resampled, grey_levels(resampled, 1.0, 5.0, gamma=0.8)))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])

@@ -2,6 +2,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nii.formats
 import pytest
 
 import nii

@@ -175,12 +175,12 @@ def test_orientation_is_canonical(cargo):
 
 def test_sixteen_bit_codes_are_exact(cargo):
     scan, _ = cargo
-    codes, scale, unit = stored_codes(scan, options=RenderOptions(quantity="raw"))
-    np.testing.assert_array_equal(codes, scan.views[0].channels["high"])
-    assert (scale, unit) == (1.0, "counts")
-    codes, scale, unit = stored_codes(scan)
-    assert unit == "-ln(I/I0)"
-    np.testing.assert_allclose(codes * scale, Renderer(scan).values, atol=scale)
+    stored = stored_codes(scan, options=RenderOptions(quantity="raw"))
+    np.testing.assert_array_equal(stored.codes, scan.views[0].channels["high"])
+    assert (stored.scale, stored.unit) == (1.0, "counts")
+    stored = stored_codes(scan)
+    assert stored.quantity is Quantity.ATTENUATION and stored.unit == "-ln(I/I0)"
+    np.testing.assert_allclose(stored.codes * stored.scale, Renderer(scan).values, atol=stored.scale)
 
 
 def test_unknown_view_channel_and_impossible_quantities(cargo):
