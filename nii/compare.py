@@ -38,8 +38,9 @@ from nii.kernels.registration import Registration
 from nii.model import CalibrationState, Geometry, Scan, View
 from nii.physics import SCANNERS
 from nii.render import Quantity, RenderOptions, Window, auto_window, render
+from nii.render.quantities import measured_channel
 from nii.steps import STEPS
-from nii.values import MEASURED, attenuation_of
+from nii.values import attenuation_of
 
 __all__ = [
     "MAX_SIDE_PX",
@@ -95,14 +96,11 @@ class ComparisonImage:
 
 
 def _pick_channel(view: View, channel: str | None) -> str:
-    if channel is not None:
-        if channel not in view.channels:
-            raise ValidationError(f"view {view.name!r} has no channel {channel!r}; channels: {view.channel_names}")
-        return channel
-    for name in ("high", "single", *MEASURED):
-        if name in view.channels:
-            return name
-    raise ValidationError(f"view {view.name!r} has no measured channel to compare; channels: {view.channel_names}")
+    if channel is None:
+        return measured_channel(view)
+    if channel not in view.channels:
+        raise ValidationError(f"view {view.name!r} has no channel {channel!r}; channels: {view.channel_names}")
+    return channel
 
 
 def _native_spacing(scan: Scan, view: str | None) -> tuple[float, float, float]:

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 
-import nii.compare
 from nii.compare import compare_scans, comparison_pictures
 from nii.simulate import simulate
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(nii.compare, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,11 @@ ones the pilot reports state.
 
 from __future__ import annotations
 
-import doctest
 import math
 
 import numpy as np
 import pytest
 
-import nii.quality
 from nii import quality
 from nii.calibration import ZeffTable
 from nii.physics import SCANNERS
@@ -21,11 +19,6 @@ from nii.pipeline import Recipe, convert_scan
 from nii.simulate import simulate
 from nii.simulate.solids import SUPERSAMPLING
 from nii.steps import attenuate
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(nii.quality, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 @pytest.fixture(scope="module", params=["linac-6/4", "linac-4"])

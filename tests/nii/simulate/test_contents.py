@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 
-import nii.simulate.contents
 from nii.simulate import simulate
 from nii.simulate.contents import CARGO_FLOOR, GOODS, car
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(nii.simulate.contents, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 @pytest.mark.parametrize(

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 
-import nii.simulate.targets
 from nii.errors import ValidationError
 from nii.simulate import simulate
 from nii.simulate.targets import LAYOUT
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(nii.simulate.targets, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 @pytest.mark.parametrize(("scanner", "rows", "variation"), [("linac-6/4", 640, 0.0), ("linac-4", 320, 0.05)])
