@@ -55,9 +55,8 @@ from nii.simulate.targets import LAYOUT, Region, TestObjectLayout
 
 __all__ = [
     "DETECTABILITY_THRESHOLD",
-    "ContrastResult",
+    "DetectionCurve",
     "EdgeResult",
-    "PenetrationResult",
     "WireResult",
     "aperture_mtf50",
     "attenuation_statistics",
@@ -203,12 +202,42 @@ def _crossing(x: np.ndarray, d: np.ndarray, *, log_x: bool) -> float:
 
 
 @dataclass(frozen=True)
-class PenetrationResult:
-    """Detectability of the test block behind each wall, and the penetration (mm of steel)."""
+class DetectionCurve:
+    """Detectability of a series of targets of falling visibility, and where it reaches the threshold.
 
-    steel_mm: np.ndarray
+    Attributes
+    ----------
+    sizes
+        What varies from target to target: the steel wall's thickness (mm) for penetration, the plate's
+        share of the wall (%) for contrast sensitivity.
+    detectability
+        Rose's index of each target.
+    limit
+        The size at which the index falls to :data:`DETECTABILITY_THRESHOLD` (NaN when no target reaches it):
+        the penetration in mm of steel, or the contrast sensitivity in %.
+    """
+
+    sizes: np.ndarray
     detectability: np.ndarray
-    penetration_mm: float
+    limit: float
+
+
+def _detection_curve(
+    attenuation: np.ndarray,
+    geometry: Geometry,
+    targets: Sequence[tuple[float, Region, Sequence[Region]]],
+    *,
+    noise_model: DetectorModel | None,
+    layout: TestObjectLayout,
+    log_sizes: bool,
+) -> DetectionCurve:
+    scores = [
+        detectability(attenuation, target, background, geometry, noise_model=noise_model, layout=layout)
+        for _, target, background in targets
+    ]
+    sizes = np.array([size for size, _, _ in targets])
+    d = np.abs(np.array(scores))
+    return DetectionCurve(sizes, d, _crossing(sizes, d, log_x=log_sizes))
 
 
 def penetration(
@@ -217,25 +246,11 @@ def penetration(
     *,
     noise_model: DetectorModel | None = None,
     layout: TestObjectLayout = LAYOUT,
-) -> PenetrationResult:
-    """Penetration measured on a scan's attenuation image, or predicted on the truth's noise-free
-    attenuation when ``noise_model`` gives the per-pixel noise."""
-    thickness = np.array([step.steel_mm for step in layout.penetration])
-    scores = [
-        detectability(attenuation, step.block, step.background, geometry, noise_model=noise_model, layout=layout)
-        for step in layout.penetration
-    ]
-    d = np.abs(np.array(scores))
-    return PenetrationResult(thickness, d, _crossing(thickness, d, log_x=False))
-
-
-@dataclass(frozen=True)
-class ContrastResult:
-    """Detectability of each plate and the contrast sensitivity (% of the wall's thickness)."""
-
-    percent: np.ndarray
-    detectability: np.ndarray
-    sensitivity_percent: float
+) -> DetectionCurve:
+    """Penetration (mm of steel) measured on a scan's attenuation image, or predicted on the truth's
+    noise-free attenuation when ``noise_model`` is given."""
+    targets = [(step.steel_mm, step.block, step.background) for step in layout.penetration]
+    return _detection_curve(attenuation, geometry, targets, noise_model=noise_model, layout=layout, log_sizes=False)
 
 
 def contrast_sensitivity(
@@ -244,17 +259,11 @@ def contrast_sensitivity(
     *,
     noise_model: DetectorModel | None = None,
     layout: TestObjectLayout = LAYOUT,
-) -> ContrastResult:
-    """Contrast sensitivity measured (or, with ``noise_model``, predicted on the noise-free truth)."""
-    plates = sorted(layout.contrast, key=lambda plate: -plate.percent)
-    scores = [
-        detectability(attenuation, plate.plate, [plate.background], geometry, noise_model=noise_model, layout=layout)
-        for plate in plates
-    ]
-    percent = np.array([plate.percent for plate in plates])
-    d = np.abs(np.array(scores))
-    # Thinner plates come later: the crossing is the smallest percentage still detected.
-    return ContrastResult(percent, d, _crossing(percent, d, log_x=True))
+) -> DetectionCurve:
+    """Contrast sensitivity (%) measured, or with ``noise_model`` predicted on the noise-free truth."""
+    plates = sorted(layout.contrast, key=lambda plate: -plate.percent)  # thinner plates later
+    targets = [(plate.percent, plate.plate, [plate.background]) for plate in plates]
+    return _detection_curve(attenuation, geometry, targets, noise_model=noise_model, layout=layout, log_sizes=True)
 
 
 @dataclass(frozen=True)

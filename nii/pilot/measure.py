@@ -126,15 +126,15 @@ def _test_object_figures(record: Record) -> dict[str, Any]:
     contrast_physics = quality.contrast_sensitivity(noise_free, geometry, noise_model=detector)
     edges = quality.resolution(measured, geometry)
     return {
-        "penetration_mm": (penetration.penetration_mm, penetration_physics.penetration_mm),
+        "penetration_mm": (penetration.limit, penetration_physics.limit),
         "penetration_curve": {
-            "steel_mm": penetration.steel_mm.tolist(),
+            "steel_mm": penetration.sizes.tolist(),
             "measured": penetration.detectability.tolist(),
             "predicted": penetration_physics.detectability.tolist(),
         },
         "wire_mm": (wires.thinnest_mm, wires_physics.thinnest_mm),
         "wire_scores": {"diameter_mm": wires.diameter_mm.tolist(), "measured": wires.score.tolist()},
-        "contrast_percent": (contrast.sensitivity_percent, contrast_physics.sensitivity_percent),
+        "contrast_percent": (contrast.limit, contrast_physics.limit),
         "mtf50_travel": (
             edges["travel"].mtf50,
             quality.aperture_mtf50(geometry.travel_spacing_mm, samples=SUPERSAMPLING),

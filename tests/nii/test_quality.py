@@ -35,8 +35,8 @@ def test_penetration_within_one_step_of_the_physics(test_objects):
     measured, noise_free, geometry, detector = test_objects
     found = quality.penetration(measured, geometry)
     predicted = quality.penetration(noise_free, geometry, noise_model=detector)
-    assert 250 < predicted.penetration_mm < 500
-    assert found.penetration_mm == pytest.approx(predicted.penetration_mm, abs=25.0)
+    assert 250 < predicted.limit < 500
+    assert found.limit == pytest.approx(predicted.limit, abs=25.0)
     # The thin walls: the block is obvious, and the measured index follows the prediction within 15 %.
     np.testing.assert_allclose(found.detectability[:4], predicted.detectability[:4], rtol=0.15)
 
@@ -46,7 +46,7 @@ def test_contrast_sensitivity_within_30_percent(test_objects):
     measured, noise_free, geometry, detector = test_objects
     found = quality.contrast_sensitivity(measured, geometry)
     predicted = quality.contrast_sensitivity(noise_free, geometry, noise_model=detector)
-    assert found.sensitivity_percent == pytest.approx(predicted.sensitivity_percent, rel=0.3)
+    assert found.limit == pytest.approx(predicted.limit, rel=0.3)
     np.testing.assert_allclose(found.detectability[:3], predicted.detectability[:3], rtol=0.25)
 
 
