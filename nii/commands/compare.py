@@ -58,13 +58,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     steel = comparison.steel_difference_mm
     found = comparison.parameters
-    verdict = "same object" if comparison.confidence >= 0.5 else "not the same object?"
+    # One object seen twice registers (converges) with a high confidence; unrelated scans of the same kind of
+    # vehicle can share a trailer's structure and reach 0.7 without the registration converging.
+    same = comparison.confidence >= 0.8 and comparison.registration.converged
+    verdict = "same object" if same else "not the same object?"
     steel_line = (
         f"median |Δ| {steel['median']:.1f} mm, 90 % within {steel['p90']:.1f} mm" if steel else "scanners not known"
     )
     rows, columns = comparison.reference.attenuation.shape
     lines = [
         f"confidence   {comparison.confidence:.3f}  ({verdict})",
+        f"registration {'converged' if comparison.registration.converged else 'did not converge'}",
         f"NCC          {comparison.ncc:.3f}",
         f"SSIM         {comparison.ssim:.3f}",
         f"PSNR         {comparison.psnr_db:.1f} dB",

@@ -203,6 +203,7 @@ def _pair_figures(reference: Scan, moving: Scan, view: str, pictures: Path | Non
     figures = {
         "view": view,
         "confidence": comparison.confidence,
+        "converged": comparison.registration.converged,
         "ncc": comparison.ncc,
         "ssim": comparison.ssim,
         "psnr_db": comparison.psnr_db,

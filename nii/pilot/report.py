@@ -203,7 +203,7 @@ def _agreement_section(agreement: dict[str, Any]) -> str:
             [
                 f"{row['reference']}:{row['reference_object']} ↔ {row['moving']}:{row['moving_object']}"
                 f" ({row['view']})",
-                figure_text(row.get("confidence"), 3),
+                figure_text(row.get("confidence"), 3) + ("" if row.get("converged") else " (not converged)"),
                 figure_text(row.get("ncc"), 3),
                 figure_text(row.get("ssim"), 3),
                 figure_text(row.get("psnr_db"), 1),

@@ -65,7 +65,7 @@ def test_one_object_agrees_across_scanners_far_above_unrelated_objects(quickstar
     agreement = results["agreement"]
     assert len(agreement["same_object"]) == 2 and len(agreement["unrelated"]) == 2
     for row in agreement["same_object"]:
-        assert row["confidence"] >= 0.9 and row["ssim"] > 0.9
+        assert row["confidence"] >= 0.9 and row["converged"] and row["ssim"] > 0.9
         assert row["steel_difference_mm"]["median"] < 5.0
         assert row["material_agreement"] > 0.85
         for picture in row["pictures"].values():

@@ -63,6 +63,24 @@ def test_unrelated_cargo_scans_do_not(cargo_files):
     assert "not the same object" in result.stdout
 
 
+def test_unrelated_containers_score_below_one_container_seen_twice():
+    # Unrelated containers share the trailer and the container's frame: their confidence varies with the
+    # cargo (0 to about 0.7 here), never near one container seen by two scanners, and their registration
+    # does not converge.
+    reference, _ = simulate("cargo", scanner="linac-6/4", seed=3, rows=256, lines=900)
+    same, _ = simulate("cargo", scanner="linac-9/6", seed=3, rows=256, lines=960)
+    found = compare_scans(reference, same)
+    others = [
+        compare_scans(reference, simulate("cargo", scanner="linac-9/6", seed=seed, rows=256, lines=960)[0])
+        for seed in (7, 11, 13, 21, 42)
+    ]
+    confidences = sorted(other.confidence for other in others)
+    assert found.registration.converged and found.confidence > 0.95
+    assert confidences[2] <= 0.3  # the median
+    assert confidences[-1] < found.confidence - 0.2
+    assert not any(other.registration.converged for other in others)
+
+
 def test_a_flipped_and_slower_scan_is_put_on_the_reference_grid():
     reference, _ = simulate("cargo", scanner="linac-6/4", seed=5, rows=128, lines=450, speed_variation=0.0)
     moving, _ = simulate("cargo", scanner="linac-6/4", seed=5, rows=128, lines=600, speed_variation=0.0)
