@@ -18,6 +18,7 @@ from nii.formats.dicos.validate import validate_paths
 from nii.model import Scan
 from nii.physics import SCANNERS
 from nii.pilot.config import PilotConfig
+from nii.pilot.reference import reference_toolkit_reads
 from nii.pilot.run import Record, finite_or_none
 from nii.pipeline import Recipe, convert_scan
 from nii.progress import progress
@@ -96,6 +97,7 @@ def interoperability(records: list[Record], recipe: Recipe) -> dict[str, Any]:
         result[scanner] = {
             "dicos_files": len(reports),
             "dicos_valid": sum(report.ok for report in reports),
+            "reference_toolkit": reference_toolkit_reads([report.path for report in reports]),
             "errors": errors[:20],
             "round_trips_exact": sum(trips),
             "round_trips": len(trips),

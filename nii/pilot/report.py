@@ -233,6 +233,10 @@ def _agreement_section(agreement: dict[str, Any]) -> str:
     return note + table + "".join(pictures)
 
 
+def _reference_text(check: dict[str, Any]) -> str:
+    return f"{check['read']} / {check['files']}" if check["checked"] else "not checked (no pyDICOS)"
+
+
 def _interoperability_section(interop: dict[str, Any], throughput: dict[str, Any]) -> str:
     rows = []
     for name, entry in interop.items():
@@ -241,6 +245,7 @@ def _interoperability_section(interop: dict[str, Any], throughput: dict[str, Any
             [
                 name,
                 f"{entry['dicos_valid']} / {entry['dicos_files']}",
+                _reference_text(entry["reference_toolkit"]),
                 f"{entry['round_trips_exact']} / {entry['round_trips']}",
                 ", ".join(entry["metadata_not_carried"]) or "none",
                 _spread_text(speed.get("scans_per_s"), 2),

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from nii.kernels import MaterialClass
 
+from nii.pilot.reference import reference_python
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -79,6 +81,10 @@ def test_interoperability_and_throughput(quickstart):
     _, results, _ = quickstart
     for name, entry in results["interoperability"].items():
         assert entry["dicos_files"] == entry["dicos_valid"] > 0, entry["errors"]
+        reference = entry["reference_toolkit"]  # pyDICOS: installed by .ci/run, found as the pilot finds it
+        assert reference["checked"] == (reference_python() is not None)
+        if reference["checked"]:
+            assert reference["read"] == reference["files"] == entry["dicos_files"], reference["failed"]
         assert entry["round_trips_exact"] == entry["round_trips"] == 6
         assert "processing history" in entry["metadata_not_carried"]
         speed = results["throughput"][name]
