@@ -200,29 +200,12 @@ def car(rng: np.random.Generator, x: float, z: float, height: float, width: floa
     solids.append(Box("diesel", 1.0, (x + 3000, x + 3600), (-350.0, 350.0), (z + 250, z + 330)))  # tank
     for wheel_x in (x + 700, x + 3500):
         for side in (-1.0, 1.0):
-            y = (side * 700, side * 900)
-            solids.append(
-                cylinder(
-                    "rubber",
-                    1.0,
-                    axis="y",
-                    centre=(wheel_x, z + 320),
-                    radius=320,
-                    inner_radius=210,
-                    extent=(min(y), max(y)),
+            extent = (min(side * 700, side * 900), max(side * 700, side * 900))
+            for material, outer, inner in (("rubber", 320, 210), ("aluminium", 210, 190)):  # tyre and rim
+                centre = (wheel_x, z + 320)
+                solids.append(
+                    cylinder(material, 1.0, axis="y", centre=centre, radius=outer, inner_radius=inner, extent=extent)
                 )
-            )
-            solids.append(
-                cylinder(
-                    "aluminium",
-                    1.0,
-                    axis="y",
-                    centre=(wheel_x, z + 320),
-                    radius=210,
-                    inner_radius=190,
-                    extent=(min(y), max(y)),
-                )
-            )
     return solids, 4600.0
 
 
