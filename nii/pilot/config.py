@@ -19,6 +19,7 @@ A pilot folder holds one ``pilot.toml``::
     scale = 0.25                        # size of the cargo scans (1: the scanner's full size)
     travel = "right-to-left"            # how its files run (default left-to-right)
     speed_variation = 0.05              # slow speed changes along the scan (default: the model's)
+    bits = 12                           # the detector's ADC (default: the model's)
 
     [[scanners]]
     name = "portal"
@@ -63,6 +64,7 @@ class ScannerSpec:
     scale: float = 1.0
     speed_variation: float | None = None
     travel: TravelDirection = TravelDirection.LEFT_TO_RIGHT
+    bits: int | None = None
     folder: Path | None = None
 
     @property
@@ -172,11 +174,14 @@ def _scanner(data: Any, index: int, folder: Path, path: Path) -> ScannerSpec:
         float(table.get("scale", (int, float), 1.0)),
         table.get("speed_variation", (int, float)),
         _travel(table),
+        table.get("bits", int),
         folder / files if files is not None else None,
     )
     table.done()
     if spec.simulated and model is None:
         raise ConfigurationError(f"scanner {name!r} needs a model (simulated) or a folder (real files)", path=path)
+    if spec.bits not in (None, 12, 14, 16):
+        raise ConfigurationError(f"scanner {name!r}: bits must be 12, 14 or 16", path=path)
     if not spec.scale > 0:
         raise ConfigurationError(f"scanner {name!r}: scale must be positive", path=path)
     return spec

@@ -16,7 +16,6 @@ from nii.compare import compare_scans, material_agreement, write_pictures
 from nii.errors import NiiError
 from nii.formats.dicos.validate import validate_paths
 from nii.model import Scan
-from nii.physics import SCANNERS
 from nii.pilot.config import PilotConfig
 from nii.pilot.reference import reference_toolkit_reads
 from nii.pilot.run import Record, finite_or_none
@@ -113,13 +112,13 @@ def _oriented_view(path: Path) -> Any:
 
 def _test_object_figures(record: Record) -> dict[str, Any]:
     """Measured and predicted figures of one test-object scan (read from its DICOS)."""
-    assert record.truth is not None and record.simulated is not None
+    assert record.truth is not None and record.model is not None
     view = _oriented_view(record.dicos_path)
     channel = "high" if "high" in view.channels else "single"
     measured = attenuation_of(view, channel)
     geometry = view.geometry
     noise_free = -np.log(record.truth.views["side"].transmission[channel]).astype(np.float32)
-    detector = SCANNERS[record.truth.scanner].detector
+    detector = record.model.detector
     penetration = quality.penetration(measured, geometry)
     wires = quality.wire_detection(measured, geometry)
     contrast = quality.contrast_sensitivity(measured, geometry)

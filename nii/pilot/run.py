@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 import nii
-from nii.errors import NiiError
+from nii.errors import ConfigurationError, NiiError
 from nii.model import Box, Geometry, Scan, SourceKind, TravelDirection
-from nii.physics import SCANNERS
+from nii.physics import SCANNERS, ScannerModel
 from nii.pilot.config import ObjectSpec, PilotConfig, ScannerSpec
 from nii.pipeline import Job, Recipe, run_job
 from nii.progress import progress
@@ -55,6 +55,7 @@ class Record:
     dicos_path: Path
     simulated: Scan | None = None
     truth: Truth | None = None
+    model: ScannerModel | None = None
     conversions: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -67,11 +68,23 @@ def _suffix(scanner: ScannerSpec) -> str:
     return extensions[0] if extensions else ".dat"
 
 
+def scanner_model(scanner: ScannerSpec) -> ScannerModel:
+    """The physics model of a simulated scanner, with its ADC's bits when the pilot sets them (electronic
+    noise kept in proportion to the full scale)."""
+    if scanner.model is None:
+        raise ConfigurationError(f"scanner {scanner.name!r} is not simulated")
+    model = SCANNERS[scanner.model]
+    if scanner.bits is None or scanner.bits == model.detector.bits:
+        return model
+    detector = model.detector
+    noise = detector.electronic_noise_counts * (2**scanner.bits - 1) / detector.full_scale
+    return replace(model, detector=replace(detector, bits=scanner.bits, electronic_noise_counts=noise))
+
+
 def _simulate_one(
     scanner: ScannerSpec, scenario: str, seed: int, scale: float, out: Path, name: str, kind: str
 ) -> Record:
-    assert scanner.model is not None
-    model = SCANNERS[scanner.model]
+    model = scanner_model(scanner)
     # One object for every scanner (its layout drawn from the object's seed, as `nii simulate` does); each
     # scanner's own noise (seeded by the scanner's name too).
     phantom = SCENARIOS[scenario].build(np.random.default_rng(seed), model)
@@ -89,7 +102,7 @@ def _simulate_one(
     path = out / "scans" / scanner.name / f"{name}{_suffix(scanner)}"
     path.parent.mkdir(parents=True, exist_ok=True)
     nii.write(scan, path, format=scanner.format)
-    return Record(scanner.name, name, kind, path, out / "dicos" / scanner.name / name, scan, truth)
+    return Record(scanner.name, name, kind, path, out / "dicos" / scanner.name / name, scan, truth, model)
 
 
 def travelling_right_to_left(scan: Scan) -> Scan:

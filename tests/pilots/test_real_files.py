@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import nii
 from nii.errors import ConfigurationError
+from nii.physics import SCANNERS
 from nii.pilot import load_pilot
+from nii.pilot.run import scanner_model
 from nii.simulate import simulate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,3 +92,15 @@ def test_shipped_pilots_are_valid():
         if (folder / "pilot.toml").is_file():
             result = run_cli("pilot", "check", str(folder))
             assert result.returncode == 0, result.stderr
+
+
+def test_a_scanner_with_other_adc_bits_keeps_its_noise_in_proportion(tmp_path):
+    (tmp_path / "pilot.toml").write_text(
+        "[[scanners]]\nname = 'portal'\nmodel = 'linac-6'\nbits = 12\n[[objects]]\nname = 'x'\nscenario = 'cargo'\n"
+    )
+    model = scanner_model(load_pilot(tmp_path).scanner("portal"))
+    original = SCANNERS["linac-6"].detector
+    assert model.detector.full_scale == 4095 and model.name == "linac-6"
+    assert model.detector.electronic_noise_counts / 4095 == pytest.approx(original.electronic_noise_counts / 65535)
+    scan, _ = simulate("steps", scanner=model, rows=32, lines=64)
+    assert int(np.asarray(scan.views[0].channels["single"]).max()) <= 4095
