@@ -43,8 +43,10 @@ from nii.model import Scan, new_uid
 from nii.pipeline import Recipe, convert_scan, output_bytes
 
 __all__ = [
+    "BUSY_SPREAD",
     "WORKLOADS",
     "BenchResult",
+    "FileTiming",
     "best_in_turn",
     "disk_write_seconds",
     "naive_convert",
@@ -52,6 +54,7 @@ __all__ = [
     "nii_convert",
     "run_bench",
     "seconds_to_write",
+    "time_files",
     "write_dicos_durably",
 ]
 
@@ -273,3 +276,80 @@ def write_results(results: Sequence[BenchResult], path: str | os.PathLike[str]) 
     }
     with atomic_output(path) as temporary:
         temporary.write_text(json.dumps(document, indent=1))
+
+
+BUSY_SPREAD = 0.2
+"""Relative spread of a file's rounds (standard deviation / mean) above which the machine is called busy."""
+
+
+@dataclass
+class FileTiming:
+    """Conversion of one of the user's files to DICOS, timed over rounds (MB = 10⁶ bytes of the input file)."""
+
+    path: str
+    format: str
+    input_mb: float
+    rounds: int
+    seconds_mean: float
+    seconds_std: float
+    seconds_best: float
+
+    @property
+    def scans_per_s(self) -> float:
+        return 1 / self.seconds_mean
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.input_mb / self.seconds_mean
+
+    @property
+    def busy(self) -> bool:
+        """The rounds spread widely: other work shared the machine, the rates are lower bounds."""
+        return self.seconds_std > BUSY_SPREAD * self.seconds_mean
+
+
+def time_files(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    repeats: int = 3,
+    min_seconds: float = MIN_SECONDS,
+    folder: str | os.PathLike[str] | None = None,
+) -> list[FileTiming]:
+    """Time the conversion of each file (any readable format) to DICOS with ``attenuate=uint16``: a warm-up
+    round, then ``repeats`` rounds and more until ``min_seconds`` have passed (at most :data:`MAX_ROUNDS`).
+
+    Raises
+    ------
+    FileAccessError
+        A path that does not exist.
+    """
+    from nii.errors import FileAccessError
+    from nii.registry import find_format
+
+    results = []
+    with tempfile.TemporaryDirectory(dir=folder, prefix="nii-bench-") as temporary:
+        root = Path(temporary)
+        for item in paths:
+            source = Path(item)
+            if not source.exists():
+                raise FileAccessError("no such file or folder", path=source)
+            fmt = find_format(source)
+            nii_convert(source, root / "warm")  # numba compilation, the page cache: not timed
+            shutil.rmtree(root / "warm")
+            times: list[float] = []
+            start = time.perf_counter()
+            while len(times) < repeats or (time.perf_counter() - start < min_seconds and len(times) < MAX_ROUNDS):
+                times.append(seconds_to_write(partial(nii_convert, source), root))
+            spread = np.asarray(times)
+            results.append(
+                FileTiming(
+                    str(source),
+                    fmt.name,
+                    output_bytes(source) / 1e6,
+                    len(times),
+                    float(spread.mean()),
+                    float(spread.std(ddof=1)) if len(times) > 1 else 0.0,
+                    float(spread.min()),
+                )
+            )
+    return results

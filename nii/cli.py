@@ -36,6 +36,8 @@ COMMANDS: tuple[str, ...] = (
     "send",
     "receive",
     "view",
+    "compare",
+    "pilot",
 )
 """Modules of :mod:`nii.commands`, in the order ``nii --help`` lists them."""
 
