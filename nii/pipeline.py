@@ -179,7 +179,10 @@ class JobResult:
 
 def _is_scan_folder(path: Path) -> bool:
     folder_formats = [f for f in available() if "folder" in f.capabilities and f.can_read_files]
-    return any(f.can_read(b"", path) for f in folder_formats)
+    try:
+        return any(f.can_read(b"", path) for f in folder_formats)
+    except NiiError:
+        return True  # a job whose failure names the problem (an unreadable folder), not a silent gap
 
 
 def _expand(item: str | os.PathLike[str]) -> Iterator[tuple[Path, Path, bool]]:
