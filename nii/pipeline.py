@@ -245,11 +245,14 @@ def plan(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[st
 
 def _not_a_scan(path: Path) -> str:
     """Why a file found in a folder is no job ("" when it is one)."""
-    if path.name.lower().endswith(tuple(ext for f in available() if f.can_read_files for ext in f.extensions)):
-        return ""  # a scan's name: when no reader takes it, that is a failure to report
     try:
         find_format(path)
     except NiiError as error:
+        if path.suffix.lower() == ".npz" and path.with_suffix(".json").is_file():
+            # nii simulate writes a scan's ground truth as STEM.npz + STEM.json beside it.
+            return f"{path}: ground truth of a simulated scan (beside {path.with_suffix('.json').name}), not a scan"
+        if path.name.lower().endswith(tuple(ext for f in available() if f.can_read_files for ext in f.extensions)):
+            return ""  # a scan's name that no reader takes: a failure to report
         return str(error)
     return ""
 

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import nii
@@ -162,6 +163,8 @@ def test_garbage_in_folders_is_reported_and_each_error_printed_once(tmp_path):
     (site / "notes.txt").write_text("lane 0 was closed on Monday")
     (site / "garbage.npz").write_bytes(os.urandom(300))
     (site / "empty.tif").write_bytes(b"")
+    np.savez(site / "truth.npz", label=np.zeros(3))  # what nii simulate writes beside a scan
+    (site / "truth.json").write_text("{}")
     leftover = tmp_path / "out" / "site" / ".scan0.npz.0123456789ab.partial"
     leftover.mkdir(parents=True)  # what a killed run leaves
     (leftover / "data").write_bytes(b"half")
@@ -175,11 +178,12 @@ def test_garbage_in_folders_is_reported_and_each_error_printed_once(tmp_path):
     assert len(errors) == 2
     assert sum("garbage.npz: " in line for line in errors) == 1
     assert sum("empty.tif: file is empty" in line for line in errors) == 1
-    assert "2 converted" in result.stderr and "1 skipped" in result.stderr and "2 failed" in result.stderr
+    assert "2 converted" in result.stderr and "3 skipped" in result.stderr and "2 failed" in result.stderr
     assert not journal_path(report).exists()  # gone once the report is written
     with open(report, newline="") as handle:
         rows = {Path(row["input"]).name: row for row in csv.DictReader(handle)}
     assert rows["notes.txt"]["status"] == "skipped" and "not a known scan format" in rows["notes.txt"]["error"]
+    assert rows["truth.npz"]["status"] == "skipped" and "ground truth of a simulated scan" in rows["truth.npz"]["error"]
     assert rows["garbage.npz"]["status"] == "failed" and rows["empty.tif"]["status"] == "failed"
     assert rows["scan0.npz"]["status"] == rows["scan1.npz"]["status"] == "ok"
     assert not leftover.exists()
