@@ -82,17 +82,13 @@ def check_ifd_chain(path: Path) -> int:
             if len(seen) >= MAX_PAGES:
                 raise LimitExceededError(f"more than {MAX_PAGES} TIFF pages", path=path)
             seen.add(offset)
-            if offset + count_size > size:
-                raise TruncatedFileError(
-                    f"page {len(seen) - 1} (IFD at byte {offset}) lies beyond the end of the file ({size} bytes)",
-                    path=path,
-                )
             handle.seek(offset)
-            entries = struct.unpack(order + count_format, handle.read(count_size))[0]
+            counted = handle.read(count_size)
+            entries = struct.unpack(order + count_format, counted)[0] if len(counted) == count_size else 0
             end = offset + count_size + entries * entry_size
-            if end + offset_size > size:
+            if len(counted) < count_size or end + offset_size > size:
                 raise TruncatedFileError(
-                    f"page {len(seen) - 1} (IFD at byte {offset}) runs to byte {end + offset_size}, file holds {size}",
+                    f"page {len(seen) - 1} (IFD at byte {offset}) runs past the end of the file ({size} bytes)",
                     path=path,
                 )
             handle.seek(end)
