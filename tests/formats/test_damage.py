@@ -118,3 +118,15 @@ def test_a_library_panic_in_a_reader_becomes_a_corrupt_file_error(tmp_path):
     shutil.copytree(folder, copy)
     with pytest.raises(CorruptFileError, match=f"{folder.name}: dicos reader failed: PanicException"):
         nii.read(copy)
+
+
+def test_an_hdf5_heap_that_hdf5_would_loop_on_forever_is_refused(tmp_path):
+    name = "scan.rh5"  # its text attributes live in a global heap
+    path = tmp_path / name
+    nii.write(make_scan(), path)
+    data = bytearray(path.read_bytes())
+    heap = data.find(b"GCOL\x01\x00\x00\x00")
+    data[heap + 16 : heap + 32] = bytes(16)  # the first text object: index 0 (free space) of size 0
+    path.write_bytes(data)
+    with pytest.raises(CorruptFileError, match=f"{name}: global heap at byte {heap}: object 0 .* has size 0"):
+        nii.read(path)
