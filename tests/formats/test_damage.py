@@ -130,3 +130,10 @@ def test_an_hdf5_heap_that_hdf5_would_loop_on_forever_is_refused(tmp_path):
     path.write_bytes(data)
     with pytest.raises(CorruptFileError, match=f"{name}: global heap at byte {heap}: object 0 .* has size 0"):
         nii.read(path)
+
+
+def test_a_symlink_loop_is_a_file_access_error(tmp_path):
+    (tmp_path / "a.npz").symlink_to(tmp_path / "b.npz")
+    (tmp_path / "b.npz").symlink_to(tmp_path / "a.npz")
+    with pytest.raises(FileAccessError, match="a.npz: cannot open: Too many levels of symbolic links"):
+        nii.read(tmp_path / "a.npz")
