@@ -42,7 +42,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, help="scans in flight at once (default: number of cores)")
     parser.add_argument("--engine", choices=["local", "dask"], default="local")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://127.0.0.1:8786")
-    parser.add_argument("--resume", action="store_true", help="skip inputs already converted (needs --report)")
+    parser.add_argument(
+        "--resume", action="store_true", help="skip inputs converted and verified by an earlier run (needs --report)"
+    )
     parser.add_argument("--report", metavar="FILE", help="write a JSON or CSV report, one row per input")
     parser.add_argument(
         "--deidentify", metavar="KEY_FILE", help="de-identify the DICOS output with this key (as nii deidentify)"
@@ -52,6 +54,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.resume and not args.report:
+        print("nii convert: error: --resume needs the --report of the earlier run", file=sys.stderr)
+        return 2
     options: dict[str, object] = {"compression": args.compression} if args.compression and args.to == "dicos" else {}
     if args.fsync:
         if args.to != "dicos":
