@@ -88,6 +88,8 @@ class Recipe:
     steps: tuple[StepSpec, ...] = ()
     target: str = "dicos"
     options: Mapping[str, Any] = field(default_factory=dict)
+    read_options: Mapping[str, Any] = field(default_factory=dict)
+    """How every input is read: :func:`nii.read`'s ``format=`` and reader options (``profile=``)."""
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
@@ -126,7 +128,14 @@ SIXTEEN_BIT_TARGETS = frozenset({"dicos"})
 
 
 def _apply(scan: Scan, spec: StepSpec) -> Scan:
-    scan, parameters = STEPS[spec.name](scan, spec.argument)
+    try:
+        scan, parameters = STEPS[spec.name](scan, spec.argument)
+    except NiiError as error:
+        source = scan.provenance.source_path
+        if error.path is not None or source is None:
+            raise
+        # A step's error is about this scan: name its file, as every other error does.
+        raise type(error)(f"{spec}: {error.problem}", path=source) from error
     # No time stamp: the same input and recipe give byte-identical outputs on any engine.
     step = ProcessingStep(name=spec.name, parameters=parameters, software=f"nii {nii.__version__}")
     scan.provenance = scan.provenance.with_step(step)
@@ -220,7 +229,7 @@ def plan(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[st
         for path, relative, named in _expand(item):
             if path in seen:
                 continue
-            if not named and path.is_file() and not _recognised(path):
+            if not named and path.is_file() and not _recognised(path, recipe.read_options):
                 log.info("%s: not a scan in a known format, left out", path)
                 continue
             seen.add(path)
@@ -233,8 +242,12 @@ def plan(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[st
     return jobs
 
 
-def _recognised(path: Path) -> bool:
+def _recognised(path: Path, read_options: Mapping[str, Any]) -> bool:
     try:
+        if read_options.get("profile") is not None:
+            from nii.formats.profile import fits
+
+            return fits(read_options["profile"], path)
         find_format(path)
     except NiiError:
         return False
@@ -273,7 +286,7 @@ def run_job(job: Job, recipe: Recipe, threads: int | None = None) -> JobResult:
         set_thread_count(threads)
     start = time.perf_counter()
     try:
-        scan = nii.read(job.input)
+        scan = nii.read(job.input, **recipe.read_options)
         scan = convert_scan(scan, recipe)
         job.output.parent.mkdir(parents=True, exist_ok=True)
         nii.write(scan, job.output, format=recipe.format_name, **recipe.options)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Any
 
+from nii.commands import add_read_options, reader_options
 from nii.errors import ConfigurationError
 from nii.pipeline import TARGETS, Recipe, convert
 from nii.steps import STEPS
@@ -20,6 +22,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="scan files, folders (recursive) or glob patterns")
     parser.add_argument("--out", required=True, help="output folder")
+    add_read_options(parser)
     parser.add_argument(
         "--to",
         choices=list(TARGETS),
@@ -52,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigurationError("--fsync is available for --to dicos")
         options["fsync"] = True
     recipe = Recipe.parse(args.normalize, target=args.to, **options)
+    reading = reader_options(args)
+    if args.profile or args.format:
+        reading["format"] = "profile" if args.profile else args.format
+    recipe = dataclasses.replace(recipe, read_options=reading)
     results = convert(
         args.inputs,
         args.out,

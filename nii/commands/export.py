@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nii.commands import add_scan_option, input_format, scan_options
+from nii.commands import add_read_options, add_scan_option, read_input
 from nii.formats.export import IMAGE_FORMAT_BY_SUFFIX, ExportMode, export_view
-from nii.registry import read
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -40,13 +39,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="false colour: scanner model whose Zeff table classifies the pixels (default: the scan's own model)",
     )
     add_scan_option(parser)
-    parser.add_argument("--format", help="force the input format instead of detecting it")
+    add_read_options(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    fmt = input_format(args)
-    scan = read(args.path, format=fmt.name, **scan_options(args, fmt))
+    _, scan = read_input(args)
     written = export_view(
         scan,
         args.out,

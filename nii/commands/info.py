@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from nii.commands import add_scan_option, input_format, scan_options
+from nii.commands import add_read_options, add_scan_option, read_input
 from nii.metadata import scan_to_dict
-from nii.registry import Format, read
+from nii.registry import Format
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -18,7 +18,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "info", help="describe a scan: format, views, channels, spacing, metadata, threats"
     )
     parser.add_argument("path", help="scan file or folder")
-    parser.add_argument("--format", help="force a format instead of detecting it")
+    add_read_options(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--personal", action="store_true", help="include personal data (operator)")
     add_scan_option(parser)
@@ -46,8 +46,7 @@ def _archive_entries(args: argparse.Namespace, fmt: Format) -> list[dict[str, An
 
 
 def run(args: argparse.Namespace) -> int:
-    fmt = input_format(args)  # recognised once, for the reader and the archive listing
-    scan = read(args.path, format=fmt.name, **scan_options(args, fmt))
+    fmt, scan = read_input(args)  # recognised once, for the reader and the archive listing
     info = scan_to_dict(scan, include_personal=args.personal)
     entries = _archive_entries(args, fmt)
     if entries is not None:
