@@ -8,7 +8,11 @@ Available steps (``nii convert --normalize calibrate,resample=4x4,steel``):
 
 ``calibrate``
     raw counts → transmission, with dark/air/source-monitor correction and dead or saturated
-    element repair (the repaired elements go into provenance).
+    element repair (the repaired elements go into provenance). Without dark/air lines the open
+    beam the scan shows (lines before and after the object, rows above it) is the air reference
+    and its rows above the object the source monitor (the region found goes into provenance).
+    Starved (no counts) and saturated pixels are marked in a ``pixel_flags`` channel
+    (:data:`nii.kernels.air.STARVED`, ``SATURATED``) and do not become extreme attenuation.
 ``attenuate[=float32|uint16]``
     → −ln T (from raw counts in one fused pass, or from transmission); ``uint16`` gives the
     16-bit codes directly.
@@ -36,7 +40,16 @@ import cv2
 import numpy as np
 
 from nii.errors import ValidationError
-from nii.kernels import MaterialClass, attenuation, calibrated_attenuation, orient, resample, transmission
+from nii.kernels import (
+    Calibration,
+    MaterialClass,
+    attenuation,
+    calibrated_attenuation,
+    orient,
+    resample,
+    transmission,
+)
+from nii.kernels.air import SATURATED, STARVED, air_references, find_air, pixel_flags
 from nii.model import CalibrationState, Geometry, RowOrder, Scan, TravelDirection, View
 from nii.values import (
     MEASURED,
@@ -84,19 +97,93 @@ def _replace_measured(scan: Scan, convert: Callable[[View, str], np.ndarray], st
     return scan.with_views(views)
 
 
+class _Calibrator:
+    """Calibrations of a scan's raw channels: from its dark/air lines, or from the open beam it shows.
+
+    Collects what goes into the provenance: repaired elements, the air region found, and the
+    starved and saturated pixels (set to the view's largest measured attenuation, or to none,
+    instead of the extremes their clipped counts would give, and marked in ``pixel_flags``).
+    """
+
+    def __init__(self) -> None:
+        self.repaired: dict[str, list[int]] = {}
+        self.air_regions: dict[str, dict[str, int]] = {}
+        self.flagged: dict[str, dict[str, int]] = {}
+        self.flags: dict[str, np.ndarray] = {}
+
+    def calibration(self, view: View, name: str) -> Calibration:
+        key = f"{view.name}/{name}"
+        if name in view.dark and name in view.air:
+            calibration = calibration_of(view, name)
+        else:
+            raw = np.asarray(raw_of(view, name))
+            region = find_air(raw)
+            air, level = air_references(raw, region)
+            self.air_regions[key] = region.as_dict()
+            calibration = Calibration.from_references(
+                np.zeros(raw.shape[0], np.float32), air, reference=level, saturation=_saturation(raw)
+            )
+        self.repaired[key] = calibration.repaired.tolist()
+        return calibration
+
+    def flag(self, view: View, name: str, calibration: Calibration, result: np.ndarray, *, attenuation: bool) -> None:
+        """Mark starved and saturated pixels of ``result`` (computed from ``view``'s raw ``name``) in place."""
+        raw = np.asarray(raw_of(view, name))
+        flags = pixel_flags(raw, dark=calibration.offset, saturation=_saturation(raw))
+        # Repaired (dead) elements show what their interpolation sources measured, not their own counts.
+        repaired = calibration.repaired
+        flags[repaired] = flags[calibration.lower[repaired]] | flags[calibration.upper[repaired]]
+        starved, saturated = flags == STARVED, flags == SATURATED
+        self.flagged[f"{view.name}/{name}"] = {"starved": int(starved.sum()), "saturated": int(saturated.sum())}
+        if not (starved.any() or saturated.any()):
+            return
+        measured = result[flags == 0]
+        if attenuation:
+            result[starved] = measured.max() if measured.size else 0
+            result[saturated] = 0
+        else:
+            result[starved] = measured.min() if measured.size else 1
+            result[saturated] = 1
+        previous = self.flags.get(view.name)
+        self.flags[view.name] = flags if previous is None else previous | flags
+
+    def parameters(self) -> dict[str, Any]:
+        found = {"repaired_elements": self.repaired, "flagged_pixels": self.flagged}
+        return found | ({"air_from_scan": self.air_regions} if self.air_regions else {})
+
+    def with_flags(self, scan: Scan) -> Scan:
+        if not self.flags:
+            return scan
+        return scan.with_views(
+            [
+                view.with_channels({**view.channels, "pixel_flags": self.flags[view.name]})
+                if view.name in self.flags
+                else view
+                for view in scan.views
+            ]
+        )
+
+
+def _saturation(raw: np.ndarray) -> float:
+    """The ADC maximum of raw counts: the largest value of their integer type."""
+    return float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else float("inf")
+
+
 @register_step("calibrate")
 def calibrate(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
     """Raw counts → float32 transmission."""
-    repaired: dict[str, list[int]] = {}
+    calibrator = _Calibrator()
 
     def convert(view: View, name: str) -> np.ndarray:
         if view.calibration is not CalibrationState.RAW:
             raise ValidationError(f"view {view.name!r} is already {view.calibration}; calibrate needs RAW counts")
-        calibration = calibration_of(view, name)
-        repaired[f"{view.name}/{name}"] = calibration.repaired.tolist()
-        return transmission(raw_of(view, name), calibration)
+        calibration = calibrator.calibration(view, name)
+        result = transmission(raw_of(view, name), calibration)
+        calibrator.flag(view, name, calibration, result, attenuation=False)
+        return result
 
-    return _replace_measured(scan, convert, CalibrationState.TRANSMISSION), {"repaired_elements": repaired}
+    scan = _replace_measured(scan, convert, CalibrationState.TRANSMISSION)
+    return calibrator.with_flags(scan), calibrator.parameters()
 
 
 @register_step("attenuate")
@@ -106,20 +193,21 @@ def attenuate(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
     if argument not in (None, "float32", "uint16"):
         raise ValidationError(f"attenuate takes float32 or uint16, got {argument!r}")
     dtype = np.uint16 if argument == "uint16" else np.float32
-    repaired: dict[str, list[int]] = {}
+    calibrator = _Calibrator()
 
     def convert(view: View, name: str) -> np.ndarray:
         if view.calibration is CalibrationState.RAW:
-            calibration = calibration_of(view, name)
-            repaired[f"{view.name}/{name}"] = calibration.repaired.tolist()
-            return calibrated_attenuation(raw_of(view, name), calibration, dtype=dtype)
+            calibration = calibrator.calibration(view, name)
+            result = calibrated_attenuation(raw_of(view, name), calibration, dtype=dtype)
+            calibrator.flag(view, name, calibration, result, attenuation=True)
+            return result
         if view.calibration is CalibrationState.ATTENUATION:
             value = physical(view.channels[name], view.calibration)
             return value if dtype is np.float32 else quantize_array(value, QUANTIZATION[str(view.calibration)])
         return attenuation(physical(view.channels[name], view.calibration), dtype=dtype)
 
-    parameters: dict[str, Any] = {"repaired_elements": repaired, "dtype": np.dtype(dtype).name}
-    return _replace_measured(scan, convert, CalibrationState.ATTENUATION), parameters
+    scan = _replace_measured(scan, convert, CalibrationState.ATTENUATION)
+    return calibrator.with_flags(scan), calibrator.parameters() | {"dtype": np.dtype(dtype).name}
 
 
 @register_step("orient")
@@ -189,7 +277,7 @@ def resample_views(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, An
                 spacing_mm=spacing,
             )
             for name, array in view.channels.items()
-            if name != "material"  # classes cannot be interpolated; recompute them after resampling
+            if name not in ("material", "pixel_flags")  # classes and flags cannot be interpolated
         }
         geometry = Geometry(spacing[0], spacing[1], g.travel_direction, g.row_order)
         views.append(view.with_channels(channels, geometry=geometry))

@@ -92,6 +92,8 @@ def test_deinterleave_swaps_big_endian_files_to_native_values():
         "nii.formats.dicos.encode",
         "nii.threads",
         "nii.writer_thread",
+        "nii.kernels.air",
+        "nii.commands",
     ],
 )
 def test_docstring_examples_run(name):
