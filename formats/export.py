@@ -349,9 +349,10 @@ def export_view(
         material_table=material_table,
     )
     geometry = source.geometry
-    dpi = (_MM_PER_INCH / geometry.travel_spacing_mm, _MM_PER_INCH / geometry.detector_spacing_mm)
     picture = Image.fromarray(np.ascontiguousarray(image))
-    options: dict[str, Any] = {"dpi": dpi}
+    options: dict[str, Any] = {}
+    if geometry.travel_spacing_mm is not None and geometry.detector_spacing_mm is not None:
+        options["dpi"] = (_MM_PER_INCH / geometry.travel_spacing_mm, _MM_PER_INCH / geometry.detector_spacing_mm)
     if kind == "JPEG":
         options["quality"] = 95
     elif kind == "TIFF":

@@ -18,8 +18,12 @@ Available steps (``nii convert --normalize calibrate,resample=4x4,steel``):
     16-bit codes directly.
 ``orient``
     canonical orientation: travel left to right, top of the object in row 0.
+``spacing=ROWSxLINES``
+    declares the pixel spacing in mm of views whose file does not give it (a spacing the file
+    gives is never overwritten).
 ``resample=ROWSxLINES``
-    to a pixel spacing in mm (``4x4``), using per-line positions when the speed varied.
+    to a pixel spacing in mm (``4x4``), using per-line positions when the speed varied; refused
+    for a view of unknown spacing.
 ``steel[=SCANNER]``
     adds ``steel_mm``: the attenuation of the high (or only) channel as millimetres of steel,
     through the scanner's physics calibration curve, so 4, 6 and 9 MV scans share one scale.
@@ -34,6 +38,7 @@ Available steps (``nii convert --normalize calibrate,resample=4x4,steel``):
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import cv2
@@ -244,15 +249,31 @@ def orient_canonically(scan: Scan, argument: str | None) -> tuple[Scan, dict[str
     return scan.with_views(views), {"flipped": flipped}
 
 
-def _spacing(argument: str | None) -> tuple[float, float]:
+def _spacing(argument: str | None, step: str = "resample") -> tuple[float, float]:
     try:
         rows, _, lines = (argument or "").lower().partition("x")
         spacing = (float(rows), float(lines or rows))
     except ValueError:
-        raise ValidationError(f"resample needs ROWSxLINES in mm such as 4x4, got {argument!r}") from None
+        raise ValidationError(f"{step} needs ROWSxLINES in mm such as 4x4, got {argument!r}") from None
     if min(spacing) <= 0:
-        raise ValidationError(f"resample spacing must be positive, got {argument!r}")
+        raise ValidationError(f"{step} spacing must be positive, got {argument!r}")
     return spacing
+
+
+@register_step("spacing")
+def declare_spacing(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+    """Declare the pixel spacing (mm, rows × lines) of views whose file does not give it."""
+    spacing = _spacing(argument, "spacing")
+    views = []
+    for view in scan.views:
+        g = view.geometry
+        if g.spacing_known and (g.detector_spacing_mm, g.travel_spacing_mm) != spacing:
+            raise ValidationError(
+                f"view {view.name!r} already has a spacing of {g.detector_spacing_mm} × {g.travel_spacing_mm} mm"
+            )
+        geometry = replace(g, detector_spacing_mm=spacing[0], travel_spacing_mm=spacing[1])
+        views.append(view.with_channels(view.channels, geometry=geometry))
+    return scan.with_views(views), {"spacing_mm": list(spacing)}
 
 
 @register_step("resample")
@@ -264,6 +285,11 @@ def resample_views(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, An
         if view.calibration is CalibrationState.RAW:
             raise ValidationError(f"view {view.name!r} holds raw counts: calibrate before resampling")
         g = view.geometry
+        if g.detector_spacing_mm is None or g.travel_spacing_mm is None:
+            raise ValidationError(
+                f"view {view.name!r} has no known pixel spacing to resample from; give it first "
+                "(spacing=ROWSxLINES in mm, or [geometry] in a raw profile)"
+            )
         positions = (
             g.line_positions_mm
             if g.line_positions_mm is not None

@@ -45,6 +45,10 @@ def _archive_entries(args: argparse.Namespace, fmt: Format) -> list[dict[str, An
         ]
 
 
+def _mm(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}"
+
+
 def run(args: argparse.Namespace) -> int:
     fmt, scan = read_input(args)  # recognised once, for the reader and the archive listing
     info = scan_to_dict(scan, include_personal=args.personal)
@@ -87,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         g = entry["geometry"]
         print(
             f"  view {entry['name']:<6} {entry['shape'][0]} rows × {entry['shape'][1]} lines, "
-            f"{g['detector_spacing_mm']:g} × {g['travel_spacing_mm']:g} mm, {entry['calibration']}"
+            f"{_mm(g['detector_spacing_mm'])} × {_mm(g['travel_spacing_mm'])} mm, {entry['calibration']}"
         )
         for name, channel in entry["channels"].items():
             print(f"    {name:<12} {channel['dtype']:<8} range {channel['min']:g} .. {channel['max']:g}")

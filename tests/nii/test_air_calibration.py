@@ -88,3 +88,21 @@ def test_a_step_error_names_the_file(tmp_path):
     np.save(path, np.full((16, 20), 30000, np.uint16) * np.linspace(0.1, 1, 16, dtype=np.float32)[:, None])
     with pytest.raises(nii.errors.NiiError, match=f"{path}: .*materials"):
         convert_scan(nii.read(path), Recipe.parse("materials=linac-6/4"))
+
+
+def test_unknown_geometry_stays_unknown_in_dicos_and_resample_refuses_until_given(tmp_path):
+    import pydicom
+
+    path = tmp_path / "plain.npy"
+    np.save(path, np.full((12, 30, 2), 20000, np.uint16))
+    scan = nii.read(path)
+    assert scan.views[0].geometry.detector_spacing_mm is None
+    nii.write(scan, tmp_path / "plain.dicos")
+    for file in (tmp_path / "plain.dicos").glob("*.dcs"):
+        assert "ImagerPixelSpacing" not in pydicom.dcmread(file, stop_before_pixels=True)
+    assert nii.read(tmp_path / "plain.dicos").views[0].geometry.travel_spacing_mm is None
+    calibrated = convert_scan(scan, Recipe.parse("attenuate", target="npz"))
+    with pytest.raises(nii.errors.ValidationError, match=f"{path}: resample=4x4: .*no known pixel spacing"):
+        convert_scan(calibrated, Recipe.parse("resample=4x4"))
+    resampled = convert_scan(calibrated, Recipe.parse("spacing=5x8,resample=10x16", target="npz"))
+    assert resampled.views[0].shape == (6, 15)
