@@ -20,7 +20,17 @@ from nii.errors import NiiError
 
 __all__ = ["COMMANDS", "main"]
 
-COMMANDS: tuple[str, ...] = ("info", "formats", "simulate", "convert", "validate", "export", "profile", "bench")
+COMMANDS: tuple[str, ...] = (
+    "info",
+    "formats",
+    "simulate",
+    "convert",
+    "validate",
+    "export",
+    "profile",
+    "bench",
+    "calibrate",
+)
 """Modules of :mod:`nii.commands`, in the order ``nii --help`` lists them."""
 
 

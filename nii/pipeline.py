@@ -32,6 +32,7 @@ import logging
 import multiprocessing
 import os
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -41,11 +42,11 @@ from pathlib import Path
 from typing import Any
 
 import nii
-from nii.errors import ConfigurationError, FileAccessError, NiiError
+from nii.errors import ConfigurationError, FileAccessError, NiiError, ValidationError
 from nii.model import ProcessingStep, Scan
 from nii.progress import progress
 from nii.registry import available, find_format, get_format
-from nii.steps import STEPS
+from nii.steps import STEPS, MaterialMisfitWarning
 from nii.threads import set_thread_count
 
 __all__ = [
@@ -90,6 +91,9 @@ class Recipe:
     options: Mapping[str, Any] = field(default_factory=dict)
     read_options: Mapping[str, Any] = field(default_factory=dict)
     """How every input is read: :func:`nii.read`'s ``format=`` and reader options (``profile=``)."""
+    strict: bool = False
+    """Make a step's warning that its calibration does not fit the scan (:class:`nii.steps.MaterialMisfitWarning`)
+    an error."""
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
@@ -127,9 +131,14 @@ SIXTEEN_BIT_TARGETS = frozenset({"dicos"})
 """Outputs that store 16-bit pixels only: float results are quantized (:func:`nii.steps.quantize`)."""
 
 
-def _apply(scan: Scan, spec: StepSpec) -> Scan:
+def _apply(scan: Scan, spec: StepSpec, *, strict: bool = False) -> Scan:
     try:
-        scan, parameters = STEPS[spec.name](scan, spec.argument)
+        with warnings.catch_warnings():
+            if strict:
+                warnings.simplefilter("error", MaterialMisfitWarning)
+            scan, parameters = STEPS[spec.name](scan, spec.argument)
+    except MaterialMisfitWarning as misfit:
+        raise ValidationError(f"{spec}: {misfit.problem} (--strict)", path=misfit.path) from misfit
     except NiiError as error:
         source = scan.provenance.source_path
         if error.path is not None or source is None:
@@ -145,7 +154,7 @@ def _apply(scan: Scan, spec: StepSpec) -> Scan:
 def convert_scan(scan: Scan, recipe: Recipe) -> Scan:
     """Apply the recipe's steps in order, recording each in provenance."""
     for spec in recipe.steps:
-        scan = _apply(scan, spec)
+        scan = _apply(scan, spec, strict=recipe.strict)
     if recipe.target in SIXTEEN_BIT_TARGETS and any(
         array.dtype.kind == "f" for view in scan.views for array in view.channels.values()
     ):

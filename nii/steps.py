@@ -37,6 +37,7 @@ Available steps (``nii convert --normalize calibrate,resample=4x4,steel``):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -66,7 +67,7 @@ from nii.values import (
     raw_of,
 )
 
-__all__ = ["STEPS", "StepFunction", "quantize", "register_step"]
+__all__ = ["STEPS", "MaterialMisfitWarning", "StepFunction", "quantize", "register_step"]
 
 StepFunction = Callable[[Scan, str | None], tuple[Scan, dict[str, Any]]]
 
@@ -317,40 +318,97 @@ def _scanner_name(scan: Scan, argument: str | None) -> str:
     return name
 
 
+def _calibration_file(argument: str | None) -> Any:
+    """The measured calibration named by a step argument ending in ``.toml``, else None."""
+    if argument is None or not argument.endswith(".toml"):
+        return None
+    from nii.material_calibration import MaterialCalibration
+
+    return MaterialCalibration.load(argument)
+
+
 @register_step("steel")
 def steel_equivalent(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
     """Add ``steel_mm``, the steel-equivalent thickness of the high (or only) channel."""
     from nii.calibration import SteelEquivalentCurve
 
-    scanner = _scanner_name(scan, argument)
+    measured = _calibration_file(argument)
+    scanner = measured.scanner if measured is not None else _scanner_name(scan, argument)
     views = []
     for view in scan.views:
         channel = "high" if "high" in view.channels else next(iter(_measured(view)), None)
         if channel is None:
             raise ValidationError(f"view {view.name!r} has no measured channel to convert to steel thickness")
-        curve = SteelEquivalentCurve.from_scanner(scanner, channel if channel != "single" else None)
+        if measured is not None:
+            curve = measured.steel_curve(channel)
+        else:
+            curve = SteelEquivalentCurve.from_scanner(scanner, channel if channel != "single" else None)
         a = attenuation_of(view, channel)
         views.append(view.with_channels({**view.channels, "steel_mm": curve.apply(a)}))
-    return scan.with_views(views), {"scanner": scanner}
+    return scan.with_views(views), {"scanner": scanner} | ({"calibration": argument} if measured else {})
+
+
+class MaterialMisfitWarning(UserWarning):
+    """A scan's (high, low) attenuation pairs lie outside what the material calibration covers."""
+
+    def __init__(self, problem: str, path: str | None) -> None:
+        self.problem, self.path = problem, path
+        super().__init__(f"{path}: {problem}" if path else problem)
+
+
+MISFIT_TOLERANCE = 0.02
+"""Fraction of a view's decidable pixels (on plateaus, not edges) that may lie outside the calibration
+before it warns."""
 
 
 @register_step("materials")
 def materials(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
-    """Add ``zeff`` and ``material`` (:class:`nii.kernels.MaterialClass`) from the high and low channels."""
+    """Add ``zeff`` and ``material`` (:class:`nii.kernels.MaterialClass`) from the high and low channels.
+
+    Pixels whose pair lies outside the reference materials' span are unknown, not high Z; when
+    more than :data:`MISFIT_TOLERANCE` of a view's pixels do, a :class:`MaterialMisfitWarning`
+    names the file and the measured misfit (``nii convert --strict`` makes it an error).
+    """
     from nii.calibration import ZeffTable
     from nii.kernels import effective_z
+    from nii.material_calibration import plateaus
 
-    scanner = _scanner_name(scan, argument)
-    table = ZeffTable.from_scanner(scanner)
+    measured = _calibration_file(argument)
+    scanner = measured.scanner if measured is not None else _scanner_name(scan, argument)
+    table = measured.zeff_table() if measured is not None else ZeffTable.from_scanner(scanner)
     classes = table.material_table()
     views = []
+    misfits: dict[str, dict[str, float]] = {}
     for view in scan.views:
         if not {"high", "low"} <= set(view.channels):
             raise ValidationError(f"view {view.name!r} needs high and low channels for materials")
         # Per-pixel ratios are too noisy to classify near the thickness limits; average first.
         a_high = cv2.blur(attenuation_of(view, "high"), (MATERIAL_SMOOTHING_PX, MATERIAL_SMOOTHING_PX))
         a_low = cv2.blur(attenuation_of(view, "low"), (MATERIAL_SMOOTHING_PX, MATERIAL_SMOOTHING_PX))
-        derived = {"zeff": effective_z(a_high, a_low, table.grid), "material": table.classify(a_high, a_low, classes)}
+        material = table.classify(a_high, a_low, classes)
+        if "pixel_flags" in view.channels:  # starved or saturated: not measured
+            material[view.channels["pixel_flags"] != 0] = MaterialClass.UNKNOWN
+        misfit = table.misfit(a_high, a_low, material != MaterialClass.UNKNOWN)
+        outside = misfit > 0
+        material[outside] = MaterialClass.UNKNOWN
+        # Judged on plateaus: at edges the channels mix two materials into a ratio of neither.
+        judged = ~np.isnan(misfit) & plateaus(a_high) & plateaus(a_low)
+        share = float(outside[judged].mean()) if judged.any() else 0.0
+        misfits[view.name] = {
+            "outside_fraction": share,
+            "median_misfit": float(np.median(misfit[judged & outside])) if (judged & outside).any() else 0.0,
+        }
+        if share > MISFIT_TOLERANCE:
+            warnings.warn(
+                MaterialMisfitWarning(
+                    f"view {view.name!r}: {share:.1%} of the decidable pixels lie outside the material "
+                    f"calibration {scanner!r} (median ratio misfit {misfits[view.name]['median_misfit']:.3g}); "
+                    "they are marked unknown",
+                    scan.provenance.source_path,
+                ),
+                stacklevel=2,
+            )
+        derived = {"zeff": effective_z(a_high, a_low, table.grid), "material": material}
         views.append(view.with_channels({**view.channels, **derived}))
     return scan.with_views(views), {
         "scanner": scanner,
@@ -358,7 +416,8 @@ def materials(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
         "min_attenuation": classes.min_attenuation,
         "max_attenuation": classes.max_attenuation,
         "classes": {member.name: int(member) for member in MaterialClass},
-    }
+        "misfit": misfits,
+    } | ({"calibration": argument} if measured else {})
 
 
 @register_step("quantize")

@@ -39,6 +39,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         choices=["none", "rle", "jpeg-lossless", "jpegls", "j2k"],
         help="DICOS transfer syntax (lossless; default none)",
     )
+    parser.add_argument(
+        "--strict", action="store_true", help="a material calibration that does not fit a scan fails it (not a warning)"
+    )
     parser.add_argument("--fsync", action="store_true", help="flush every output to disk before reporting it done")
     parser.add_argument("--workers", type=int, help="scans in flight at once (default: number of cores)")
     parser.add_argument("--engine", choices=["local", "dask"], default="local")
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     reading = reader_options(args)
     if args.profile or args.format:
         reading["format"] = "profile" if args.profile else args.format
-    recipe = dataclasses.replace(recipe, read_options=reading)
+    recipe = dataclasses.replace(recipe, read_options=reading, strict=args.strict)
     results = convert(
         args.inputs,
         args.out,
