@@ -180,7 +180,8 @@ _UUID5_BITS = (5 << 76) | (0x8000 << 48)
 def _context(scan: Scan, options: WriteOptions) -> ScanContext:
     obj, scanner, site = scan.inspected_object, scan.scanner, scan.site
     identifiers = _identifiers(obj)
-    primary, issuer = identifiers[0] if identifiers else ("unknown", "")
+    # The reference toolkit refuses an empty assigning authority; it writes "unknown" itself.
+    primary, issuer = identifiers[0] if identifiers else ("unknown", "unknown")
     return ScanContext(
         scan_uid=scan.scan_uid,
         acquired_at=scan.acquired_at,
