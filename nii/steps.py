@@ -31,12 +31,17 @@ Available steps (``nii convert --normalize calibrate,resample=4x4,steel``):
     adds ``zeff`` and ``material`` from the high and low channels, averaged over
     :data:`MATERIAL_SMOOTHING_PX` pixels square first.
 
+``align[=SEGMENTS]``
+    puts the low-energy channel on the high-energy one (:func:`nii.kernels.estimate_channel_offset`
+    per detector segment, then :func:`nii.kernels.shift_along_travel`); needs attenuation.
+
 ``SCANNER`` names a model of :data:`nii.physics.SCANNERS`; by default the scan's
 ``Scanner.model``.
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
@@ -68,6 +73,8 @@ from nii.values import (
 )
 
 __all__ = ["STEPS", "MaterialMisfitWarning", "StepFunction", "quantize", "register_step"]
+
+log = logging.getLogger(__name__)
 
 StepFunction = Callable[[Scan, str | None], tuple[Scan, dict[str, Any]]]
 
@@ -418,6 +425,43 @@ def materials(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
         "classes": {member.name: int(member) for member in MaterialClass},
         "misfit": misfits,
     } | ({"calibration": argument} if measured else {})
+
+
+@register_step("align")
+def align_channels(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+    """Put the low-energy channel on the high-energy one: the offset along travel of every detector
+    segment (``align=SEGMENTS``, default 8) measured and undone. A view whose offset cannot be
+    measured is left as it is, with a warning naming the file."""
+    from nii.kernels import estimate_channel_offset, shift_along_travel
+
+    segments = _count(argument, "align", default=8)
+    views, offsets = [], {}
+    for view in scan.views:
+        if not {"high", "low"} <= set(view.channels):
+            views.append(view)
+            continue
+        if view.calibration is not CalibrationState.ATTENUATION:
+            raise ValidationError(f"view {view.name!r} is {view.calibration}: align needs attenuation (attenuate)")
+        a_high, a_low = attenuation_of(view, "high"), attenuation_of(view, "low")
+        offset = estimate_channel_offset(a_high, a_low, segments=segments)
+        offsets[view.name] = offset.to_dict()
+        if offset.reason is not None:
+            source = scan.provenance.source_path
+            log.warning("%s: view %r: channels left unaligned: %s", source, view.name, offset.reason)
+            views.append(view)
+            continue
+        shifted = shift_along_travel(a_low, offset.row_offsets(), order="bicubic")
+        aligned = np.where(np.isnan(shifted), a_low, shifted).astype(np.float32)  # the ends keep their values
+        views.append(view.with_channels({**view.channels, "low": aligned}))
+    return scan.with_views(views), {"offsets": offsets}
+
+
+def _count(argument: str | None, step: str, *, default: int) -> int:
+    if argument is None:
+        return default
+    if not argument.isdigit() or int(argument) < 1:
+        raise ValidationError(f"{step} takes a positive whole number, got {argument!r}")
+    return int(argument)
 
 
 @register_step("quantize")

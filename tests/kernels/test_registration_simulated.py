@@ -117,3 +117,27 @@ def test_starved_pixels_are_left_out_and_a_runaway_is_nan_with_a_reason(repeated
     runaway = estimate_channel_offset(repeated_scans[0][0], shifted, segments=4, max_offset=3.0)
     assert np.isnan(runaway.offset) and np.isnan(runaway.segment_offsets).all()
     assert "ran away" in runaway.reason and runaway.to_dict()["reason"] == runaway.reason
+
+
+def test_align_step_puts_low_on_high_and_warns_naming_the_file_when_it_cannot(repeated_scans, caplog):
+    import logging
+
+    from nii.model import CalibrationState, Provenance, Scan, View
+    from nii.pipeline import Recipe, convert_scan
+
+    high, low = repeated_scans[0]
+
+    def scan_of(low_channel):
+        view = View("side", {"high": high, "low": low_channel}, calibration=CalibrationState.ATTENUATION)
+        provenance = Provenance(source_path="lane3/truck-0042.npy")
+        return Scan([view], acquired_at=simulate("steps", rows=16, lines=16)[0].acquired_at, provenance=provenance)
+
+    aligned = convert_scan(scan_of(low), Recipe.parse("align=4", target="npz"))
+    measured = aligned.provenance.steps[-1].parameters["offsets"]["side"]["offset"]
+    assert measured == pytest.approx(-0.5, abs=0.05)
+    again = estimate_channel_offset(high, aligned.views[0].channels["low"], segments=4)
+    assert again.offset == pytest.approx(0.0, abs=0.05)
+    with caplog.at_level(logging.WARNING, logger="nii.steps"):
+        unaligned = convert_scan(scan_of(np.roll(high, 6, axis=1)), Recipe.parse("align", target="npz"))
+    assert "lane3/truck-0042.npy: view 'side': channels left unaligned: the global offset ran away" in caplog.text
+    np.testing.assert_array_equal(unaligned.views[0].channels["low"], np.roll(high, 6, axis=1))
