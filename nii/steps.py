@@ -60,7 +60,7 @@ from nii.kernels import (
     resample,
     transmission,
 )
-from nii.kernels.air import SATURATED, STARVED, air_references, find_air, pixel_flags
+from nii.kernels.air import SATURATED, STARVED, air_references, find_air, pixel_flags, replace_flagged
 from nii.model import CalibrationState, Geometry, RowOrder, Scan, TravelDirection, View
 from nii.values import (
     MEASURED,
@@ -146,17 +146,14 @@ class _Calibrator:
         # Repaired (dead) elements show what their interpolation sources measured, not their own counts.
         repaired = calibration.repaired
         flags[repaired] = flags[calibration.lower[repaired]] | flags[calibration.upper[repaired]]
-        starved, saturated = flags == STARVED, flags == SATURATED
-        self.flagged[f"{view.name}/{name}"] = {"starved": int(starved.sum()), "saturated": int(saturated.sum())}
-        if not (starved.any() or saturated.any()):
+        counts = {
+            "starved": int(np.count_nonzero(flags == STARVED)),
+            "saturated": int(np.count_nonzero(flags == SATURATED)),
+        }
+        self.flagged[f"{view.name}/{name}"] = counts
+        if not any(counts.values()):
             return
-        measured = result[flags == 0]
-        if attenuation:
-            result[starved] = measured.max() if measured.size else 0
-            result[saturated] = 0
-        else:
-            result[starved] = measured.min() if measured.size else 1
-            result[saturated] = 1
+        replace_flagged(result, flags, attenuation=attenuation)
         previous = self.flags.get(view.name)
         self.flags[view.name] = flags if previous is None else previous | flags
 
