@@ -35,6 +35,16 @@ def alternate(
     return baseline_seconds / candidate_seconds
 
 
+def best_seconds(function: Callable[[], Any], rounds: int) -> float:
+    """The least time of ``rounds`` calls of ``function``."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def write_table(config: pytest.Config, title: str, rows: Sequence[str]) -> None:
     """Print a suite's table of results past pytest's output capture, when it measured any."""
     if not rows or not benchmarking(config):

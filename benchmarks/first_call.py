@@ -11,8 +11,9 @@ import time
 
 _started = time.perf_counter()
 
-import nii.kernels as k  # noqa: E402
 import numpy as np  # noqa: E402
+
+import nii.kernels as k  # noqa: E402
 
 _imported = time.perf_counter() - _started
 
@@ -24,8 +25,7 @@ def main() -> dict[str, float]:
     a = k.calibrated_attenuation(raw, calibration)
     grid = k.ZeffGrid(np.ones((4, 4), np.float32), 10.0, 0.9, 1.3)
     table = k.MaterialTable()
-    window = k.Window.for_attenuation(0, 8, invert=True)
-    curved = k.Window.for_attenuation(0, 8, gamma=0.8)
+    taps = k.area_taps(np.arange(17.0), 0.0, 2.5, 7), k.area_taps(np.arange(33.0), 0.0, 2.5, 13)
     classes = np.zeros(a.shape, np.uint8)
     grid_rows, grid_cols = np.mgrid[0:32, 0:64]
     pattern = (np.sin(grid_rows / 3.0) + np.cos(grid_cols / 5.0)).astype(np.float32)
@@ -35,15 +35,14 @@ def main() -> dict[str, float]:
         "attenuation uint16": lambda: k.attenuation(k.transmission(raw, calibration), dtype=np.uint16),
         "calibrated_attenuation uint16": lambda: k.calibrated_attenuation(raw, calibration, dtype=np.uint16),
         "equivalent_thickness": lambda: k.equivalent_thickness(a, np.arange(4, dtype=np.float32), step=1.0),
-        "apply_window": lambda: k.apply_window(raw, window),
-        "render linear": lambda: k.render(raw, calibration, window),
-        "render lut": lambda: k.render(raw, calibration, curved),
-        "local_contrast": lambda: k.local_contrast(k.apply_window(raw, window)),
+        "area_resample": lambda: k.area_resample(a, *taps),
+        "grey_levels": lambda: k.grey_levels(a, 0.0, 8.0, invert=True),
+        "grey_levels gamma": lambda: k.grey_levels(a, 0.0, 8.0, gamma=0.8),
+        "local_contrast": lambda: k.local_contrast(k.grey_levels(a, 0.0, 8.0)),
         "resample": lambda: k.resample(a, pitch_mm=2.0, line_positions_mm=np.arange(32) * 3.0),
         "effective_z": lambda: k.effective_z(a, a, grid),
         "material_classes": lambda: k.material_classes(a, a, grid, table),
         "false_colour": lambda: k.false_colour(classes, classes, k.CONVENTIONAL_PALETTE),
-        "dual_energy_render": lambda: k.dual_energy_render(raw, raw, calibration, calibration, grid, table, window),
         "register translation": lambda: k.register(pattern, pattern, model="translation"),
         "register affine": lambda: k.register(pattern, pattern),
         "estimate_channel_offset": lambda: k.estimate_channel_offset(pattern, pattern, segments=2),

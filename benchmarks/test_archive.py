@@ -24,10 +24,10 @@ import h5py
 import hdf5plugin
 import numpy as np
 import pytest
-from nii.formats._hdf5 import read_whole
-from nii.formats.archive import open_archive, write_archive
 
 from benchmarks import alternate, benchmarking, write_table
+from nii.formats._hdf5 import read_whole
+from nii.formats.archive import open_archive, write_archive
 from nii.model import Geometry, Scan, View
 
 

@@ -22,6 +22,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+import nii
+from benchmarks import alternate, benchmarking, write_table
 from nii.kernels.decode import (
     deinterleave_lines,
     deinterleave_lines_reference,
@@ -29,9 +32,6 @@ from nii.kernels.decode import (
     unpack12,
     unpack12_reference,
 )
-
-import nii
-from benchmarks import alternate, benchmarking, write_table
 from nii.model import Geometry, Scan, Scanner, View
 
 GOALS = {"read": 0.5, "unpack12": 5.0}

@@ -20,10 +20,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from nii.kernels import AffineTransform, estimate_channel_offset, register, ssim
 from skimage.metrics import structural_similarity
 from skimage.registration import phase_cross_correlation
 
+from nii.kernels import AffineTransform, estimate_channel_offset, register, ssim
 from tests.kernels.scenes import CargoScene, affine_matrix, measure
 
 SHIFT = (13.37, -41.71)  # (rows, columns) the content moves from the reference to the moving image

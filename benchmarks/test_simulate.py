@@ -11,25 +11,15 @@ With ``--benchmark-disable`` (the default) every benchmark runs once on small si
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
-from nii.kernels.spectral import polychromatic_transmission, polychromatic_transmission_numpy
 
 import nii.simulate.simulator as simulator
+from benchmarks import best_seconds
+from nii.kernels.spectral import polychromatic_transmission, polychromatic_transmission_numpy
 from nii.simulate import SCANNERS, simulate
 from nii.simulate.phantoms import container_phantom
 from nii.simulate.solids import Grid
-
-
-def _seconds(function, *, repeat=3):
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _report(benchmark, pixels: int, baseline_per_pixel: float, name: str) -> None:
@@ -47,7 +37,7 @@ def test_full_size_cargo(benchmark, monkeypatch):
     simulate("cargo", seed=1, rows=32, lines=64)  # load the numba kernels from their cache
     with monkeypatch.context() as patch:
         patch.setattr(simulator, "polychromatic_transmission", polychromatic_transmission_numpy)
-        baseline = _seconds(lambda: simulate("cargo", seed=1, rows=small_rows, lines=small_lines), repeat=1)
+        baseline = best_seconds(lambda: simulate("cargo", seed=1, rows=small_rows, lines=small_lines), 1)
     benchmark.pedantic(simulate, args=("cargo",), kwargs={"seed": 1, "rows": rows, "lines": lines}, rounds=3)
     _report(benchmark, rows * lines, baseline / (small_rows * small_lines), "per-pixel numpy spectral sum")
 
@@ -63,7 +53,7 @@ def test_transmission_kernel(benchmark):
     spectrum = SCANNERS["linac-6/4"].spectra["high"]
     mu = np.stack([simulator.mass_attenuation(m, spectrum.energies_mev) for m in phantom.material_names])
     chunk = area[:, : area.shape[1] // 8]  # the numpy reference holds (energies × rays) at once
-    baseline = _seconds(lambda: polychromatic_transmission_numpy(chunk, mu, spectrum.weights)) / chunk.shape[1]
+    baseline = best_seconds(lambda: polychromatic_transmission_numpy(chunk, mu, spectrum.weights), 3) / chunk.shape[1]
     result = benchmark(polychromatic_transmission, area, mu, spectrum.weights)
     np.testing.assert_allclose(result[: chunk.shape[1]], polychromatic_transmission_numpy(chunk, mu, spectrum.weights))
     _report(benchmark, area.shape[1], baseline, "numpy reference")

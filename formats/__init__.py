@@ -12,7 +12,7 @@ __all__ = ["BUILTIN_FORMAT_MODULES", "Format", "available", "get_format", "regis
 BUILTIN_FORMAT_MODULES: tuple[str, ...] = (
     "nii.formats.npz",
     "nii.formats.archive",
-    "nii.formats.export",
+    "nii.render.export",  # picture writers: thin wrappers over the renderer, which lives with processing
     "nii.formats.dicos",
     "nii.formats.ref_rawxml",
     "nii.formats.ref_tiff",

@@ -38,7 +38,6 @@ from typing import IO, Any, NamedTuple
 import h5py
 import hdf5plugin
 import numpy as np
-from nii.formats._hdf5 import read_whole
 
 from nii.errors import (
     ConfigurationError,
@@ -50,11 +49,13 @@ from nii.errors import (
     UnsupportedError,
     ValidationError,
 )
+from nii.formats._hdf5 import read_whole
 from nii.io import atomic_output
 from nii.limits import check_image_size
 from nii.metadata import scan_arrays, scan_from_dict, scan_to_dict
 from nii.model import LenientStrEnum, Provenance, Scan
 from nii.registry import Format, register
+from nii.version import __version__
 
 __all__ = [
     "ARCHIVE_VERSION",
@@ -323,7 +324,7 @@ def write_archive(
     with atomic_output(path) as temporary, h5py.File(temporary, "w", libver="earliest") as file:
         file.attrs[FORMAT_ATTRIBUTE] = np.bytes_(FORMAT_NAME.encode())
         file.attrs[VERSION_ATTRIBUTE] = np.int32(ARCHIVE_VERSION)
-        file.attrs[WRITER_ATTRIBUTE] = np.bytes_(f"nii {_nii_version()}".encode())
+        file.attrs[WRITER_ATTRIBUTE] = np.bytes_(f"nii {__version__}".encode())
         count = _add_scans(file.create_group(SCANS_GROUP), items, {}, filters, path)
         if count == 0:
             raise ValidationError("an archive needs at least one scan", path=path)
@@ -374,12 +375,6 @@ def append_archive(
         ):
             count = _add_scans(file[SCANS_GROUP], items, known_uids, filters, path)
     return range(start, start + count)
-
-
-def _nii_version() -> str:
-    from nii import __version__
-
-    return __version__
 
 
 # --------------------------------------------------------------------------- reading

@@ -24,8 +24,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from nii.formats._vendor import reading
-from nii.kernels.decode import deinterleave_lines, packed12_size, unpack12
 
 from nii.errors import (
     ConfigurationError,
@@ -36,6 +34,8 @@ from nii.errors import (
     UnsupportedError,
     ValidationError,
 )
+from nii.formats._vendor import reading
+from nii.kernels.decode import deinterleave_lines, packed12_size, unpack12
 from nii.limits import check_image_size
 from nii.model import (
     CalibrationState,

@@ -19,6 +19,8 @@ from typing import Any, Literal, cast
 import h5py
 import hdf5plugin
 import numpy as np
+
+from nii.errors import CorruptFileError, UnsupportedError
 from nii.formats._hdf5 import ChunkedChannel
 from nii.formats._vendor import (
     geometry_fields,
@@ -29,8 +31,6 @@ from nii.formats._vendor import (
     reading,
     warn_unstored,
 )
-
-from nii.errors import CorruptFileError, UnsupportedError
 from nii.io import atomic_output
 from nii.lazy import LazyArray
 from nii.limits import check_image_size

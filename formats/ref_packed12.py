@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from nii.formats._vendor import finite_or_none, reading, require_integers, warn_unstored
-from nii.kernels.decode import pack12, packed12_size, unpack12
 
 from nii.errors import CorruptFileError, TruncatedFileError, UnsupportedError
+from nii.formats._vendor import finite_or_none, reading, require_integers, warn_unstored
 from nii.io import atomic_output, read_exactly
+from nii.kernels.decode import pack12, packed12_size, unpack12
 from nii.limits import check_image_size
 from nii.model import (
     CalibrationState,

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from nii.errors import CorruptFileError, LimitExceededError, TruncatedFileError, UnsupportedError
 from nii.formats._vendor import (
     counts,
     geometry_fields,
@@ -28,10 +30,8 @@ from nii.formats._vendor import (
     unique_names,
     warn_unstored,
 )
-from nii.kernels.decode import deinterleave_lines
-
-from nii.errors import CorruptFileError, LimitExceededError, TruncatedFileError, UnsupportedError
 from nii.io import atomic_output, read_exactly
+from nii.kernels.decode import deinterleave_lines
 from nii.limits import check_image_size
 from nii.model import CalibrationState, Operator, Provenance, Scan, View
 from nii.registry import Format, register

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import tifffile
+
+from nii.errors import CorruptFileError, TruncatedFileError, UnsupportedError
 from nii.formats._vendor import (
     geometry_fields,
     geometry_from_fields,
@@ -27,8 +29,6 @@ from nii.formats._vendor import (
     unique_names,
     warn_unstored,
 )
-
-from nii.errors import CorruptFileError, TruncatedFileError, UnsupportedError
 from nii.io import atomic_output
 from nii.limits import check_image_size
 from nii.model import Box, Provenance, Scan, Threat, View

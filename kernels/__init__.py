@@ -1,29 +1,32 @@
 """Array kernels (installed as ``nii.kernels``): numba implementations with plain-numpy references beside
 them. Kernels take and return arrays; they never open files or see a Scan.
 
-Pipelines, each one pass over the raw frames:
+Groups:
 
-* display: :func:`render` (calibrate, attenuate, window);
-* storage and normalisation: :func:`calibrated_attenuation`, then :func:`equivalent_thickness` and
-  :func:`resample`;
-* dual energy: :func:`dual_energy_render` (classes and false colour).
+* storage and normalisation: :func:`calibrated_attenuation` (raw counts to attenuation in one pass), then
+  :func:`equivalent_thickness` and :func:`resample`; alone, :func:`transmission`, :func:`attenuation`,
+  :func:`orient`;
+* dual energy: :func:`effective_z`, :func:`material_classes`, :func:`false_colour`;
+* display (the array steps of :mod:`nii.render`): :func:`area_taps` and :func:`area_resample` (pictures at
+  any pixel size, tiles equal to crops), :func:`grey_levels` (window, gamma, invert), :func:`local_contrast`.
 
-Each step is also available alone (:func:`transmission`, :func:`attenuation`, :func:`apply_window`,
-:func:`effective_z`, :func:`material_classes`, :func:`false_colour`, :func:`local_contrast`,
-:func:`orient`). The ``*_reference`` functions in the modules are the plain-numpy versions the tests
-compare against.
+The ``*_reference`` functions in the modules are the plain-numpy versions the tests compare against.
 """
 
-from nii.kernels.attenuation import ATTENUATION_SCALE, attenuation, calibrated_attenuation, equivalent_thickness
+from nii.kernels.attenuation import (
+    ATTENUATION_SCALE,
+    QUANTIZATION,
+    attenuation,
+    calibrated_attenuation,
+    equivalent_thickness,
+)
 from nii.kernels.calibrate import TRANSMISSION_FLOOR, Calibration, transmission
-from nii.kernels.display import Window, apply_window, local_contrast, render
+from nii.kernels.display import area_resample, area_taps, grey_levels, local_contrast
 from nii.kernels.dual_energy import (
     CONVENTIONAL_PALETTE,
-    DualEnergyImage,
     MaterialClass,
     MaterialTable,
     ZeffGrid,
-    dual_energy_render,
     effective_z,
     false_colour,
     material_classes,
@@ -33,24 +36,23 @@ from nii.kernels.resample import orient, resample, resample_lines, resample_rows
 __all__ = [
     "ATTENUATION_SCALE",
     "CONVENTIONAL_PALETTE",
+    "QUANTIZATION",
     "TRANSMISSION_FLOOR",
     "Calibration",
-    "DualEnergyImage",
     "MaterialClass",
     "MaterialTable",
-    "Window",
     "ZeffGrid",
-    "apply_window",
+    "area_resample",
+    "area_taps",
     "attenuation",
     "calibrated_attenuation",
-    "dual_energy_render",
     "effective_z",
     "equivalent_thickness",
     "false_colour",
+    "grey_levels",
     "local_contrast",
     "material_classes",
     "orient",
-    "render",
     "resample",
     "resample_lines",
     "resample_rows",

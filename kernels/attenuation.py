@@ -15,15 +15,16 @@ from typing import Any
 
 import numba
 import numpy as np
-from nii.kernels._core import check_array, fast_ln, fast_ln_reference, output_array
-from nii.kernels.calibrate import TRANSMISSION_FLOOR, Calibration, clipped_transmission, transmission_reference
 from numba import types
 from numba.extending import overload
 
 from nii.errors import ValidationError
+from nii.kernels._core import check_array, fast_ln, fast_ln_reference, output_array
+from nii.kernels.calibrate import TRANSMISSION_FLOOR, Calibration, clipped_transmission, transmission_reference
 
 __all__ = [
     "ATTENUATION_SCALE",
+    "QUANTIZATION",
     "attenuation",
     "attenuation_code_reference",
     "attenuation_reference",
@@ -35,6 +36,17 @@ __all__ = [
 
 ATTENUATION_SCALE = np.float32(4096.0)
 """uint16 attenuation codes are ``round(A × ATTENUATION_SCALE)``."""
+
+QUANTIZATION: dict[str, float] = {
+    "TRANSMISSION": 1.0 / 65535.0,
+    "ATTENUATION": 1.0 / float(ATTENUATION_SCALE),
+    "steel_mm": 0.1,
+    "zeff": 0.01,
+    "material": 1.0,
+}
+"""Value of one code of each 16-bit representation of the kernels' results (value = code × scale):
+measured channels by what they hold (``"TRANSMISSION"``, ``"ATTENUATION"``: the values of
+:class:`nii.model.CalibrationState`), derived channels by name. Formats (DICOS) and processing share it."""
 
 _ONE = np.float32(1.0)
 _HALF = np.float32(0.5)

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
-from nii.kernels._core import check_array, output_array
 
 from nii.errors import ValidationError
+from nii.kernels._core import check_array, output_array
 
 __all__ = ["TRANSMISSION_FLOOR", "Calibration", "transmission", "transmission_reference"]
 

@@ -23,12 +23,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from nii.kernels import _common
-from nii.kernels._common import FAST as _FAST
-from nii.kernels._common import run as _run
 from numba import njit, prange
 
 from nii.errors import ValidationError
+from nii.kernels import _common
+from nii.kernels._common import FAST as _FAST
+from nii.kernels._common import run as _run
 
 __all__ = [
     "checkerboard",

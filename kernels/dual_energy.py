@@ -19,25 +19,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import NamedTuple
 
 import numba
 import numpy as np
-from nii.kernels._core import check_array, fast_ln, fast_ln_reference, output_array
-from nii.kernels.attenuation import attenuation_code, calibrated_attenuation_reference
-from nii.kernels.calibrate import Calibration, clipped_transmission, transmission_reference
-from nii.kernels.display import Window
 
 from nii.errors import ValidationError
+from nii.kernels._core import check_array, output_array
 
 __all__ = [
     "CONVENTIONAL_PALETTE",
-    "DualEnergyImage",
     "MaterialClass",
     "MaterialTable",
     "ZeffGrid",
-    "dual_energy_render",
-    "dual_energy_render_reference",
     "effective_z",
     "effective_z_reference",
     "false_colour",
@@ -217,27 +210,6 @@ def _false_colour_kernel(classes, brightness, palette, out):  # pragma: no cover
                 out[r, j, channel] = _tinted(palette[c, channel], b)
 
 
-@numba.njit(parallel=True, cache=True)
-def _dual_energy_kernel(
-    raw_high, offset_h, gain_h, scale_h, lower_h, upper_h, weight_h,
-    raw_low, offset_l, gain_l, scale_l, lower_l, upper_l, weight_l,
-    grid, a_scale, ratio_min, ratio_scale, boundaries, low, high, palette, lut, classes, colour,
-):  # fmt: skip  # pragma: no cover
-    rows, lines = raw_high.shape
-    for r in numba.prange(rows):
-        for j in range(lines):
-            t_h = clipped_transmission(raw_high, r, j, offset_h, gain_h, scale_h, lower_h, upper_h, weight_h)
-            t_l = clipped_transmission(raw_low, r, j, offset_l, gain_l, scale_l, lower_l, upper_l, weight_l)
-            a_h = -fast_ln(t_h)
-            a_l = -fast_ln(t_l)
-            z = _zeff(a_h, a_l, grid, a_scale, ratio_min, ratio_scale)
-            c = _material_class(a_h, a_l, z, boundaries, low, high)
-            b = lut[np.uint32(attenuation_code(a_h))]
-            classes[r, j] = c
-            for channel in range(3):
-                colour[r, j, channel] = _tinted(palette[c, channel], b)
-
-
 def _check_pair(a_high: np.ndarray, a_low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     check_array(a_high, "high-energy attenuation", dtype=np.float32, ndim=2)
     check_array(a_low, "low-energy attenuation", dtype=np.float32, shape=a_high.shape)
@@ -331,62 +303,6 @@ def false_colour(
     return result
 
 
-class DualEnergyImage(NamedTuple):
-    """Result of :func:`dual_energy_render`."""
-
-    classes: np.ndarray
-    """uint8 :class:`MaterialClass` codes ``(rows, lines)``."""
-    colour: np.ndarray
-    """uint8 RGB ``(rows, lines, 3)``."""
-
-
-def dual_energy_render(
-    raw_high: np.ndarray,
-    raw_low: np.ndarray,
-    calibration_high: Calibration,
-    calibration_low: Calibration,
-    grid: ZeffGrid,
-    table: MaterialTable,
-    window: Window,
-    *,
-    classes_out: np.ndarray | None = None,
-    colour_out: np.ndarray | None = None,
-) -> DualEnergyImage:
-    """Raw counts of both energies to material classes and false colour in one pass.
-
-    Equals calibrating and attenuating both channels, :func:`material_classes`, windowing the
-    high-energy attenuation codes with ``window`` for the brightness, and :func:`false_colour`.
-
-    Examples
-    --------
-    >>> calibration = Calibration.from_references(np.zeros(1), np.full(1, 10000.0))
-    >>> grid = ZeffGrid(np.array([[6.0, 26.0], [6.0, 26.0]], np.float32), 10.0, 1.0, 1.2)
-    >>> high, low = np.array([[1353]], np.uint16), np.array([[907]], np.uint16)  # A = 2.0, 2.4
-    >>> image = dual_energy_render(high, low, calibration, calibration, grid, MaterialTable(),
-    ...                            Window.for_attenuation(0, 4, invert=True))
-    >>> image.classes.tolist(), image.colour.tolist()
-    ([[3]], [[[15, 45, 127]]])
-    """
-    calibration_high.check_raw(raw_high, "high-energy raw")
-    calibration_low.check_raw(raw_low, "low-energy raw")
-    if raw_low.shape != raw_high.shape:
-        raise ValidationError(f"low-energy raw has shape {raw_low.shape}, high-energy {raw_high.shape}")
-    classes = output_array(classes_out, raw_high.shape, np.uint8, "classes_out")
-    colour = output_array(colour_out, (*raw_high.shape, 3), np.uint8, "colour_out")
-    lines = raw_high.shape[1]
-    h, lo = calibration_high, calibration_low
-    _dual_energy_kernel(
-        raw_high, h.offset, h.inverse_gain, h.line_scale_for(lines), h.lower, h.upper, h.weight,
-        raw_low, lo.offset, lo.inverse_gain, lo.line_scale_for(lines), lo.lower, lo.upper, lo.weight,
-        grid.zeff, *grid.scales, table.boundaries, np.float32(table.min_attenuation),
-        np.float32(table.max_attenuation), table.palette, window.lut, classes, colour,
-    )  # fmt: skip
-    return DualEnergyImage(classes, colour)
-
-
-# --- plain-numpy references (the same float32 operations as the kernels) ---
-
-
 def effective_z_reference(a_high: np.ndarray, a_low: np.ndarray, grid: ZeffGrid) -> np.ndarray:
     """Plain-numpy :func:`effective_z`."""
     a_scale, ratio_min, ratio_scale = grid.scales
@@ -420,21 +336,3 @@ def false_colour_reference(classes: np.ndarray, brightness: np.ndarray, palette:
     """Plain-numpy :func:`false_colour`."""
     colour = palette[classes].astype(np.uint32) * brightness[..., None].astype(np.uint32)
     return ((colour + 127) // 255).astype(np.uint8)
-
-
-def dual_energy_render_reference(
-    raw_high: np.ndarray,
-    raw_low: np.ndarray,
-    calibration_high: Calibration,
-    calibration_low: Calibration,
-    grid: ZeffGrid,
-    table: MaterialTable,
-    window: Window,
-) -> DualEnergyImage:
-    """Plain-numpy :func:`dual_energy_render`, composed of the other references."""
-    # The kernel's float32 logarithm (not np.log), so that Z and the classes come out bit-identical.
-    a_high = -fast_ln_reference(transmission_reference(raw_high, calibration_high))
-    a_low = -fast_ln_reference(transmission_reference(raw_low, calibration_low))
-    classes = material_classes_reference(a_high, a_low, grid, table)
-    codes = calibrated_attenuation_reference(raw_high, calibration_high, dtype=np.uint16)
-    return DualEnergyImage(classes, false_colour_reference(classes, window.lut[codes], table.palette))

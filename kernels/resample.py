@@ -19,9 +19,9 @@ import math
 
 import numba
 import numpy as np
-from nii.kernels._core import check_array, output_array
 
 from nii.errors import ValidationError
+from nii.kernels._core import check_array, output_array
 
 __all__ = [
     "orient",

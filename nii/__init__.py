@@ -8,8 +8,6 @@ and write it as DICOS or another format::
     nii.write(scan, "out.npz")
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from nii.errors import NiiError
 from nii.model import (
     Box,
@@ -27,11 +25,7 @@ from nii.model import (
     View,
 )
 from nii.registry import read, write
-
-try:
-    __version__ = version("nii")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+from nii.version import __version__
 
 __all__ = [
     "Box",

@@ -26,9 +26,15 @@ COMMANDS: tuple[str, ...] = (
     "simulate",
     "convert",
     "validate",
+    "dump",
     "export",
     "profile",
     "bench",
+    "deidentify",
+    "sign",
+    "verify",
+    "send",
+    "receive",
     "calibrate",
 )
 """Modules of :mod:`nii.commands`, in the order ``nii --help`` lists them."""

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import ctypes
 import functools
+import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Any, cast
 
 from nii.errors import FileAccessError, TruncatedFileError
 
-__all__ = ["atomic_output", "read_exactly", "start_writeback", "write_parts"]
+__all__ = ["atomic_output", "read_exactly", "start_writeback", "write_parts", "write_table"]
 
 
 def _remove(path: Path) -> None:
@@ -70,6 +72,26 @@ def atomic_output(target: str | os.PathLike[str], *, fsync: bool = False) -> Ite
     except BaseException:
         _remove(temporary)
         raise
+
+
+def write_table(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], *, fields: Sequence[str]) -> None:
+    """Write report rows as JSON (``.json``) or CSV (anything else), atomically.
+
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "report.csv"
+    >>> write_table([{"path": "a.dcs", "status": "stored"}], target, fields=["path", "status"])
+    >>> target.read_text().splitlines()
+    ['path,status', 'a.dcs,stored']
+    """
+    path = Path(path)
+    with atomic_output(path) as temporary:
+        if path.suffix.lower() == ".json":
+            temporary.write_text(json.dumps(list(rows), indent=1))
+        else:
+            with open(temporary, "w", newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=list(fields))
+                writer.writeheader()
+                writer.writerows(rows)
 
 
 def _fsync_tree(path: Path, *, files: bool = True) -> None:

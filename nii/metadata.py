@@ -33,18 +33,23 @@ from nii.model import (
     View,
     Volume,
 )
+from nii.volume_threats import Box3D, ImageReference, VolumeThreat
 
 __all__ = ["SCHEMA_VERSION", "scan_arrays", "scan_from_dict", "scan_to_dict"]
 
 SCHEMA_VERSION = 1
 
 
-def _clean(mapping: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: str(value) if hasattr(value, "value") else value for key, value in mapping.items()}
+_ASSESSMENT = ("category", "assessment", "probability", "origin", "algorithm", "algorithm_version", "description")
+"""What a threat says about its object and who said it (view and volume threats alike)."""
 
 
-def _time(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
+def _assessment(threat: Threat | VolumeThreat) -> dict[str, Any]:
+    return {
+        name: value if value is None or isinstance(value, float) else str(value)
+        for name in _ASSESSMENT
+        for value in [getattr(threat, name)]
+    }
 
 
 def scan_to_dict(scan: Scan, *, include_personal: bool = True) -> dict[str, Any]:
@@ -100,19 +105,25 @@ def scan_to_dict(scan: Scan, *, include_personal: bool = True) -> dict[str, Any]
             {
                 "view": threat.view,
                 "box": [threat.box.x, threat.box.y, threat.box.width, threat.box.height],
-                "category": str(threat.category),
-                "assessment": str(threat.assessment),
-                "probability": threat.probability,
-                "origin": str(threat.origin),
-                "algorithm": threat.algorithm,
-                "algorithm_version": threat.algorithm_version,
-                "description": threat.description,
+                **_assessment(threat),
                 "polygon": threat.polygon.tolist() if threat.polygon is not None else None,
                 "mask": threat.mask is not None,
             }
         )
     obj = scan.inspected_object
     scanner = scan.scanner
+    volume_threats = [
+        {
+            "volume": spatial.volume,
+            "references": [[ref.sop_class_uid, ref.sop_instance_uid] for ref in spatial.references],
+            "box": [getattr(spatial.box, name) for name in _BOX3D],
+            **_assessment(spatial),
+            "mass": spatial.mass,
+            "density": spatial.density,
+            "mask": spatial.mask is not None,
+        }
+        for spatial in scan.volume_threats
+    ]
     result: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "scan_uid": scan.scan_uid,
@@ -146,19 +157,13 @@ def scan_to_dict(scan: Scan, *, include_personal: bool = True) -> dict[str, Any]
         "views": views,
         "volumes": volumes,
         "threats": threats,
+        "volume_threats": volume_threats,
+        "referenced_images": [[ref.sop_class_uid, ref.sop_instance_uid] for ref in scan.referenced_images],
         "provenance": {
             "source_path": scan.provenance.source_path,
             "source_format": scan.provenance.source_format,
             "reader_version": scan.provenance.reader_version,
-            "steps": [
-                {
-                    "name": step.name,
-                    "parameters": _clean(step.parameters),
-                    "software": step.software,
-                    "performed_at": _time(step.performed_at),
-                }
-                for step in scan.provenance.steps
-            ],
+            "steps": [step.to_dict() for step in scan.provenance.steps],
         },
     }
     if include_personal and scan.operator is not None:
@@ -186,7 +191,29 @@ def scan_arrays(scan: Scan) -> dict[str, np.ndarray]:
     for index, threat in enumerate(scan.threats):
         if threat.mask is not None:
             arrays[f"threats/{index}/mask"] = threat.mask
+    for index, spatial in enumerate(scan.volume_threats):
+        if spatial.mask is not None:
+            arrays[f"volume_threats/{index}/mask"] = spatial.mask
     return arrays
+
+
+_BOX3D = ("x", "y", "z", "width", "height", "depth")
+
+
+def _volume_threats(entries: list[dict[str, Any]], get: Any) -> list[VolumeThreat]:
+    """Volume threats of the document ("volume_threats" came after schema 1: older documents have none)."""
+    return [
+        VolumeThreat(
+            box=Box3D(*t["box"]),
+            volume=t["volume"],
+            references=tuple(ImageReference(*ref) for ref in t["references"]),
+            **{name: t[name] for name in _ASSESSMENT},
+            mass=t["mass"],
+            density=t["density"],
+            mask=get(f"volume_threats/{index}/mask") if t["mask"] else None,
+        )
+        for index, t in enumerate(entries)
+    ]
 
 
 def _datetime(text: str | None) -> datetime | None:
@@ -253,13 +280,7 @@ def scan_from_dict(metadata: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
                 Threat(
                     view=t["view"],
                     box=Box(*t["box"]),
-                    category=t["category"],
-                    assessment=t["assessment"],
-                    probability=t["probability"],
-                    origin=t["origin"],
-                    algorithm=t["algorithm"],
-                    algorithm_version=t["algorithm_version"],
-                    description=t["description"],
+                    **{name: t[name] for name in _ASSESSMENT},
                     polygon=np.asarray(t["polygon"]) if t["polygon"] is not None else None,
                     mask=get(f"threats/{index}/mask") if t["mask"] else None,
                 )
@@ -285,21 +306,15 @@ def scan_from_dict(metadata: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
             site=Site(**site),
             operator=Operator(**operator) if operator else None,
             threats=threats,
+            volume_threats=_volume_threats(metadata.get("volume_threats", []), get),
+            referenced_images=[ImageReference(*ref) for ref in metadata.get("referenced_images", [])],
             scan_uid=metadata["scan_uid"],
             frame_of_reference_uid=metadata["frame_of_reference_uid"],
             provenance=Provenance(
                 source_path=p["source_path"],
                 source_format=p["source_format"],
                 reader_version=p["reader_version"],
-                steps=tuple(
-                    ProcessingStep(
-                        name=step["name"],
-                        parameters=step["parameters"],
-                        software=step["software"],
-                        performed_at=_datetime(step["performed_at"]),
-                    )
-                    for step in p["steps"]
-                ),
+                steps=tuple(ProcessingStep.from_dict(step) for step in p["steps"]),
             ),
         )
     except ValidationError as error:

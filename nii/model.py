@@ -28,15 +28,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
 from nii.errors import ValidationError
 from nii.lazy import LazyArray
 
+if TYPE_CHECKING:
+    from nii.volume_threats import ImageReference, VolumeThreat
+
 __all__ = [
     "CHANNEL_ROLES",
+    "MEASURED_CHANNELS",
     "AssessmentFlag",
     "Box",
     "CalibrationState",
@@ -171,6 +175,10 @@ CHANNEL_ROLES: Mapping[str, str] = {
 }
 """Well-known channel names and their DICOS Image Type value 2. Other names are allowed
 (``[a-z][a-z0-9_]*``) and are carried as derived images."""
+
+MEASURED_CHANNELS: tuple[str, ...] = ("high", "low", "single")
+"""Channels that hold measurements (raw counts, transmission or attenuation, as the view's
+:class:`CalibrationState` says); every other channel is derived from them (steel_mm, zeff, material, ...)."""
 
 _CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")
@@ -653,6 +661,32 @@ class ProcessingStep:
         except (TypeError, ValueError) as error:
             raise ValidationError(f"parameters of processing step {self.name!r} are not JSON data: {error}") from None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The step as JSON data, as every container format stores provenance.
+
+        Examples
+        --------
+        >>> ProcessingStep("resample", {"spacing_mm": (4.0, 4.0)}).to_dict()["parameters"]
+        {'spacing_mm': [4.0, 4.0]}
+        """
+        return {
+            "name": self.name,
+            "parameters": json.loads(json.dumps(self.parameters)),  # enums to strings, tuples to lists
+            "software": self.software,
+            "performed_at": self.performed_at.isoformat() if self.performed_at is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProcessingStep:
+        """The step :meth:`to_dict` gave."""
+        moment = data.get("performed_at")
+        return cls(
+            name=data["name"],
+            parameters=data.get("parameters", {}),
+            software=data.get("software"),
+            performed_at=datetime.fromisoformat(moment) if moment else None,
+        )
+
 
 @dataclass(frozen=True)
 class Provenance:
@@ -690,6 +724,11 @@ class Scan:
         Source and processing history.
     volumes
         3-D reconstructions (CT); names must be unique.
+    volume_threats
+        Threats in voxel coordinates (:mod:`nii.volume_threats`): on the volumes, or on
+        ``referenced_images``.
+    referenced_images
+        Images the scan refers to but does not carry (a threat report read on its own).
     """
 
     views: list[View]
@@ -703,12 +742,19 @@ class Scan:
     frame_of_reference_uid: str = field(default_factory=new_uid)
     provenance: Provenance = field(default_factory=Provenance)
     volumes: list[Volume] = field(default_factory=list)
+    volume_threats: list[VolumeThreat] = field(default_factory=list)
+    referenced_images: list[ImageReference] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.views = list(self.views)
         self.volumes = list(self.volumes)
         self.threats = list(self.threats)
-        _require(len(self.views) + len(self.volumes) > 0, "a scan needs at least one view or one volume")
+        self.volume_threats = list(self.volume_threats)
+        self.referenced_images = list(self.referenced_images)
+        _require(
+            len(self.views) + len(self.volumes) + len(self.referenced_images) > 0,
+            "a scan needs at least one view or one volume, or references to the images it reports on",
+        )
         names = [view.name for view in self.views]
         _require(len(set(names)) == len(names), f"view names must be unique, got {names}")
         volume_names = [volume.name for volume in self.volumes]
@@ -725,6 +771,17 @@ class Scan:
                 f"threat {index} box ({box.x}, {box.y}, {box.width} × {box.height}) lies outside "
                 f"view {threat.view!r} of {lines} lines × {rows} rows",
             )
+        for index, spatial in enumerate(self.volume_threats):
+            if spatial.volume is not None:
+                _require(
+                    spatial.volume in volume_names, f"volume threat {index} is on unknown volume {spatial.volume!r}"
+                )
+                ends = [end.stop for end in spatial.box.slices]
+                shape = self.volume(spatial.volume).shape
+                _require(
+                    all(end <= size for end, size in zip(ends, shape, strict=True)),
+                    f"volume threat {index} box {spatial.box} lies outside volume {spatial.volume!r} of shape {shape}",
+                )
 
     def view(self, name: str) -> View:
         """The view called ``name``."""

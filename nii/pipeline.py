@@ -43,6 +43,7 @@ from typing import Any
 
 import nii
 from nii.errors import ConfigurationError, FileAccessError, NiiError, ValidationError
+from nii.exchange.deidentify import Deidentifier, write_deidentified
 from nii.model import ProcessingStep, Scan
 from nii.progress import progress
 from nii.registry import available, find_format, get_format
@@ -94,10 +95,14 @@ class Recipe:
     strict: bool = False
     """Make a step's warning that its calibration does not fit the scan (:class:`nii.steps.MaterialMisfitWarning`)
     an error."""
+    deidentify: Deidentifier | None = None
+    """De-identify the DICOS output (:mod:`nii.exchange.deidentify`); only its result is written."""
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
             raise ConfigurationError(f"unknown output {self.target!r}; outputs: {', '.join(TARGETS)}")
+        if self.deidentify is not None and self.target != "dicos":
+            raise ConfigurationError("de-identification needs DICOS output (--to dicos)")
 
     @classmethod
     def parse(cls, spec: str | None, *, target: str = "dicos", **options: Any) -> Recipe:
@@ -298,7 +303,10 @@ def run_job(job: Job, recipe: Recipe, threads: int | None = None) -> JobResult:
         scan = nii.read(job.input, **recipe.read_options)
         scan = convert_scan(scan, recipe)
         job.output.parent.mkdir(parents=True, exist_ok=True)
-        nii.write(scan, job.output, format=recipe.format_name, **recipe.options)
+        if recipe.deidentify is not None:
+            write_deidentified(scan, job.output, recipe.deidentify, **recipe.options)
+        else:
+            nii.write(scan, job.output, format=recipe.format_name, **recipe.options)
         return JobResult(
             str(job.input),
             str(job.output),
@@ -457,18 +465,9 @@ REPORT_FIELDS = [f for f in JobResult.__dataclass_fields__]
 
 def write_report(results: Iterable[JobResult], path: str | os.PathLike[str]) -> None:
     """Write the report as JSON (``.json``) or CSV (anything else), atomically."""
-    from nii.io import atomic_output
+    from nii.io import write_table
 
-    path = Path(path)
-    rows = [asdict(r) for r in results]
-    with atomic_output(path) as temporary:
-        if path.suffix.lower() == ".json":
-            temporary.write_text(json.dumps(rows, indent=1))
-        else:
-            with open(temporary, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=REPORT_FIELDS)
-                writer.writeheader()
-                writer.writerows(rows)
+    write_table([asdict(r) for r in results], path, fields=REPORT_FIELDS)
 
 
 def read_report(path: str | os.PathLike[str] | None) -> list[JobResult]:

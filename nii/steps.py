@@ -52,6 +52,7 @@ import numpy as np
 
 from nii.errors import ValidationError
 from nii.kernels import (
+    QUANTIZATION,
     Calibration,
     MaterialClass,
     attenuation,
@@ -61,10 +62,8 @@ from nii.kernels import (
     transmission,
 )
 from nii.kernels.air import SATURATED, STARVED, air_references, find_air, pixel_flags, replace_flagged
-from nii.model import CalibrationState, Geometry, RowOrder, Scan, TravelDirection, View
+from nii.model import MEASURED_CHANNELS, CalibrationState, Geometry, RowOrder, Scan, TravelDirection, View
 from nii.values import (
-    MEASURED,
-    QUANTIZATION,
     attenuation_of,
     calibration_of,
     physical,
@@ -96,7 +95,7 @@ def register_step(name: str) -> Callable[[StepFunction], StepFunction]:
 
 
 def _measured(view: View) -> dict[str, np.ndarray]:
-    return {name: array for name, array in view.channels.items() if name in MEASURED}
+    return {name: array for name, array in view.channels.items() if name in MEASURED_CHANNELS}
 
 
 def _replace_measured(scan: Scan, convert: Callable[[View, str], np.ndarray], state: CalibrationState) -> Scan:

@@ -1,7 +1,7 @@
 """What the numbers in a channel mean: the 16-bit code conventions and physical values.
 
-Steps compute in float32; 16-bit formats (DICOS) store codes with these fixed scales (the
-value is ``code × scale``):
+Steps compute in float32; 16-bit formats (DICOS) store codes with these fixed scales,
+:data:`nii.kernels.QUANTIZATION` (the value is ``code × scale``):
 
 ===================  =================  ====================================
 what                 channel            scale
@@ -23,22 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from nii.errors import ValidationError
-from nii.kernels import ATTENUATION_SCALE, Calibration, attenuation, calibrated_attenuation
+from nii.kernels import QUANTIZATION, Calibration, attenuation, calibrated_attenuation
 from nii.model import CalibrationState, View
 
-__all__ = ["MEASURED", "QUANTIZATION", "attenuation_of", "calibration_of", "physical", "quantize_array", "raw_of"]
-
-MEASURED = ("high", "low", "single")
-"""Channels that hold measurements (the others are derived)."""
-
-QUANTIZATION: dict[str, float] = {
-    str(CalibrationState.TRANSMISSION): 1.0 / 65535.0,
-    str(CalibrationState.ATTENUATION): 1.0 / float(ATTENUATION_SCALE),
-    "steel_mm": 0.1,
-    "zeff": 0.01,
-    "material": 1.0,
-}
-"""Value of one code of each 16-bit representation (see the module docstring)."""
+__all__ = ["attenuation_of", "calibration_of", "physical", "quantize_array", "raw_of"]
 
 
 def quantize_array(values: np.ndarray, scale: float) -> np.ndarray:

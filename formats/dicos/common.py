@@ -41,7 +41,10 @@ from .files import tag_text
 
 _E = TypeVar("_E", bound=StrEnum)
 
-__all__ = ["Equipment", "ObjectOfInspection", "ScanContext", "format_dt", "parse_dt"]
+__all__ = ["UNKNOWN", "Equipment", "ObjectOfInspection", "ScanContext", "format_dt", "parse_dt"]
+
+UNKNOWN = "unknown"
+"""The reference toolkit's placeholder for a string it requires but was not given."""
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +229,8 @@ class ScanContext:
             "DateOfLastCalibration": "",
             "TimeOfLastCalibration": "",
             "PatientID": ooi.id,
-            "IssuerOfPatientID": ooi.id_issuer,
+            # Must hold a value (the reference refuses an empty one): its placeholder.
+            "IssuerOfPatientID": ooi.id_issuer or UNKNOWN,
             "TypeOfPatientID": str(ooi.id_type),
             "OOIType": str(ooi.type),
             "StudyInstanceUID": self.scan_uid,
@@ -271,7 +275,7 @@ class ScanContext:
             id_type = OOIIDType.TEXT
         ooi = ObjectOfInspection(
             type=ooi_type,
-            id=_text(ds.get("PatientID")) or "unknown",
+            id=_text(ds.get("PatientID")) or UNKNOWN,
             id_type=id_type,
             id_issuer=_text(ds.get("IssuerOfPatientID")),
             alternate_ids=alternate,

@@ -17,7 +17,7 @@ Examples
 >>> context = ScanContext("2.25.1", datetime(2026, 1, 1, tzinfo=timezone.utc), ObjectOfInspection("BAGGAGE", "BAG-1"))
 >>> image = CTImage(np.zeros((3, 4, 5), np.uint16), context=context, series_uid="2.25.2", series_number=1,
 ...                 spacing_mm=(1.5, 1.0, 1.0))
->>> image.NumberOfFrames, [float(v) for v in image.positions_mm[2]]
+>>> int(image.NumberOfFrames), [float(v) for v in image.positions_mm[2]]
 (3, [0.0, 0.0, 3.0])
 """
 
@@ -41,6 +41,7 @@ from .dictionary import (
 )
 from .files import tag_text
 from .instance import DicosInstance, check_uint16
+from .real_world import RealWorldValue
 
 __all__ = ["CTImage"]
 
@@ -73,6 +74,8 @@ class CTImage(DicosInstance):
         Acquisition details of the shared CT X-Ray Details.
     rescale_type
         What the values are (Rescale Type).
+    value_mapping
+        The physical scale of the codes, a shared Real World Value Mapping functional group.
     """
 
     sop_classes = frozenset({CT_STORAGE})
@@ -93,6 +96,7 @@ class CTImage(DicosInstance):
         focal_spot_mm: float = 0.0,
         acquisition_duration_s: float = 0.0,
         rescale_type: str = "US",
+        value_mapping: RealWorldValue | None = None,
         image_origin: ImageOrigin | str = ImageOrigin.MACHINE,
         coordinate_system: CoordinateSystem | str = CoordinateSystem.LHS,
         sop_instance_uid: str | None = None,
@@ -158,6 +162,8 @@ class CTImage(DicosInstance):
                 )
             ]
         )
+        if value_mapping is not None:
+            self.SharedFunctionalGroupsSequence[0].RealWorldValueMappingSequence = DicomSequence([value_mapping.item()])
         x0, y0, z0 = (float(v) for v in origin_mm)
         self.PerFrameFunctionalGroupsSequence = DicomSequence(
             [
@@ -187,13 +193,27 @@ class CTImage(DicosInstance):
     def positions_mm(self) -> np.ndarray:
         """Per-frame Image Position, ``(frames, 3)`` as ``(x, y, z)``.
 
+        When the position is in the Shared Functional Groups (V02 files of the reference
+        toolkit), it is the first frame's; the others step by the slice thickness along the
+        normal of the plane orientation.
+
         Raises
         ------
         CorruptFileError
-            A frame has no Plane Position (the reference toolkit crashes on such files).
+            A frame has no Plane Position, per frame or shared (the reference toolkit
+            crashes on such files).
         """
+        shared = self._shared("PlanePositionSequence")
+        per_frame = self.get("PerFrameFunctionalGroupsSequence") or []
+        frames = int(self.get("NumberOfFrames") or 1)
+        if (
+            shared is not None
+            and "ImagePositionPatient" in shared
+            and not any(group.get("PlanePositionSequence") for group in per_frame)
+        ):
+            return self._stepped_positions([float(v) for v in shared.ImagePositionPatient], frames)
         positions = []
-        for index, group in enumerate(self.get("PerFrameFunctionalGroupsSequence") or []):
+        for index, group in enumerate(per_frame):
             items = group.get("PlanePositionSequence") or []
             if not items or "ImagePositionPatient" not in items[0]:
                 raise CorruptFileError(f"frame {index} has no {tag_text(0x00209113)} Image Position", path=self.path)
@@ -201,6 +221,19 @@ class CTImage(DicosInstance):
         if not positions:
             raise CorruptFileError(f"{tag_text(0x52009230)} is missing or empty", path=self.path)
         return np.asarray(positions, dtype=np.float64)
+
+    def _stepped_positions(self, first: list[float], frames: int) -> np.ndarray:
+        orientation = self._shared("PlaneOrientationSequence")
+        cosines = (
+            [float(v) for v in orientation.ImageOrientationPatient]
+            if orientation is not None and len(orientation.get("ImageOrientationPatient") or []) == 6
+            else _ORIENTATION
+        )
+        normal = np.cross(cosines[:3], cosines[3:])
+        step = self.slice_thickness_mm or 1.0
+        if len(first) != 3:
+            raise CorruptFileError(f"shared {tag_text(0x00209113)} Image Position needs 3 values", path=self.path)
+        return np.asarray(first, dtype=np.float64) + np.arange(frames)[:, None] * step * normal
 
     @property
     def pixel_spacing_mm(self) -> tuple[float, float]:

@@ -71,6 +71,13 @@ NON_STANDARD_PIXEL_CLASSES = {
     DICOS_PREFIX + "2.2.3": "DX for processing with float pixels",
 }
 
+OUT_OF_SCOPE_CLASSES = {
+    DICOS_PREFIX + "4": "DICOS 2D AIT (people screening)",
+    DICOS_PREFIX + "5": "DICOS 3D AIT (people screening)",
+    DICOS_PREFIX + "6": "DICOS Quadrupole Resonance",
+}
+"""Registered DICOS classes nii does not read (refused with their name)."""
+
 # ----------------------------------------------------------------------------- versions
 
 DEFAULT_VERSION = "V03"
@@ -89,6 +96,9 @@ PTO_TOTAL_TIME = 0x40101082
 IMAGE_SCALE = 0x40101075
 NUMBER_OF_FRAMES = 0x00280008
 PIXEL_DATA = 0x7FE00010
+MAPPED_VALUE_REPRESENTATION = 0x00607006
+"""DICOS-only, US, in each Real World Value Mapping item: required by the reference
+toolkit (it names it so); 0 for unsigned codes, like Pixel Representation."""
 
 add_dict_entries(
     {
@@ -98,6 +108,7 @@ add_dict_entries(
         PTO_START: ("DT", "1", "PTO Processing Start Time", "", "PTOProcessingStartTime"),
         PTO_END: ("DT", "1", "PTO Processing End Time", "", "PTOProcessingEndTime"),
         PTO_TOTAL_TIME: ("FL", "1", "PTO Total Processing Time", "", "PTOTotalProcessingTime"),
+        MAPPED_VALUE_REPRESENTATION: ("US", "1", "Mapped Value Representation", "", "MappedValueRepresentation"),
     }
 )
 

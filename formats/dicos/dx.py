@@ -35,6 +35,7 @@ from .dictionary import (
     DX_PRESENTATION_STORAGE,
     DX_PROCESSING_STORAGE,
     EFFECTIVE_ENERGY,
+    NON_STANDARD_PIXEL_CLASSES,
     CoordinateSystem,
     ImageOrigin,
     ImageTypeValue1,
@@ -43,6 +44,7 @@ from .dictionary import (
 )
 from .encode import copy_elements, memoize_encoding, set_elements
 from .instance import DicosInstance, check_uint16
+from .real_world import MAPPING_SEQUENCE, RealWorldValue
 
 __all__ = ["DXImage"]
 
@@ -94,6 +96,9 @@ class DXImage(DicosInstance):
         ``(center, width)`` Window Center/Width.
     rescale_type
         What the values are (Rescale Type, LO); slope 1 and intercept 0.
+    value_mapping
+        The physical scale of the codes (Real World Value Mapping: the reference toolkit
+        refuses a Rescale Slope other than 1 on DX).
     modality
         ``XRAY`` (what the reference writes) or ``DX``.
     image_origin, coordinate_system
@@ -102,7 +107,10 @@ class DXImage(DicosInstance):
         A fresh 2.25 UID by default.
     """
 
-    sop_classes = DX_CLASSES
+    sop_classes = DX_CLASSES | frozenset(
+        uid for uid, meaning in NON_STANDARD_PIXEL_CLASSES.items() if meaning.startswith("DX")
+    )
+    """The standard DX classes, and the reference toolkit's 32-bit, 64-bit and float ones (read only)."""
 
     def __init__(
         self,
@@ -126,6 +134,7 @@ class DXImage(DicosInstance):
         intent: PresentationIntent | str = PresentationIntent.FOR_PROCESSING,
         window: tuple[float, float] | None = None,
         rescale_type: str = "US",
+        value_mapping: RealWorldValue | None = None,
         modality: str = "XRAY",
         image_origin: ImageOrigin | str = ImageOrigin.MACHINE,
         coordinate_system: CoordinateSystem | str = CoordinateSystem.LHS,
@@ -181,6 +190,8 @@ class DXImage(DicosInstance):
             values["WindowCenter"] = float(window[0])
             values["WindowWidth"] = float(window[1])
         set_elements(self, values)
+        if value_mapping is not None:
+            self.RealWorldValueMappingSequence = DicomSequence([value_mapping.item()])
         self.set_pixel_module(rows, columns, signed=False)
         copy_elements(_dx_constants(), self)
 
@@ -191,6 +202,17 @@ class DXImage(DicosInstance):
         if frames.shape[0] != 1:
             raise ValidationError(f"a DX holds one frame, this one has {frames.shape[0]}")
         return frames[0]
+
+    @property
+    def value_mapping(self) -> RealWorldValue | None:
+        """The first Real World Value Mapping (None when absent or not linear)."""
+        items = self.get(MAPPING_SEQUENCE)
+        if not items or not items.value:
+            return None
+        try:
+            return RealWorldValue.from_dataset(items.value[0])
+        except ValidationError:
+            return None
 
     @property
     def image_type(self) -> tuple[str, str]:

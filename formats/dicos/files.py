@@ -42,10 +42,10 @@ from pydicom.uid import (
     RLELossless,
 )
 
-import nii
 import nii.io
 from nii.errors import CorruptFileError, LimitExceededError, TruncatedFileError, UnsupportedError
 from nii.limits import check_image_size
+from nii.version import __version__
 
 from .dictionary import META_VERSION, NUMBER_OF_FRAMES, PIXEL_DATA
 from .encode import copy_elements, encode_file, memoize_encoding, set_elements
@@ -62,7 +62,7 @@ __all__ = [
 
 NII_IMPLEMENTATION_UID = UID("2.25.285842555822221592906986677081197201286")
 """nii's Implementation Class UID (0002,0012): a UUID-derived 2.25 UID owned by the project."""
-NII_IMPLEMENTATION_VERSION = f"NII {nii.__version__}"[:16]
+NII_IMPLEMENTATION_VERSION = f"NII {__version__}"[:16]
 
 EXTENDED_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.64"
 """The reference toolkit's "Explicit VR Little Endian Extended" (64-bit pixel length); refused."""
@@ -399,6 +399,11 @@ def _pixel_dtype(dataset: Dataset, path: Path) -> np.dtype:
     if samples != 1:
         raise UnsupportedError(f"{tag_text(0x00280002)} is {samples}: only single-sample images are read", path=path)
     bits = integer(dataset, 0x00280100, path=path)
+    wide = next((tag for tag in WIDE_PIXEL_DATA if tag in dataset), None)
+    if wide is not None and bits in (32, 64):
+        signed = integer(dataset, 0x00280103, path=path, default=0) == 1
+        kind = "f" if wide == WIDE_PIXEL_DATA[2] else ("i" if signed else "u")
+        return np.dtype(f"<{kind}{bits // 8}")
     if bits not in (8, 16):
         raise UnsupportedError(f"{tag_text(0x00280100)} is {bits}: only 8- and 16-bit pixels are read", path=path)
     signed = integer(dataset, 0x00280103, path=path, default=0) == 1
@@ -436,6 +441,8 @@ def read_pixels(dataset: Dataset, path: Path) -> np.ndarray:
             path=path,
         ) from error
     raw = dataset.get_item(PIXEL_DATA, keep_deferred=True)
+    if raw is None and any(tag in dataset for tag in WIDE_PIXEL_DATA):
+        return _wide_pixels(dataset, path, shape, dtype, needed)
     if raw is None:
         raise CorruptFileError(f"required attribute {tag_text(PIXEL_DATA)} is missing", path=path)
     syntax = dataset.file_meta.TransferSyntaxUID
@@ -459,11 +466,41 @@ def read_pixels(dataset: Dataset, path: Path) -> np.ndarray:
     return decoded
 
 
+WIDE_PIXEL_DATA = (0x7FE00011, 0x7FE00012, 0x7FE00013)
+"""Where the reference toolkit puts 32-bit (OL), 64-bit (OD) and float (OF) pixels (doc §2.2)."""
+
+
+def _wide_pixels(dataset: Dataset, path: Path, shape: tuple[int, int, int], dtype: np.dtype, needed: int) -> np.ndarray:
+    """32-bit, 64-bit or float pixels of the reference toolkit's non-standard classes (V02A DX)."""
+    if dataset.file_meta.TransferSyntaxUID != ExplicitVRLittleEndian:
+        raise UnsupportedError(
+            "32-bit, 64-bit and float pixels are read from Explicit VR Little Endian only", path=path
+        )
+    tag = next(tag for tag in WIDE_PIXEL_DATA if tag in dataset)
+    raw = dataset.get_item(tag, keep_deferred=True)
+    if tag != WIDE_PIXEL_DATA[1]:
+        return _native_pixels(dataset, raw, path, shape, dtype, needed)
+    # The reference writes the 64-bit element as tag, "OD", an 8-byte length, the values;
+    # pydicom takes the length's first bytes as reserved and the rest as 0: its value
+    # position is 2 bytes before the pixels.
+    value_tell = getattr(raw, "value_tell", None)
+    if value_tell is None:
+        raise CorruptFileError(f"{tag_text(tag)} cannot be located in the file", path=path)
+    with open(path, "rb") as handle:
+        handle.seek(value_tell - 6)
+        length = int.from_bytes(handle.read(8), "little")
+    if length < needed or os.path.getsize(path) - (value_tell + 2) < needed:
+        raise TruncatedFileError(f"{tag_text(tag)} holds fewer than the {needed} bytes announced", path=path)
+    return np.memmap(path, dtype=dtype, mode="r", offset=value_tell + 2, shape=shape)
+
+
 def _check_codestream_ends(dataset: Dataset, frames: int, path: Path) -> None:
-    """JPEG, JPEG-LS and JPEG 2000 frames end with FF D9; a decoder fills a cut one silently."""
+    """JPEG, JPEG-LS and JPEG 2000 frames end with FF D9 (then padding); a decoder fills a cut one silently."""
     try:
         for index, frame in enumerate(generate_frames(dataset.PixelData, number_of_frames=frames)):
-            if not frame.rstrip(b"\0").endswith(b"\xff\xd9"):
+            # Pad bytes after EOI: 00 (DICOM), or D9 (the reference toolkit pads odd frames so).
+            end = frame.rstrip(b"\0")
+            if not (end.endswith(b"\xff\xd9") or end.endswith(b"\xff\xd9\xd9")):
                 raise TruncatedFileError(
                     f"{tag_text(PIXEL_DATA)} frame {index} has no end-of-image marker: compressed data cut short",
                     path=path,

@@ -40,72 +40,58 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
-from pydicom.valuerep import format_number_as_ds
 
-from nii.errors import CorruptFileError, UnsupportedError, ValidationError
-from nii.limits import check_image_size
+from nii.errors import UnsupportedError
 from nii.model import (
     CHANNEL_ROLES,
-    Box,
+    MEASURED_CHANNELS,
     CalibrationState,
-    Geometry,
     InspectedObject,
     ObjectType,
-    Operator,
-    ProcessingStep,
-    Provenance,
     RowOrder,
     Scan,
-    Scanner,
-    Site,
     Threat,
     ThreatOrigin,
     TravelDirection,
-    View,
-    Volume,
 )
+from nii.volume_threats import VolumeThreat
 
-from .common import Equipment, ObjectOfInspection, ScanContext
+from .common import UNKNOWN, Equipment, ObjectOfInspection, ScanContext
 from .ct import CTImage
 from .dictionary import (
-    PRIVATE_AIR,
-    PRIVATE_CREATOR,
-    PRIVATE_DARK,
-    PRIVATE_GROUP,
     PRIVATE_LINE_POSITIONS,
     PRIVATE_METADATA,
     PRIVATE_POLYGON,
-    PRIVATE_REFERENCE,
     OOIType,
     PresentationIntent,
     TDRType,
 )
 from .dx import DXImage
-from .encode import set_private_elements
-from .files import tag_text
 from .instance import DicosInstance
+from .private import (
+    ID_ISSUERS,
+    PRIVATE_ARRAYS,
+    PRIVATE_SCHEMA,
+    ExactValues,
+    add_private,
+    new_private_block,
+)
+from .real_world import RealWorldValue
 from .tdr import PotentialThreat, ThreatReport
 
-__all__ = ["WriteOptions", "instances_to_scan", "scan_to_instances"]
+__all__ = ["WriteOptions", "derived_uid", "scan_to_instances", "value_mapping"]
 
 log = logging.getLogger(__name__)
 
-PRIVATE_SCHEMA = 1
-MEASURED_CHANNELS = frozenset({"high", "low", "single"})
-_ROLE_TO_CHANNEL = {role: name for name, role in CHANNEL_ROLES.items()}
-_ID_ISSUERS = ("ISO 6346", "LICENCE PLATE", "DECLARATION", "IDENTIFIER")
 _OOI_TYPES = {ObjectType.CARGO: OOIType.CARGO, ObjectType.BAGGAGE: OOIType.BAGGAGE}
-_PRIVATE_ARRAYS = {"dark": PRIVATE_DARK, "air": PRIVATE_AIR, "reference": PRIVATE_REFERENCE}
 
 
 @dataclass(frozen=True)
@@ -136,25 +122,12 @@ class WriteOptions:
     created_at: datetime | None = None
 
 
-class _Exact:
-    """DS values (at most 16 characters) plus the float64 values they cannot hold exactly."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, float] = {}
-
-    def ds(self, name: str, value: float) -> float:
-        text = format_number_as_ds(float(value))
-        if float(text) != float(value):
-            self.values[name] = float(value)
-        return float(text)
-
-
 # ----------------------------------------------------------------------------- writing
 
 
 def _identifiers(obj: InspectedObject) -> list[tuple[str, str]]:
-    pairs = [(number, _ID_ISSUERS[0]) for number in obj.container_numbers]
-    for value, issuer in zip((obj.licence_plate, obj.declaration, obj.identifier), _ID_ISSUERS[1:], strict=True):
+    pairs = [(number, ID_ISSUERS[0]) for number in obj.container_numbers]
+    for value, issuer in zip((obj.licence_plate, obj.declaration, obj.identifier), ID_ISSUERS[1:], strict=True):
         if value:
             pairs.append((value, issuer))
     return pairs
@@ -180,8 +153,9 @@ _UUID5_BITS = (5 << 76) | (0x8000 << 48)
 def _context(scan: Scan, options: WriteOptions) -> ScanContext:
     obj, scanner, site = scan.inspected_object, scan.scanner, scan.site
     identifiers = _identifiers(obj)
-    # The reference toolkit refuses an empty assigning authority; it writes "unknown" itself.
-    primary, issuer = identifiers[0] if identifiers else ("unknown", "unknown")
+    # Without an identifier, the reference toolkit's own placeholder: it refuses an empty
+    # OOI ID and an empty OOI ID Assigning Authority.
+    primary, issuer = identifiers[0] if identifiers else (UNKNOWN, UNKNOWN)
     return ScanContext(
         scan_uid=scan.scan_uid,
         acquired_at=scan.acquired_at,
@@ -217,16 +191,50 @@ def _scan_private(scan: Scan, channels: set[str]) -> dict[str, Any]:
         "energies_kv": {name: kv for name, kv in scanner.energies_kv.items() if name not in channels},
         "country": scan.site.country,
         "operator_identifier": scan.operator.identifier if scan.operator is not None else None,
-        "steps": [
-            {
-                "name": step.name,
-                "parameters": {k: str(v) if hasattr(v, "value") else v for k, v in step.parameters.items()},
-                "software": step.software,
-                "performed_at": step.performed_at.isoformat() if step.performed_at else None,
-            }
-            for step in scan.provenance.steps
-        ],
+        "steps": [step.to_dict() for step in scan.provenance.steps],
     }
+
+
+_SCALES = {
+    str(CalibrationState.TRANSMISSION): ("1", "no units", "TRANSMISSION", "transmission I/I0"),
+    str(CalibrationState.ATTENUATION): ("1", "no units", "ATTENUATION", "attenuation -ln(I/I0)"),
+    "steel_mm": ("mm", "millimeter", "STEEL_MM", "steel-equivalent thickness"),
+    "zeff": ("1", "no units", "Z_EFFECTIVE", "effective atomic number"),
+    "material": ("{class}", "material class", "MATERIAL", "nii material class code"),
+}
+"""Unit (UCUM), its meaning, label and explanation of each 16-bit representation of
+:data:`nii.kernels.QUANTIZATION`."""
+
+
+def value_mapping(channel: str, calibration: CalibrationState, dtype: np.dtype) -> RealWorldValue | None:
+    """The physical scale of a 16-bit channel (None for raw counts and unknown quantities).
+
+    Measured channels take their view's calibration; ``attenuation`` is always attenuation;
+    ``steel_mm``, ``zeff`` and ``material`` their own scales.
+
+    Examples
+    --------
+    >>> value_mapping("steel_mm", CalibrationState.RAW, np.dtype("u2")).slope
+    0.1
+    >>> value_mapping("high", CalibrationState.RAW, np.dtype("u2")) is None
+    True
+    """
+    from nii.kernels.attenuation import QUANTIZATION  # here: the kernels load numba, a DICOS reader needs none
+
+    if dtype != np.uint16:
+        return None
+    if channel in MEASURED_CHANNELS:
+        key = str(calibration)
+    elif channel == "attenuation":
+        key = str(CalibrationState.ATTENUATION)
+    else:
+        key = channel
+    if key not in _SCALES:
+        return None
+    unit, meaning, label, explanation = _SCALES[key]
+    return RealWorldValue(
+        slope=QUANTIZATION[key], unit=unit, unit_meaning=meaning, label=label, explanation=explanation
+    )
 
 
 def _image_type(channel: str) -> tuple[str, str]:
@@ -237,31 +245,6 @@ def _little_endian(array: np.ndarray, what: str) -> np.ndarray:
     if array.dtype.kind not in "biuf":
         raise UnsupportedError(f"{what} has dtype {array.dtype}; only numeric arrays can be stored")
     return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
-
-
-def _new_private_block(dataset: Dataset, elements: Iterable[tuple[int, str, Any]]) -> None:
-    """nii's private block in a dataset built here, which has none: the creator in (0009,0010)
-    and each ``(offset, VR, value)`` in (0009,10xx), the slot pydicom's ``private_block``
-    would pick, without its search over the dataset's private creators."""
-    creator = (PRIVATE_GROUP << 16) | 0x0010
-    if creator in dataset:
-        raise AssertionError(f"the dataset already has a private creator in {tag_text(creator)}")
-    set_private_elements(
-        dataset,
-        PRIVATE_CREATOR,
-        {(creator, "LO"): PRIVATE_CREATOR}
-        | {((PRIVATE_GROUP << 16) | 0x1000 | offset, vr): value for offset, vr, value in elements},
-    )
-
-
-def _add_private(
-    instance: Dataset, document: dict[str, Any], arrays: Mapping[int, np.ndarray], *, scan_json: str
-) -> None:
-    # The scan's part, the same in every instance, is serialised once (`scan_json`) and put first.
-    text = json.dumps(document, separators=(",", ":"))
-    metadata = (PRIVATE_METADATA, "UT", '{"scan":' + scan_json + ("," + text[1:] if document else "}"))
-    # OB even for the float64 line positions: the reference SDK crashes on a private OD.
-    _new_private_block(instance, [metadata, *((offset, "OB", array.tobytes()) for offset, array in arrays.items())])
 
 
 def _window(channel: np.ndarray, options: WriteOptions) -> tuple[float, float] | None:
@@ -300,10 +283,10 @@ def scan_to_instances(scan: Scan, options: WriteOptions) -> Iterator[tuple[str, 
         down = -1.0 if geometry.row_order is RowOrder.BOTTOM_UP else 1.0
         for channel, pixels in view.channels.items():
             series_number += 1
-            exact = _Exact()
+            exact = ExactValues()
             arrays = {
                 offset: _little_endian(group[channel], f"{kind} of channel {channel!r} of view {view.name!r}")
-                for kind, offset in _PRIVATE_ARRAYS.items()
+                for kind, offset in PRIVATE_ARRAYS.items()
                 if channel in (group := getattr(view, kind))
             }
             if geometry.line_positions_mm is not None:
@@ -335,6 +318,7 @@ def scan_to_instances(scan: Scan, options: WriteOptions) -> Iterator[tuple[str, 
                 intent=intent,
                 window=_window(pixels, options),
                 rescale_type=str(view.calibration) if channel in MEASURED_CHANNELS else "US",
+                value_mapping=value_mapping(channel, view.calibration, pixels.dtype),
                 modality=options.modality,
             )
             document = {
@@ -345,19 +329,19 @@ def scan_to_instances(scan: Scan, options: WriteOptions) -> Iterator[tuple[str, 
                 "calibration": str(view.calibration),
                 "arrays": {
                     kind: {"dtype": arrays[offset].dtype.str, "shape": list(arrays[offset].shape)}
-                    for kind, offset in _PRIVATE_ARRAYS.items()
+                    for kind, offset in PRIVATE_ARRAYS.items()
                     if offset in arrays
                 },
                 "exact": exact.values,
             }
-            _add_private(image, document, arrays, scan_json=scan_json)
+            add_private(image, document, arrays, scan_json=scan_json)
             reference = (str(image.SOPClassUID), str(image.SOPInstanceUID))
             images.append(reference)
             view_references.setdefault(view.name, []).append(reference)
             yield f"dx-{view.name}-{channel}.dcs", image
     for volume in scan.volumes:
         series_number += 1
-        exact = _Exact()
+        exact = ExactValues()
         z0, y0, x0 = volume.origin_mm
         ct = CTImage(
             volume.data,
@@ -376,6 +360,7 @@ def scan_to_instances(scan: Scan, options: WriteOptions) -> Iterator[tuple[str, 
             origin_mm=(exact.ds("origin_x", x0), exact.ds("origin_y", y0), exact.ds("origin_z", z0)),
             kvp_kv=exact.ds("kvp", scanner.energies_kv.get(volume.channel, 0.0)),
             rescale_type=str(volume.calibration),
+            value_mapping=value_mapping(volume.channel, volume.calibration, volume.data.dtype),
         )
         # Per-frame z = z0 + k·dz is computed from the DS-rounded values; the exact ones
         # travel in the private block.
@@ -388,9 +373,11 @@ def scan_to_instances(scan: Scan, options: WriteOptions) -> Iterator[tuple[str, 
             "arrays": {},
             "exact": exact.values,
         }
-        _add_private(ct, document, {}, scan_json=scan_json)
+        add_private(ct, document, {}, scan_json=scan_json)
         images.append((str(ct.SOPClassUID), str(ct.SOPInstanceUID)))
+        view_references[volume.name] = [images[-1]]  # names are unique across views and volumes
         yield f"ct-{volume.name}.dcs", ct
+    images += [(ref.sop_class_uid, ref.sop_instance_uid) for ref in scan.referenced_images]
     for index, report in enumerate(_reports(scan, context, view_references, images, series_number), start=1):
         yield f"tdr-{index}.dcs", report
 
@@ -413,14 +400,46 @@ def _threat_private(threat: Threat) -> Dataset | None:
     ]
     if threat.polygon is not None and lossy_polygon:
         elements.append((PRIVATE_POLYGON, "OB", np.ascontiguousarray(threat.polygon, "<f8").tobytes()))
-    _new_private_block(item, elements)
+    new_private_block(item, elements)
     return item
+
+
+def _pto_assessment(threat: Threat | VolumeThreat, scan: Scan) -> dict[str, Any]:
+    """The ATD assessment of a PTO; its processing times, which the model does not have, are the scan time."""
+    return {
+        "processing_start": scan.acquired_at,
+        "processing_end": scan.acquired_at,
+        "category": threat.category,
+        "flag": threat.assessment,
+        "probability": threat.probability if threat.probability is not None else -1.0,
+        "description": threat.description,
+    }
+
+
+def _volume_pto(
+    index: int, spatial: VolumeThreat, scan: Scan, references: Mapping[str, list[tuple[str, str]]]
+) -> PotentialThreat:
+    box = spatial.box
+    return PotentialThreat(
+        id=index,
+        referenced_instances=tuple(
+            references[spatial.volume]
+            if spatial.volume is not None
+            else [(ref.sop_class_uid, ref.sop_instance_uid) for ref in spatial.references]
+        ),
+        base=(box.x, box.y, box.z),
+        extents=(box.width, box.height, box.depth),
+        **_pto_assessment(spatial, scan),
+        bitmap=spatial.mask,
+        mass_g=spatial.mass,
+        density=spatial.density,
+    )
 
 
 def _reports(
     scan: Scan,
     context: ScanContext,
-    view_references: Mapping[str, list[tuple[str, str]]],
+    references: Mapping[str, list[tuple[str, str]]],
     images: list[tuple[str, str]],
     series_number: int,
 ) -> list[ThreatReport]:
@@ -432,24 +451,26 @@ def _reports(
             polygon = np.column_stack([threat.polygon, np.zeros(len(threat.polygon))])
         pto = PotentialThreat(
             id=index + 1,
-            referenced_instances=tuple(view_references[threat.view]),
+            referenced_instances=tuple(references[threat.view]),
             base=(box.x, box.y, 0),
             extents=(box.width, box.height, 1),
-            processing_start=scan.acquired_at,
-            processing_end=scan.acquired_at,
-            category=threat.category,
-            flag=threat.assessment,
-            probability=threat.probability if threat.probability is not None else -1.0,
-            description=threat.description,
+            **_pto_assessment(threat, scan),
             bitmap=threat.mask[None] if threat.mask is not None else None,
             polygon=polygon,
             private_item=_threat_private(threat),
         )
         groups.setdefault((threat.origin, threat.algorithm, threat.algorithm_version), []).append(pto)
+    for index, spatial in enumerate(scan.volume_threats, start=len(scan.threats) + 1):
+        groups.setdefault((spatial.origin, spatial.algorithm, spatial.algorithm_version), []).append(
+            _volume_pto(index, spatial, scan, references)
+        )
+    if not groups and scan.referenced_images:  # a report that found nothing still says so (CLEAR)
+        groups[(ThreatOrigin.MACHINE, None, None)] = []
     operator = (scan.operator.identifier, scan.operator.name) if scan.operator is not None else ("unknown", None)
     reports = []
     for number, ((origin, algorithm, version), threats) in enumerate(groups.items(), start=series_number + 1):
-        names = [algorithm or "", version] if version else ([algorithm] if algorithm else [])
+        # The reference needs a name and a version (for MACHINE reports): its placeholder when unknown.
+        names = [algorithm or UNKNOWN, version or UNKNOWN]
         reports.append(
             ThreatReport(
                 context=context,
@@ -466,360 +487,3 @@ def _reports(
             )
         )
     return reports
-
-
-# ----------------------------------------------------------------------------- reading
-
-
-def _private(instance: Dataset) -> tuple[dict[str, Any], Any]:
-    """The JSON document and the private block of an instance ({} and None when absent)."""
-    try:
-        block = instance.private_block(PRIVATE_GROUP, PRIVATE_CREATOR)
-    except KeyError:
-        return {}, None
-    try:
-        value = block[PRIVATE_METADATA].value if PRIVATE_METADATA in block else "{}"
-        # Implicit VR files give private elements as raw bytes (UN).
-        document = json.loads(value.decode("utf-8") if isinstance(value, bytes) else str(value))
-    except ValueError as error:
-        raise CorruptFileError(
-            f"nii private metadata (0009,xx01) is not JSON: {error}", path=_path(instance)
-        ) from error
-    if document and document.get("schema") != PRIVATE_SCHEMA:
-        log.warning("%s: nii private metadata schema %r is not %r; ignored", _path(instance), document.get("schema"), 1)
-        return {}, None
-    return document, block
-
-
-def _path(instance: Dataset) -> Path | None:
-    return instance.path if isinstance(instance, DicosInstance) else None
-
-
-def _private_array(block: Any, offset: int, spec: Mapping[str, Any] | None, path: Path | None) -> np.ndarray:
-    if offset not in block:
-        raise CorruptFileError(f"nii private array (0009,xx{offset:02X}) is missing", path=path)
-    data = block[offset].value or b""
-    dtype = np.dtype(spec["dtype"]) if spec else np.dtype("<f8")
-    shape = tuple(spec["shape"]) if spec else (len(data) // 8,)
-    needed = check_image_size(shape, dtype, path=path) if shape else 0
-    if len(data) < needed:
-        raise CorruptFileError(
-            f"nii private array (0009,xx{offset:02X}) holds {len(data)} bytes, needs {needed}", path=path
-        )
-    return np.frombuffer(data, dtype=dtype, count=needed // dtype.itemsize).reshape(shape)
-
-
-def _channel_from_role(image_type: str) -> str:
-    return _ROLE_TO_CHANNEL.get(image_type.upper(), "single")
-
-
-def _calibration(text: str, default: CalibrationState) -> CalibrationState:
-    try:
-        return CalibrationState(text)
-    except ValueError:
-        return default
-
-
-def _exact(document: Mapping[str, Any], name: str, value: float) -> float:
-    return float(document.get("exact", {}).get(name, value))
-
-
-@dataclass
-class _ViewParts:
-    name: str
-    channels: dict[str, DXImage]
-
-
-def _group_views(images: Sequence[DXImage]) -> list[_ViewParts]:
-    views: list[_ViewParts] = []
-    foreign = 0
-    for image in images:
-        document, _ = _private(image)
-        if document.get("kind") == "view":
-            name, channel = document["view"], document["channel"]
-        else:
-            name, channel = "", _channel_from_role(image.image_type[1])
-        if not name:
-            shape = (int(image.Rows), int(image.Columns))
-            target = next(
-                (
-                    v
-                    for v in views
-                    if v.name.startswith("view")
-                    and channel not in v.channels
-                    and (int(next(iter(v.channels.values())).Rows), int(next(iter(v.channels.values())).Columns))
-                    == shape
-                ),
-                None,
-            )
-            if target is None:
-                foreign += 1
-                target = _ViewParts(f"view{foreign}", {})
-                views.append(target)
-            target.channels[channel] = image
-            continue
-        target = next((v for v in views if v.name == name), None)
-        if target is None:
-            target = _ViewParts(name, {})
-            views.append(target)
-        if channel in target.channels:
-            raise CorruptFileError(f"view {name!r} has two instances of channel {channel!r}", path=image.path)
-        target.channels[channel] = image
-    return views
-
-
-def _read_view(parts: _ViewParts) -> View:
-    first = next(iter(parts.channels.values()))
-    document, block = _private(first)
-    declared = first.floats(0x00181164)
-    spacing: list[float | None] = list(declared) if declared else [None, None]
-    if len(spacing) != 2 or not all(v is None or (math.isfinite(v) and v > 0) for v in spacing):
-        log.warning("%s: Imager Pixel Spacing %s is not two positive numbers; spacing unknown", first.path, spacing)
-        spacing = [None, None]
-    orientation = first.floats(0x00200037) or [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    line_positions = None
-    if block is not None and PRIVATE_LINE_POSITIONS in block:
-        line_positions = _private_array(block, PRIVATE_LINE_POSITIONS, None, first.path)
-    geometry = Geometry(
-        detector_spacing_mm=None if spacing[0] is None else _exact(document, "detector_spacing_mm", spacing[0]),
-        travel_spacing_mm=None if spacing[1] is None else _exact(document, "travel_spacing_mm", spacing[1]),
-        travel_direction=TravelDirection.RIGHT_TO_LEFT if orientation[0] < 0 else TravelDirection.LEFT_TO_RIGHT,
-        row_order=RowOrder.BOTTOM_UP if len(orientation) > 4 and orientation[4] < 0 else RowOrder.TOP_DOWN,
-        line_positions_mm=line_positions,
-    )
-    channels: dict[str, np.ndarray] = {}
-    references: dict[str, dict[str, np.ndarray]] = {"dark": {}, "air": {}, "reference": {}}
-    calibration = None
-    for channel, image in parts.channels.items():
-        channels[channel] = image.pixels
-        doc, channel_block = _private(image)
-        for kind, offset in _PRIVATE_ARRAYS.items():
-            spec = doc.get("arrays", {}).get(kind)
-            if spec is not None:
-                references[kind][channel] = _private_array(channel_block, offset, spec, image.path)
-        if "calibration" in doc:
-            calibration = CalibrationState(doc["calibration"])
-        elif calibration is None and channel in MEASURED_CHANNELS:
-            calibration = _calibration(image.text(0x00281054), CalibrationState.RAW)
-    try:
-        return View(
-            parts.name,
-            channels,
-            geometry,
-            calibration=calibration or CalibrationState.RAW,
-            dark=references["dark"],
-            air=references["air"],
-            reference=references["reference"],
-        )
-    except ValidationError as error:
-        raise CorruptFileError(f"view {parts.name!r}: {error.problem}", path=first.path) from error
-
-
-def _read_volume(ct: CTImage, index: int) -> Volume:
-    document, _ = _private(ct)
-    positions = ct.positions_mm
-    data = ct.volume
-    if len(positions) != data.shape[0]:
-        raise CorruptFileError(
-            f"{len(positions)} per-frame positions for {data.shape[0]} frames (Per-Frame Functional Groups)",
-            path=ct.path,
-        )
-    steps = np.diff(positions[:, 2])
-    if len(steps) and np.all(steps < 0):
-        data, positions, steps = data[::-1], positions[::-1], -steps[::-1]
-    if len(steps) and not np.allclose(steps, steps.mean(), rtol=1e-3, atol=1e-6):
-        log.warning("%s: slice positions are not evenly spaced; mean spacing used", ct.path)
-    slice_spacing = float(steps.mean()) if len(steps) and steps.mean() > 0 else (ct.slice_thickness_mm or 1.0)
-    row_spacing, column_spacing = ct.pixel_spacing_mm
-    x0, y0, z0 = (float(v) for v in positions[0])
-    channel = document.get("channel") or _channel_from_role(
-        str(ct.ImageType[1]) if len(ct.get("ImageType", [])) > 1 else "HIGH ENERGY"
-    )
-    try:
-        return Volume(
-            name=document.get("volume") or f"volume{index}",
-            data=data,
-            spacing_mm=(
-                _exact(document, "slice_spacing", slice_spacing),
-                _exact(document, "row_spacing", row_spacing),
-                _exact(document, "column_spacing", column_spacing),
-            ),
-            origin_mm=(
-                _exact(document, "origin_z", z0),
-                _exact(document, "origin_y", y0),
-                _exact(document, "origin_x", x0),
-            ),
-            channel=channel,
-            calibration=CalibrationState(document["calibration"])
-            if "calibration" in document
-            else _calibration(ct.rescale_type, CalibrationState.ATTENUATION),
-        )
-    except ValidationError as error:
-        raise CorruptFileError(f"volume: {error.problem}", path=ct.path) from error
-
-
-def _read_threats(
-    reports: Sequence[ThreatReport], views: Sequence[View], instance_view: Mapping[str, str]
-) -> list[Threat]:
-    found: list[tuple[int, int, Threat]] = []
-    for order, report in enumerate(reports):
-        origin = {
-            TDRType.OPERATOR: ThreatOrigin.OPERATOR,
-            TDRType.GROUND_TRUTH: ThreatOrigin.GROUND_TRUTH,
-        }.get(report.tdr_type, ThreatOrigin.MACHINE)
-        algorithm = report.algorithm
-        for pto in report.threats:
-            view_name = next((instance_view[uid] for _, uid in pto.referenced_instances if uid in instance_view), None)
-            if view_name is None:
-                log.warning(
-                    "%s: PTO %d references no DX image of the scan (threats on CT volumes are not modelled); skipped",
-                    report.path,
-                    pto.id,
-                )
-                continue
-            found.append((pto.id, order, _threat(pto, view_name, views, origin, algorithm, report.path)))
-    return [threat for _, _, threat in sorted(found, key=lambda entry: (entry[0], entry[1]))]
-
-
-def _threat(
-    pto: PotentialThreat,
-    view_name: str,
-    views: Sequence[View],
-    origin: ThreatOrigin,
-    algorithm: list[str],
-    path: Path | None,
-) -> Threat:
-    rows, lines = next(v for v in views if v.name == view_name).shape
-    x = min(max(round(pto.base[0]), 0), lines - 1)
-    y = min(max(round(pto.base[1]), 0), rows - 1)
-    width = min(max(round(pto.extents[0]), 1), lines - x)
-    height = min(max(round(pto.extents[1]), 1), rows - y)
-    mask = None
-    if pto.bitmap is not None and pto.bitmap.shape[0] == 1 and pto.bitmap.shape[1:] == (height, width):
-        mask = pto.bitmap[0]
-    polygon = pto.polygon[:, :2] if pto.polygon is not None and len(pto.polygon) >= 3 else None
-    document, block = _private(pto.private_item) if pto.private_item is not None else ({}, None)
-    if block is not None and PRIVATE_POLYGON in block:
-        polygon = _private_array(block, PRIVATE_POLYGON, None, path).reshape(-1, 2)
-    probability = _exact(document, "probability", pto.probability)
-    try:
-        return Threat(
-            view=view_name,
-            box=Box(x, y, width, height),
-            category=pto.category,
-            assessment=pto.flag,
-            probability=probability if probability >= 0 else None,
-            origin=origin,
-            algorithm=(algorithm[0] or None) if algorithm else None,
-            algorithm_version=algorithm[1] if len(algorithm) > 1 else None,
-            description=pto.description,
-            polygon=polygon,
-            mask=mask,
-        )
-    except ValidationError as error:
-        raise CorruptFileError(f"PTO {pto.id}: {error.problem}", path=path) from error
-
-
-def _identifiers_from(context: ScanContext) -> dict[str, Any]:
-    values: dict[str, Any] = {"container_numbers": [], "licence_plate": None, "declaration": None, "identifier": None}
-    pairs = list(context.ooi.alternate_ids)
-    if not pairs and context.ooi.id not in ("", "unknown"):
-        pairs = [(context.ooi.id, "IDENTIFIER")]
-    for value, issuer in pairs:
-        if issuer == _ID_ISSUERS[0]:
-            values["container_numbers"].append(value)
-        elif issuer == _ID_ISSUERS[1]:
-            values["licence_plate"] = value
-        elif issuer == _ID_ISSUERS[2]:
-            values["declaration"] = value
-        else:
-            values["identifier"] = value
-    return values
-
-
-def instances_to_scan(
-    images: Sequence[DXImage], volumes: Sequence[CTImage], reports: Sequence[ThreatReport], *, path: Path
-) -> Scan:
-    """Rebuild the scan from its DX, CT and TDR instances (all of one Scan Instance UID).
-
-    Raises
-    ------
-    CorruptFileError
-        The instances do not make a consistent scan.
-    """
-    first = (list(images) + list(volumes) + list(reports))[0]
-    context = ScanContext.from_dataset(first, path=first.path or path)
-    document, _ = _private(first)
-    private = document.get("scan", {})
-    parts = _group_views(images)
-    views = [_read_view(part) for part in parts]
-    energies: dict[str, float] = dict(private.get("energies_kv", {}))
-    for part in parts:
-        for channel, image in part.channels.items():
-            doc, _ = _private(image)
-            kvp = image.floats(0x00180060)
-            if kvp and kvp[0] > 0:
-                energies[channel] = _exact(doc, "kvp", kvp[0])
-    for ct in volumes:
-        doc, _ = _private(ct)
-        if ct.kvp_kv > 0:
-            energies[doc.get("channel") or _channel_from_role(str(ct.ImageType[1]))] = _exact(doc, "kvp", ct.kvp_kv)
-    pitch = first.floats(0x00187022)
-    speed = first.floats(0x00189309)
-    equipment = context.equipment
-    operator_identifier = private.get("operator_identifier")
-    try:
-        object_type = ObjectType(private.get("object_type") or str(context.ooi.type))
-    except ValueError:
-        object_type = ObjectType.OTHER
-    try:
-        scan = Scan(
-            views=views,
-            volumes=[_read_volume(ct, index) for index, ct in enumerate(volumes, start=1)],
-            acquired_at=context.acquired_at,
-            inspected_object=InspectedObject(
-                type=object_type, description=context.ooi.comments, **_identifiers_from(context)
-            ),
-            scanner=Scanner(
-                manufacturer=equipment.manufacturer or None,
-                model=equipment.model or None,
-                serial_number=equipment.serial_number or None,
-                software_version=equipment.software_versions or None,
-                source=private.get("source"),
-                energies_kv=energies,
-                detector_pitch_mm=_exact(document, "detector_pitch_mm", pitch[0]) if pitch else None,
-                line_rate_hz=private.get("line_rate_hz"),
-                speed_mm_s=speed[0] if speed and speed[0] > 0 else None,
-            ),
-            site=Site(
-                name=equipment.machine_location or None,
-                machine_id=equipment.machine_id or None,
-                address=equipment.machine_address or None,
-                country=private.get("country"),
-            ),
-            operator=Operator(operator_identifier or context.operator_name or "", context.operator_name)
-            if operator_identifier or context.operator_name
-            else None,
-            scan_uid=context.scan_uid,
-            frame_of_reference_uid=context.frame_of_reference_uid,
-        )
-        instance_view = {str(image.SOPInstanceUID): part.name for part in parts for image in part.channels.values()}
-        scan.threats = _read_threats(reports, views, instance_view)
-        scan.__post_init__()  # checks the threats against the views
-    except ValidationError as error:
-        raise CorruptFileError(error.problem, path=path) from error
-    steps = tuple(
-        ProcessingStep(
-            name=step["name"],
-            parameters=step["parameters"],
-            software=step["software"],
-            performed_at=_parse_iso(step["performed_at"]),
-        )
-        for step in private.get("steps", [])
-    )
-    scan.provenance = Provenance(steps=steps)
-    return scan
-
-
-def _parse_iso(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None

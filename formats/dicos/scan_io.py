@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,11 +17,12 @@ from nii.model import Scan
 from nii.threads import map_threads, thread_count
 
 from .ct import CTImage
-from .dictionary import CT_STORAGE, DX_CLASSES, NON_STANDARD_PIXEL_CLASSES, TDR_STORAGE
+from .dictionary import CT_STORAGE, NON_STANDARD_PIXEL_CLASSES, OUT_OF_SCOPE_CLASSES, TDR_STORAGE
 from .dx import DXImage
 from .files import Compression, EncodedInstance, read_dataset, tag_text, tolerant_reading
 from .format import dicos_files
-from .mapping import WriteOptions, instances_to_scan, scan_to_instances
+from .mapping import WriteOptions, scan_to_instances
+from .reading import instances_to_scan
 from .tdr import ThreatReport
 
 __all__ = ["read_scan", "write_scan"]
@@ -89,17 +90,38 @@ def read_scan(path: Path, scan_uid: str | None = None) -> Scan:
                 volumes.append(CTImage.from_dataset(dataset, path=file))
             else:
                 reports.append(ThreatReport.from_dataset(dataset, path=file))
-        if not images and not volumes:
-            raise CorruptFileError("the scan has no DX or CT image (only threat reports)", path=path)
         return instances_to_scan(_ordered(images), _ordered(volumes), _ordered(reports), path=path)
 
 
-def _study_uid(path: Path) -> str:
-    header = read_dataset(path, stop_before_pixels=True, tags=[0x00020010, 0x0020000D, 0x00080016])
+def _identity(path: Path) -> tuple[str, str]:
+    """Scan Instance UID and Frame of Reference UID (empty when absent) of a file."""
+    header = read_dataset(path, stop_before_pixels=True, tags=[0x00020010, 0x0020000D, 0x00080016, 0x00200052])
     uid = str(header.get("StudyInstanceUID", "")).strip()
     if not uid:
         raise CorruptFileError(f"no {tag_text(0x0020000D)} (truncated, or not a DICOS object)", path=path)
-    return uid
+    return uid, str(header.get("FrameOfReferenceUID", "") or "").strip()
+
+
+def _group_scans(identities: Mapping[Path, tuple[str, str]]) -> dict[str, list[Path]]:
+    """Files by scan: one Scan Instance UID, or several that share a Frame of Reference (the
+    reference toolkit's dual-energy CT gives each volume and its TDR their own scan UID, tied
+    by one frame of reference). Keyed by the first scan UID of each group, in file order."""
+    parent: dict[str, str] = {}
+
+    def root(label: str) -> str:
+        while parent.setdefault(label, label) != label:
+            label = parent[label]
+        return label
+
+    for study, frame in identities.values():
+        if frame:
+            parent[root("F" + frame)] = root("S" + study)
+    groups: dict[str, list[Path]] = defaultdict(list)
+    names: dict[str, str] = {}
+    for path, (study, _) in identities.items():
+        key = root("S" + study)
+        groups[names.setdefault(key, study)].append(path)
+    return dict(groups)
 
 
 def _scan_files(path: Path, scan_uid: str | None) -> list[Path]:
@@ -108,10 +130,9 @@ def _scan_files(path: Path, scan_uid: str | None) -> list[Path]:
     if not path.is_dir():
         if path not in candidates and path.resolve() not in {c.resolve() for c in candidates}:
             raise CorruptFileError("not a DICOS file (no Part 10 header with a DICOS SOP class)", path=path)
-        scan_uid = scan_uid or _study_uid(path)
-    by_scan: dict[str, list[Path]] = defaultdict(list)
-    for candidate in candidates:
-        by_scan[_study_uid(candidate)].append(candidate)
+        scan_uid = scan_uid or _identity(path)[0]
+    identities = {candidate: _identity(candidate) for candidate in candidates}
+    by_scan = _group_scans(identities)
     if scan_uid is None:
         if len(by_scan) > 1:
             raise UnsupportedError(
@@ -120,14 +141,15 @@ def _scan_files(path: Path, scan_uid: str | None) -> list[Path]:
                 path=path,
             )
         scan_uid = next(iter(by_scan))
-    if scan_uid not in by_scan:
-        raise FileAccessError(f"no file of scan {scan_uid} here", path=path)
-    return by_scan[scan_uid]
+    for files in by_scan.values():
+        if any(identities[f][0] == scan_uid for f in files):
+            return files
+    raise FileAccessError(f"no file of scan {scan_uid} here", path=path)
 
 
 def _classify(dataset: Dataset, path: Path) -> type:
     sop_class = str(dataset.get("SOPClassUID", ""))
-    if sop_class in DX_CLASSES:
+    if sop_class in DXImage.sop_classes:
         return DXImage
     if sop_class == CT_STORAGE:
         return CTImage
@@ -136,8 +158,13 @@ def _classify(dataset: Dataset, path: Path) -> type:
     if sop_class in NON_STANDARD_PIXEL_CLASSES:
         raise UnsupportedError(
             f"{tag_text(0x00080016)} {sop_class} ({NON_STANDARD_PIXEL_CLASSES[sop_class]}): unsupported pixel type; "
-            "nii reads 8- and 16-bit DICOS images",
+            "nii reads 8- and 16-bit DICOS images, and 32-bit, 64-bit and float DX",
             path=path,
+        )
+    family = next((name for uid, name in OUT_OF_SCOPE_CLASSES.items() if sop_class.startswith(uid)), None)
+    if family is not None:
+        raise UnsupportedError(
+            f"{tag_text(0x00080016)} {sop_class} is {family}: nii reads DICOS DX, CT and TDR only", path=path
         )
     raise UnsupportedError(f"{tag_text(0x00080016)} {sop_class!r} is not a DICOS DX, CT or TDR class", path=path)
 

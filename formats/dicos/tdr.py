@@ -369,6 +369,14 @@ class ThreatReport(DicosInstance):
         return [PotentialThreat.from_item(item, path=self.path) for item in self.get("ThreatSequence") or []]
 
     @property
+    def referenced_scans(self) -> list[tuple[str, str]]:
+        """``(SOP class, SOP instance)`` of the Referenced Scans Sequence (none in V02A files)."""
+        return [
+            (str(item.get("ReferencedSOPClassUID", "")), str(item.get("ReferencedSOPInstanceUID", "")))
+            for item in self.get("ReferencedStudySequence") or []
+        ]
+
+    @property
     def tdr_type(self) -> TDRType:
         return TDRType(str(self.get("TDRType") or "UNDEFINED"))
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from nii.commands import add_read_options, reader_options
 from nii.errors import ConfigurationError
+from nii.exchange.deidentify import Deidentifier
 from nii.pipeline import TARGETS, Recipe, convert
 from nii.steps import STEPS
 
@@ -48,6 +49,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://127.0.0.1:8786")
     parser.add_argument("--resume", action="store_true", help="skip inputs already converted (needs --report)")
     parser.add_argument("--report", metavar="FILE", help="write a JSON or CSV report, one row per input")
+    parser.add_argument(
+        "--deidentify", metavar="KEY_FILE", help="de-identify the DICOS output with this key (as nii deidentify)"
+    )
+    parser.add_argument("--keep", default="", help="with --deidentify: retain device, institution, dates")
     return parser
 
 
@@ -62,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     if args.profile or args.format:
         reading["format"] = "profile" if args.profile else args.format
     recipe = dataclasses.replace(recipe, read_options=reading, strict=args.strict)
+    if args.deidentify:
+        recipe = dataclasses.replace(recipe, deidentify=Deidentifier.from_key_file(args.deidentify, keep=args.keep))
     results = convert(
         args.inputs,
         args.out,

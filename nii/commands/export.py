@@ -1,4 +1,4 @@
-"""``nii export SCAN --out picture.png``: a PNG, TIFF or JPEG picture of one view."""
+"""``nii export SCAN --out picture.png``: a PNG, TIFF or JPEG picture of one view, drawn by :mod:`nii.render`."""
 
 from __future__ import annotations
 
@@ -6,54 +6,95 @@ import argparse
 from typing import Any
 
 from nii.commands import add_read_options, add_scan_option, read_input
-from nii.formats.export import IMAGE_FORMAT_BY_SUFFIX, ExportMode, export_view
+from nii.errors import ConfigurationError
+from nii.render import Preset, Quantity, RenderOptions, Strip
+from nii.render.export import IMAGE_FORMAT_BY_SUFFIX, export_picture
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "export",
-        help="write a picture (PNG, TIFF, JPEG) of one view: windowed 8-bit, exact 16-bit or material false colour",
-        description="Rows are detector elements from the top down, columns scan lines in the direction of travel.",
+        help="write a picture (PNG, TIFF, JPEG) of one view: attenuation, steel, Zeff, material colours, ...",
+        description="Pictures are in the canonical orientation (top of the object up, travel left to right), "
+        "with square pixels, cropped to the object and windowed on it unless told otherwise.",
     )
     parser.add_argument("path", help="scan file or folder")
     parser.add_argument("--out", required=True, help=f"picture to write ({', '.join(IMAGE_FORMAT_BY_SUFFIX)})")
     parser.add_argument("--view", help="view name (default: the first view)")
-    parser.add_argument("--channel", help="channel name (default: the view's first channel)")
+    parser.add_argument("--channel", help="measured channel (default: high or single)")
+    parser.add_argument(
+        "--display",
+        "--quantity",
+        dest="quantity",
+        choices=[str(q) for q in Quantity],
+        help="what to show (default: attenuation when the scan allows it, else raw counts)",
+    )
     parser.add_argument(
         "--mode",
-        choices=[str(mode) for mode in ExportMode],
-        default=str(ExportMode.WINDOW),
-        help="8-bit grey, 16-bit grey, or material false colour",
+        choices=sorted(_MODES),
+        help="shorthand: window (the default picture), 16bit (as --16bit), false-colour (as --display material)",
+    )
+    window = parser.add_mutually_exclusive_group()
+    window.add_argument(
+        "--window", metavar="auto|LOW,HIGH", default="auto", help="window in the quantity's units (default: auto)"
+    )
+    window.add_argument("--preset", choices=[str(p) for p in Preset], help="window on part of the object's range")
+    parser.add_argument("--gamma", type=float, default=1.0, help="exponent on the windowed values (default 1)")
+    parser.add_argument(
+        "--invert", action=argparse.BooleanOptionalAction, help="swap black and white (default: dense matter dark)"
+    )
+    parser.add_argument("--enhance", action="store_true", help="local contrast enhancement (CLAHE)")
+    parser.add_argument("--strip", choices=[str(s) for s in Strip], help="show one material class only")
+    parser.add_argument("--threats", action="store_true", help="draw the scan's threat boxes")
+    parser.add_argument("--legend", action="store_true", help="add a legend (window and unit, or material colours)")
+    parser.add_argument("--scale-bar", action="store_true", help="add a scale bar in mm")
+    parser.add_argument("--no-crop", action="store_true", help="keep the whole view (default: crop to the object)")
+    parser.add_argument("--sample-pixels", action="store_true", help="one pixel per sample (default: square pixels)")
+    parser.add_argument("--max-width", type=int, help="picture width at most this many pixels")
+    parser.add_argument(
+        "--16bit", dest="sixteen_bit", action="store_true", help="exact 16-bit values, scale and unit in the metadata"
     )
     parser.add_argument(
-        "--window", metavar="C,W", help="centre and width in channel units (default: 0.5-99.5 percentiles)"
-    )
-    parser.add_argument(
-        "--invert",
-        action=argparse.BooleanOptionalAction,
-        help="low values white (default: only for attenuation, so dense matter is dark)",
-    )
-    parser.add_argument(
-        "--scanner",
-        metavar="MODEL",
-        help="false colour: scanner model whose Zeff table classifies the pixels (default: the scan's own model)",
+        "--scanner", metavar="MODEL", help="scanner model for steel, Zeff and classes (default: the scan's own)"
     )
     add_scan_option(parser)
     add_read_options(parser)
     return parser
 
 
+_MODES = {"window": (None, False), "16bit": (None, True), "false-colour": (Quantity.MATERIAL, False)}
+"""``--mode`` of earlier versions (the README's first commands use it) → (quantity, 16-bit)."""
+
+
 def run(args: argparse.Namespace) -> int:
+    quantity, sixteen_bit = _MODES.get(args.mode, (None, False))
+    if args.mode and args.quantity and quantity and args.quantity != quantity:
+        raise ConfigurationError(
+            f"--mode {args.mode} shows {quantity}; it cannot be combined with --display {args.quantity}"
+        )
+    options = RenderOptions(
+        quantity=args.quantity or quantity,
+        channel=args.channel,
+        window=args.preset or args.window,
+        gamma=args.gamma,
+        invert=args.invert,
+        enhance=args.enhance,
+        strip=args.strip,
+        threats=args.threats,
+        legend=args.legend,
+        scale_bar=args.scale_bar,
+        square_pixels=not args.sample_pixels,
+        crop=not args.no_crop,
+        scanner=args.scanner,
+    )
     _, scan = read_input(args)
-    written = export_view(
+    written = export_picture(
         scan,
         args.out,
         view=args.view,
-        channel=args.channel,
-        mode=args.mode,
-        window=args.window,
-        invert=args.invert,
-        scanner_model=args.scanner,
+        options=options,
+        max_width=args.max_width,
+        sixteen_bit=args.sixteen_bit or sixteen_bit,
     )
     print(written)
     return 0

@@ -102,7 +102,18 @@ def run(args: argparse.Namespace) -> int:
             f"  volume {entry['name']:<4} {frames} frames × {rows} rows × {columns} columns, {spacing} mm, "
             f"{entry['channel']} {entry['calibration']} {entry['dtype']} range {entry['min']:g} .. {entry['max']:g}"
         )
-    print(f"  threats    {len(info['threats'])}")
+    for reference in info["referenced_images"]:
+        print(f"  references {reference[1]} ({reference[0]}), not in this scan")
+    print(f"  threats    {len(info['threats']) + len(info['volume_threats'])}")
+    for spatial in info["volume_threats"]:
+        x, y, z, w, h, d = spatial["box"]
+        where = spatial["volume"] or "referenced images"
+        probability = f" p={spatial['probability']:.2f}" if spatial["probability"] is not None else ""
+        mass = f" mass={spatial['mass']:g}" if spatial["mass"] is not None else ""
+        print(
+            f"    {where}: {spatial['category']} {spatial['assessment']} at x={x} y={y} z={z} {w}×{h}×{d}"
+            f"{probability}{mass}"
+        )
     for threat in info["threats"]:
         x, y, w, h = threat["box"]
         probability = f" p={threat['probability']:.2f}" if threat["probability"] is not None else ""

@@ -8,13 +8,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from nii.formats.archive import (
-    ArchiveFormat,
-    Compression,
-    append_archive,
-    open_archive,
-    write_archive,
-)
 
 import nii
 from nii.errors import (
@@ -25,6 +18,13 @@ from nii.errors import (
     UnknownFormatError,
     UnsupportedError,
     ValidationError,
+)
+from nii.formats.archive import (
+    ArchiveFormat,
+    Compression,
+    append_archive,
+    open_archive,
+    write_archive,
 )
 from nii.limits import Limits, set_limits
 from nii.registry import find_format

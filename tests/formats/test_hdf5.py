@@ -6,9 +6,9 @@ import h5py
 import hdf5plugin
 import numpy as np
 import pytest
-from nii.formats._hdf5 import ChunkedChannel, read_whole
 
 from nii.errors import CorruptFileError, TruncatedFileError
+from nii.formats._hdf5 import ChunkedChannel, read_whole
 from nii.threads import set_thread_count
 
 BLOSC = {

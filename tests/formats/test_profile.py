@@ -4,11 +4,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from nii.formats.profile import RawProfile, check_file
-from nii.kernels.decode import pack12_reference
 
 import nii
 from nii.errors import ConfigurationError, CorruptFileError, TruncatedFileError
+from nii.formats.profile import RawProfile, check_file
+from nii.kernels.decode import pack12_reference
 from tests.formats.vendor_scans import assert_refused_before_allocating
 
 ROWS, LINES, DARK, AIR = 6, 10, 2, 3

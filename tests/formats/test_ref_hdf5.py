@@ -5,10 +5,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from nii.formats.ref_hdf5 import USER_BLOCK
 
 import nii
 from nii.errors import CorruptFileError, UnknownFormatError
+from nii.formats.ref_hdf5 import USER_BLOCK
 from nii.lazy import LazyArray
 from tests.conftest import make_scan
 from tests.formats.vendor_scans import assert_refused_before_allocating

@@ -3,11 +3,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from nii.formats.ref_packed12 import HEADER_FIELDS, HEADER_SIZE, LINE_HEADER_SIZE
-from nii.kernels.decode import packed12_size
 
 import nii
 from nii.errors import CorruptFileError, TruncatedFileError, UnknownFormatError, UnsupportedError
+from nii.formats.ref_packed12 import HEADER_FIELDS, HEADER_SIZE, LINE_HEADER_SIZE
+from nii.kernels.decode import packed12_size
 from tests.formats.vendor_scans import assert_refused_before_allocating, portal_scan
 
 OFFSETS = {}

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+
+from nii.errors import ValidationError
 from nii.kernels.air import (
     SATURATED,
     STARVED,
@@ -13,8 +15,6 @@ from nii.kernels.air import (
     replace_flagged,
     replace_flagged_reference,
 )
-
-from nii.errors import ValidationError
 from nii.simulate import simulate
 
 

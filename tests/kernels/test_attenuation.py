@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+
+from nii.errors import ValidationError
 from nii.kernels import ATTENUATION_SCALE, Calibration, attenuation, calibrated_attenuation, equivalent_thickness
 from nii.kernels.attenuation import (
     attenuation_code_reference,
@@ -8,8 +10,6 @@ from nii.kernels.attenuation import (
     equivalent_thickness_reference,
 )
 from nii.kernels.calibrate import transmission
-
-from nii.errors import ValidationError
 from tests.kernels.synthetic import make_frame
 
 

@@ -1,10 +1,10 @@
 import numba
 import numpy as np
 import pytest
-from nii.kernels import TRANSMISSION_FLOOR, Calibration, transmission
-from nii.kernels.calibrate import transmission_reference
 
 from nii.errors import ValidationError
+from nii.kernels import TRANSMISSION_FLOOR, Calibration, transmission
+from nii.kernels.calibrate import transmission_reference
 from tests.kernels.synthetic import make_frame
 
 

@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from nii.errors import ValidationError
 from nii.kernels import (
     checkerboard,
     compare,
@@ -18,9 +21,6 @@ from nii.kernels import (
     signed_difference,
     ssim,
 )
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-from nii.errors import ValidationError
 from tests.kernels.scenes import affine_matrix, scanner_pair
 
 

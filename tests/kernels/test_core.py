@@ -1,9 +1,9 @@
 import numba
 import numpy as np
 import pytest
-from nii.kernels._core import check_array, fast_ln, fast_ln_reference, output_array
 
 from nii.errors import ValidationError
+from nii.kernels._core import check_array, fast_ln, fast_ln_reference, output_array
 
 
 @numba.njit

@@ -1,8 +1,6 @@
-import doctest
-import importlib
-
 import numpy as np
 import pytest
+
 from nii.kernels.decode import (
     deinterleave_lines,
     deinterleave_lines_reference,
@@ -80,22 +78,3 @@ def test_deinterleave_swaps_big_endian_files_to_native_values():
         deinterleave_lines(np.frombuffer(stored, dtype=">u2").reshape(2, 3, 4))
     with pytest.raises(TypeError, match="16-bit"):
         deinterleave_lines(np.zeros((2, 3, 4), np.float32))
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "nii.kernels.decode",
-        "nii.lazy",
-        "nii.formats.profile",
-        "nii.formats._hdf5",
-        "nii.formats.dicos.encode",
-        "nii.threads",
-        "nii.writer_thread",
-        "nii.kernels.air",
-        "nii.commands",
-    ],
-)
-def test_docstring_examples_run(name):
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from nii.kernels.detector import digitise, digitise_numpy
 
 

@@ -1,27 +1,21 @@
 import numpy as np
 import pytest
+
+from nii.errors import ValidationError
 from nii.kernels import (
     CONVENTIONAL_PALETTE,
-    Calibration,
     MaterialClass,
     MaterialTable,
-    Window,
     ZeffGrid,
-    calibrated_attenuation,
-    dual_energy_render,
     effective_z,
     false_colour,
     material_classes,
 )
 from nii.kernels.dual_energy import (
-    dual_energy_render_reference,
     effective_z_reference,
     false_colour_reference,
     material_classes_reference,
 )
-
-from nii.errors import ValidationError
-from tests.kernels.synthetic import make_frame
 
 
 def _grid() -> ZeffGrid:
@@ -82,26 +76,6 @@ def test_false_colour_scales_each_class_colour_by_brightness():
     )
 
 
-def test_fused_dual_energy_render_equals_the_reference_and_the_separate_steps():
-    high = make_frame(rows=40, lines=70, seed=17, fluctuation=0.02)
-    low = make_frame(rows=40, lines=70, seed=18, attenuation=high.attenuation * 1.12)
-    low.air[[0, 9]] = low.dark[[0, 9]]
-    cal_high = Calibration.from_references(high.dark, high.air, reference=high.reference)
-    cal_low = Calibration.from_references(low.dark, low.air)
-    grid, table = _grid(), MaterialTable(min_attenuation=0.3, max_attenuation=8.0)
-    window = Window.for_attenuation(0.0, 9.0, invert=True, gamma=0.8)
-    image = dual_energy_render(high.raw, low.raw, cal_high, cal_low, grid, table, window)
-    expected = dual_energy_render_reference(high.raw, low.raw, cal_high, cal_low, grid, table, window)
-    np.testing.assert_array_equal(image.classes, expected.classes)
-    np.testing.assert_array_equal(image.colour, expected.colour)
-    a_high = calibrated_attenuation(high.raw, cal_high)
-    a_low = calibrated_attenuation(low.raw, cal_low)
-    np.testing.assert_array_equal(image.classes, material_classes(a_high, a_low, grid, table))
-    brightness = window.lut[calibrated_attenuation(high.raw, cal_high, dtype=np.uint16)]
-    np.testing.assert_array_equal(image.colour, false_colour(image.classes, brightness, table.palette))
-    assert len(np.unique(image.classes)) >= 3
-
-
 def test_dual_energy_bad_input():
     a = np.ones((3, 3), np.float32)
     with pytest.raises(ValidationError, match="low-energy attenuation must have shape"):
@@ -116,9 +90,3 @@ def test_dual_energy_bad_input():
         MaterialTable(min_attenuation=2.0, max_attenuation=1.0)
     with pytest.raises(ValidationError, match="codes above 4"):
         false_colour(np.full((2, 2), 5, np.uint8), np.zeros((2, 2), np.uint8), CONVENTIONAL_PALETTE)
-    frame = make_frame(rows=4, lines=5)
-    calibration = Calibration.from_references(frame.dark, frame.air)
-    with pytest.raises(ValidationError, match="low-energy raw"):
-        dual_energy_render(
-            frame.raw, frame.raw[:, :4].copy(), calibration, calibration, _grid(), MaterialTable(), Window(0, 1)
-        )

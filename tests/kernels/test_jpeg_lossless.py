@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from libjpeg import decode
+
 from nii.kernels.jpeg_lossless import encode_frame, encode_frame_reference
 
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from nii.kernels.raster import (
     dominant_material,
     dominant_material_numpy,

@@ -13,6 +13,8 @@ import cv2
 import numba
 import numpy as np
 import pytest
+
+from nii.errors import ValidationError
 from nii.kernels import (
     AffineTransform,
     ChannelOffset,
@@ -22,8 +24,6 @@ from nii.kernels import (
     valid_mask,
 )
 from nii.kernels import registration as reg
-
-from nii.errors import ValidationError
 from tests.kernels.scenes import SATURATION, CargoScene, affine_matrix, measure, scanner_pair
 
 SHAPE = (256, 1024)

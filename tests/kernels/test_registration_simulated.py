@@ -12,8 +12,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-from nii.kernels import estimate_channel_offset, register, valid_mask
 
+from nii.kernels import estimate_channel_offset, register, valid_mask
 from nii.simulate import SCANNERS, simulate
 from nii.steps import attenuate
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from nii.kernels import orient, resample, resample_lines, resample_rows, target_positions
-from nii.kernels.resample import resampling_matrix
 
 from nii.errors import ValidationError
+from nii.kernels import orient, resample, resample_lines, resample_rows, target_positions
+from nii.kernels.resample import resampling_matrix
 
 
 def _brute_force(image: np.ndarray, positions: np.ndarray, spacing: float) -> np.ndarray:

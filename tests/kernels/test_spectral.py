@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from nii.kernels.spectral import polychromatic_transmission, polychromatic_transmission_numpy
 
 

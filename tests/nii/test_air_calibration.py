@@ -6,9 +6,9 @@ import sys
 
 import numpy as np
 import pytest
-from nii.kernels.air import STARVED
 
 import nii
+from nii.kernels.air import STARVED
 from nii.model import View
 from nii.pipeline import Recipe, convert_scan
 from nii.simulate import simulate

@@ -10,10 +10,10 @@ rounding and clipping).
 import cv2
 import numpy as np
 import pytest
-from nii.kernels import Calibration, MaterialClass, calibrated_attenuation
 
 from nii.calibration import SteelEquivalentCurve, ZeffTable
 from nii.errors import ValidationError
+from nii.kernels import Calibration, MaterialClass, calibrated_attenuation
 from nii.physics import MATERIALS, SCANNERS, ScannerModel, transmission
 
 BLOCK = 24  # rows and lines per block

@@ -8,10 +8,10 @@ import warnings
 import cv2
 import numpy as np
 import pytest
-from nii.kernels import MaterialClass
 
 import nii
 from nii.errors import ValidationError
+from nii.kernels import MaterialClass
 from nii.physics import SCANNERS, detected, linac_spectrum
 from nii.pipeline import Recipe, convert_scan
 from nii.simulate import simulate

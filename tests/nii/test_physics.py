@@ -3,9 +3,9 @@ from importlib.resources import files
 
 import numpy as np
 import pytest
-from nii.kernels.spectral import polychromatic_transmission_numpy
 
 from nii.errors import ValidationError
+from nii.kernels.spectral import polychromatic_transmission_numpy
 from nii.physics import (
     DETECTORS,
     MATERIALS,

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 import nii
+import nii.formats
 from nii.errors import CorruptFileError, FileAccessError, UnknownFormatError, UnsupportedError
 from nii.registry import Format, available, find_format, get_format, register
 

@@ -5,14 +5,13 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
-from nii.kernels import MaterialClass, target_positions
 
 import nii
 from nii.errors import ValidationError
+from nii.kernels import QUANTIZATION, MaterialClass, target_positions
 from nii.model import CalibrationState, Geometry, RowOrder, TravelDirection
 from nii.pipeline import Recipe, convert, convert_scan
 from nii.simulate.simulator import simulate
-from nii.values import QUANTIZATION
 
 
 @pytest.fixture(scope="module")

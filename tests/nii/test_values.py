@@ -2,9 +2,10 @@
 
 import numpy as np
 
+from nii.kernels import QUANTIZATION
 from nii.pipeline import Recipe, convert_scan
 from nii.simulate.simulator import simulate
-from nii.values import QUANTIZATION, attenuation_of
+from nii.values import attenuation_of
 
 
 def test_attenuation_of_agrees_across_representations():

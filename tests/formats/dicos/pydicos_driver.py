@@ -9,7 +9,11 @@ Commands::
                                report Read(), the error log, pixels (saved as .npy in OUT_DIR)
                                and PTO boxes
     write OUT_DIR              write reference files with known pixels and boxes, one scan per
-                               folder: dx/ (DX + TDR), dx_jpeg/, ct/ and ct_jpeg/ (JPEG Lossless)
+                               folder: dx/ (DX + TDR), dx_jpeg/, ct/ and ct_jpeg/ (JPEG Lossless),
+                               tdr_alone/ (the dx TDR without its image), ct_tdr/ (CT + TDR with a
+                               3-D threat), dual_ct/ (high and low CT of different scans sharing a
+                               frame of reference + one TDR on both), dx_types/ (32-bit, 64-bit
+                               and float DX)
     bench-dx OUT_DIR IMAGES.npy REPEATS TRANSFER
                                time the SDK's DX writer (build + write one DX per image of the
                                (channels, rows, columns) array), best of REPEATS; TRANSFER is
@@ -211,7 +215,113 @@ def write(out_dir: Path) -> dict:
             0,
         )
     _write(tdr, out_dir / "dx" / "tdr.dcs", None)
-    return {"boxes": [[x, y, w, h] for (x, y), (w, h) in boxes]}
+    (out_dir / "tdr_alone").mkdir()
+    shutil.copy(out_dir / "dx" / "tdr.dcs", out_dir / "tdr_alone" / "tdr.dcs")
+    answer = {"boxes": [[x, y, w, h] for (x, y), (w, h) in boxes]}
+    answer |= _write_ct_with_tdr(out_dir, rng)
+    answer |= _write_dx_types(out_dir)
+    return answer
+
+
+def _ct(cube: np.ndarray, energy: object, kvp: float) -> CT:
+    ct = CT(OOI.enumTypeBaggage, energy, CT.IMAGE_FLAVOR.enumVolume, CT.PHOTOMETRIC_INTERPRETATION.enumMonochrome2)
+    ct.SetImageAcquisitionDuration(5.2)
+    ct.SetNumberOfSections(1)
+    section = ct.GetSectionByIndex(0)
+    section.SetFilterMaterial(Section.FILTER_MATERIAL.enumAluminum)
+    section.SetFocalSpotSizeInMM(1.0)
+    section.SetKVP(kvp)
+    section.SetPlaneOrientation(Vector3Dfloat(1, 0, 0), Vector3Dfloat(0, 1, 0))
+    section.SetPositionInMM(0, 0, 0)
+    section.SetSpacingInMM(1.0, 1.0, 2.0)
+    section.SetSliceThickness(2.0)
+    volume = section.GetPixelData()
+    depth, height, width = cube.shape
+    volume.Allocate(Volume.IMAGE_DATA_TYPE.enumUnsigned16Bit, width, height, depth)
+    for z in range(depth):
+        np.array(volume.GetUnsigned16().GetSlice(z), copy=False)[:] = cube[z]
+    return ct
+
+
+def _baggage_tdr(scan_uid: str, references: list[pydicom.Dataset], box: tuple, mass: float, density: float) -> TDR:
+    tdr = TDR(OOI.enumTypeBaggage, TDR.TDR_TYPE.enumMachine, 1)
+    tdr.SetOOIID(DcsLongString("BAG-0001"))
+    tdr.SetScanInstanceUID(DcsUniqueIdentifier(scan_uid))
+    tdr.SetContentDateAndTime(DcsDate(2024, 5, 17), DcsTime(12, 30, 15, 0))
+    tdr.SetTDRTypeATR(DcsLongString("ExampleATR"), DcsLongString("2.1"), CustomArray1DDcsLongString(0))
+    tdr.SetImageScaleRepresentation(1.0)
+    tdr.SetAlarmDecision(TDR.ALARM_DECISION.enumAlarm)
+    tdr.SetAlarmDecisionDateTime(DcsDate(2024, 5, 17), DcsTime(12, 30, 16, 0))
+    tdr.SetAbortFlag(TDR.ABORT_FLAG.enumSuccess)
+    tdr.SetTotalProcessingTimeInMS(500.0)
+    tdr.AddPotentialThreatObject(1, TDR.ThreatType.enumThreatTypeBaggage)
+    tdr.AddPTOAssessment(
+        1,
+        TDR.ASSESSMENT_FLAG.enumHighThreat,
+        TDR.THREAT_CATEGORY.enumExplosive,
+        TDR.ABILITY_ASSESSMENT.enumNoInterference,
+        DcsLongText("sheet explosive"),
+        0.9,
+    )
+    tdr.SetBaggagePTODetails(1, mass, density, 0)
+    (x, y, z), (w, h, d) = box
+    tdr.SetThreatRegionOfInterest(1, Point3Dfloat(x, y, z), Point3Dfloat(w, h, d), Bitmap(), 0)
+    now = DcsDateTime()
+    now.SetNow()
+    tdr.SetPTOProcessingTime(1, now, now, 12.0)
+    for reference in references:
+        tdr.AddReferencedInstance(
+            1, DcsUniqueIdentifier(str(reference.SOPClassUID)), DcsUniqueIdentifier(str(reference.SOPInstanceUID)), 0
+        )
+    return tdr
+
+
+def _write_ct_with_tdr(out_dir: Path, rng: np.random.Generator) -> dict:
+    """ct_tdr/: a CT and its TDR; dual_ct/: high and low CT, each its own scan, one TDR on both."""
+    for name in ("ct_tdr", "dual_ct"):
+        (out_dir / name).mkdir()
+    cube = rng.integers(0, 4000, (6, 40, 50), dtype=np.uint16)
+    np.save(out_dir / "ct_tdr.npy", cube)
+    box = ((12, 8, 1), (20, 10, 3))
+    _write(_ct(cube, CT.OOI_IMAGE_CHARACTERISTICS.enumHighEnergy, 160), out_dir / "ct_tdr" / "ct.dcs", None)
+    ct = pydicom.dcmread(out_dir / "ct_tdr" / "ct.dcs", stop_before_pixels=True)
+    _write(_baggage_tdr(str(ct.StudyInstanceUID), [ct], box, 350.0, 1.6), out_dir / "ct_tdr" / "tdr.dcs", None)
+    low = rng.integers(0, 4000, cube.shape, dtype=np.uint16)
+    np.save(out_dir / "dual_ct_low.npy", low)
+    frame_of_reference = "1.2.826.0.1.3680043.10.1234.1"
+    written = []
+    for name, data, energy, kvp in (
+        ("high", cube, CT.OOI_IMAGE_CHARACTERISTICS.enumHighEnergy, 160),
+        ("low", low, CT.OOI_IMAGE_CHARACTERISTICS.enumLowEnergy, 80),
+    ):
+        image = _ct(data, energy, kvp)
+        image.SetFrameOfReferenceUID(DcsUniqueIdentifier(frame_of_reference))
+        _write(image, out_dir / "dual_ct" / f"ct_{name}.dcs", TS.enumLittleEndianExplicit)
+        written.append(pydicom.dcmread(out_dir / "dual_ct" / f"ct_{name}.dcs", stop_before_pixels=True))
+    tdr = _baggage_tdr(pydicom.uid.generate_uid(prefix=None), written, box, 350.0, 1.6)
+    tdr.SetFrameOfReferenceUID(DcsUniqueIdentifier(frame_of_reference))
+    _write(tdr, out_dir / "dual_ct" / "tdr.dcs", None)
+    return {"ct_box": [*box[0], *box[1]], "mass": 350.0, "density": 1.6}
+
+
+def _write_dx_types(out_dir: Path) -> dict:
+    """dx_types/: one DX each with 32-bit unsigned, 64-bit unsigned and float pixels (V02A types)."""
+    (out_dir / "dx_types").mkdir()
+    kinds = {
+        "u32": (Volume.IMAGE_DATA_TYPE.enumUnsigned32Bit, "GetUnsigned32", np.uint32),
+        "u64": (Volume.IMAGE_DATA_TYPE.enumUnsigned64Bit, "GetUnsigned64", np.uint64),
+        "float": (Volume.IMAGE_DATA_TYPE.enumFloat, "GetFloat", np.float32),
+    }
+    values = np.arange(12 * 20).reshape(12, 20)
+    for name, (kind, getter, dtype) in kinds.items():
+        dx = _dx(np.zeros((12, 20), np.uint16))
+        data = dx.GetXRayData()
+        data.Allocate(kind, 20, 12)
+        image = (values * 0.25).astype(dtype) if dtype == np.float32 else (values * 70000 + 3).astype(dtype)
+        np.array(getattr(data, getter)(), copy=False)[:] = image
+        np.save(out_dir / "dx_types" / f"{name}.npy", image)
+        _write(dx, out_dir / "dx_types" / f"{name}.dcs", TS.enumLittleEndianExplicit)
+    return {"dx_types": sorted(kinds)}
 
 
 def bench_dx(out_dir: Path, images: np.ndarray, repeats: int, transfer: str) -> dict:

@@ -7,13 +7,14 @@ import struct
 import numpy as np
 import pydicom
 import pytest
-from nii.formats.dicos import DicosFormat
-from nii.formats.dicos.files import read_dataset
 from pydicom.uid import ImplicitVRLittleEndian
 
 import nii
 from nii.errors import CorruptFileError, LimitExceededError, TruncatedFileError, UnsupportedError
+from nii.formats.dicos import DicosFormat
+from nii.formats.dicos.files import read_dataset
 from tests.conftest import make_scan
+from tests.formats.dicos.conftest import make_baggage_scan
 
 
 @pytest.fixture
@@ -111,13 +112,17 @@ def test_file_meta_without_transfer_syntax(folder):
         nii.read(path)
 
 
-def test_non_standard_pixel_class_is_named(folder):
-    def float_dx(ds):
-        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.501.2.2.3"
+def test_non_standard_pixel_class_is_named(tmp_path):
+    """Wide DX pixels are read (test_interop_reading); wide CT ones are named and refused."""
+    folder = tmp_path / "scan.dicos"
+    nii.write(make_baggage_scan(), folder)
+
+    def float_ct(ds):
+        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.501.1.3"
         ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
 
-    _edit(folder / "dx-side-high.dcs", float_dx)
-    with pytest.raises(UnsupportedError, match=r"\(DX for processing with float pixels\): unsupported pixel type"):
+    _edit(folder / "ct-ct.dcs", float_ct)
+    with pytest.raises(UnsupportedError, match=r"\(CT with float pixels\): unsupported pixel type"):
         nii.read(folder)
 
 

@@ -8,15 +8,15 @@ from dataclasses import replace
 import numpy as np
 import pydicom
 import pytest
-from nii.formats.dicos.encode import NotEncodable, encode_dataset, encode_file, set_elements, set_private_elements
-from nii.formats.dicos.files import Compression, _file_meta
-from nii.formats.dicos.mapping import WriteOptions, scan_to_instances
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from nii.formats.dicos.encode import NotEncodable, encode_dataset, encode_file, set_elements, set_private_elements
+from nii.formats.dicos.files import Compression, _file_meta
+from nii.formats.dicos.mapping import WriteOptions, scan_to_instances
 from nii.model import Operator, Site
 from tests.conftest import make_scan
 from tests.formats.dicos.conftest import make_baggage_scan

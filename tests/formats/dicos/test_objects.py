@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 import numpy as np
 import pydicom
 import pytest
+
+from nii.errors import UnsupportedError, ValidationError
 from nii.formats.dicos import CTImage, DXImage, ObjectOfInspection, PotentialThreat, ScanContext, ThreatReport
 from nii.formats.dicos.dictionary import AssessmentFlag, TDRType, ThreatCategory, current_term
 from nii.formats.dicos.files import write_instance
 from nii.formats.dicos.format import DicosFormat
 from nii.formats.dicos.tdr import pack_bitmap, unpack_bitmap
-
-from nii.errors import UnsupportedError, ValidationError
 
 MOMENT = datetime(2026, 5, 17, 12, 30, tzinfo=UTC)
 CONTEXT = ScanContext("2.25.11", MOMENT, ObjectOfInspection("CARGO", "MSCU1234565"))

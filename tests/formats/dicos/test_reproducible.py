@@ -3,11 +3,11 @@
 import os
 from datetime import UTC, datetime
 
-import nii.formats.dicos.files
 import pydicom
 import pytest
 
 import nii
+import nii.formats.dicos.files
 import nii.io
 import nii.writer_thread
 from nii.threads import set_thread_count

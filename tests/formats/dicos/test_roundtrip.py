@@ -9,11 +9,11 @@ from dataclasses import replace
 import numpy as np
 import pydicom
 import pytest
-from nii.formats.dicos.dictionary import PRIVATE_GROUP
 
 import nii
 from nii.cli import main
 from nii.errors import FileAccessError, UnsupportedError
+from nii.formats.dicos.dictionary import PRIVATE_GROUP
 from nii.metadata import scan_to_dict
 from nii.model import Box, Geometry, Scan, Threat, View, Volume
 from tests.conftest import make_scan

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,21 @@ def missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+def system_program(name: str) -> str | None:
+    """The system's program ``name`` (DCMTK, dicom3tools), never one of this environment's own scripts.
+
+    pynetdicom installs Python look-alikes of DCMTK's ``storescu``, ``echoscu``, ... into the
+    environment's ``bin``, which comes first on PATH once the environment is activated; they take
+    similar options, so a test would pass without DCMTK ever running.
+    """
+    own_bin = Path(sys.prefix, "bin").resolve()
+    folders = [folder for folder in os.environ.get("PATH", "").split(os.pathsep) if folder]
+    return shutil.which(name, path=os.pathsep.join(f for f in folders if Path(f).resolve() != own_bin))
+
+
 def require_program(name: str) -> str:
-    path = shutil.which(name)
+    """:func:`system_program`, or the test is skipped locally and failed in CI."""
+    path = system_program(name)
     if path is None:
         missing(f"{name} is not installed (apt-get install dcmtk dicom3tools)")
     assert path is not None

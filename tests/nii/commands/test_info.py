@@ -3,9 +3,8 @@ import subprocess
 import sys
 from dataclasses import replace
 
-from nii.formats.archive import write_archive
-
 import nii
+from nii.formats.archive import write_archive
 from tests.conftest import make_scan
 
 
