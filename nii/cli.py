@@ -38,6 +38,7 @@ COMMANDS: tuple[str, ...] = (
     "view",
     "compare",
     "pilot",
+    "calibrate",
 )
 """Modules of :mod:`nii.commands`, in the order ``nii --help`` lists them."""
 

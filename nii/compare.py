@@ -106,9 +106,9 @@ def _pick_channel(view: View, channel: str | None) -> str:
 def _native_spacing(scan: Scan, view: str | None) -> tuple[float, float, float]:
     """(detector spacing, travel spacing, longer extent) of the view in mm."""
     chosen = scan.view(view) if view is not None else scan.views[0]
-    g = chosen.geometry
+    detector, travel = chosen.geometry.known_spacing("comparing scans in mm")
     rows, lines = chosen.shape
-    return g.detector_spacing_mm, g.travel_spacing_mm, max(rows * g.detector_spacing_mm, lines * g.travel_spacing_mm)
+    return detector, travel, max(rows * detector, lines * travel)
 
 
 def comparison_image(

@@ -34,6 +34,7 @@ import logging
 import multiprocessing
 import os
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -45,12 +46,12 @@ from typing import Any
 
 import nii
 from nii.batch import Journal, die_with_parent, journal_path, output_lock, remove_leftovers
-from nii.errors import ConfigurationError, FileAccessError, NiiError
+from nii.errors import ConfigurationError, FileAccessError, NiiError, ValidationError
 from nii.exchange.deidentify import Deidentifier, write_deidentified
 from nii.model import ProcessingStep, Scan
 from nii.progress import progress
 from nii.registry import available, find_format, get_format
-from nii.steps import STEPS
+from nii.steps import STEPS, MaterialMisfitWarning
 from nii.threads import set_thread_count
 
 __all__ = [
@@ -94,6 +95,11 @@ class Recipe:
     steps: tuple[StepSpec, ...] = ()
     target: str = "dicos"
     options: Mapping[str, Any] = field(default_factory=dict)
+    read_options: Mapping[str, Any] = field(default_factory=dict)
+    """How every input is read: :func:`nii.read`'s ``format=`` and reader options (``profile=``)."""
+    strict: bool = False
+    """Make a step's warning that its calibration does not fit the scan (:class:`nii.steps.MaterialMisfitWarning`)
+    an error."""
     deidentify: Deidentifier | None = None
     """De-identify the DICOS output (:mod:`nii.exchange.deidentify`); only its result is written."""
 
@@ -135,8 +141,20 @@ SIXTEEN_BIT_TARGETS = frozenset({"dicos"})
 """Outputs that store 16-bit pixels only: float results are quantized (:func:`nii.steps.quantize`)."""
 
 
-def _apply(scan: Scan, spec: StepSpec) -> Scan:
-    scan, parameters = STEPS[spec.name](scan, spec.argument)
+def _apply(scan: Scan, spec: StepSpec, *, strict: bool = False) -> Scan:
+    try:
+        with warnings.catch_warnings():
+            if strict:
+                warnings.simplefilter("error", MaterialMisfitWarning)
+            scan, parameters = STEPS[spec.name](scan, spec.argument)
+    except MaterialMisfitWarning as misfit:
+        raise ValidationError(f"{spec}: {misfit.problem} (--strict)", path=misfit.path) from misfit
+    except NiiError as error:
+        source = scan.provenance.source_path
+        if error.path is not None or source is None:
+            raise
+        # A step's error is about this scan: name its file, as every other error does.
+        raise type(error)(f"{spec}: {error.problem}", path=source) from error
     # No time stamp: the same input and recipe give byte-identical outputs on any engine.
     step = ProcessingStep(name=spec.name, parameters=parameters, software=f"nii {nii.__version__}")
     scan.provenance = scan.provenance.with_step(step)
@@ -146,7 +164,7 @@ def _apply(scan: Scan, spec: StepSpec) -> Scan:
 def convert_scan(scan: Scan, recipe: Recipe) -> Scan:
     """Apply the recipe's steps in order, recording each in provenance."""
     for spec in recipe.steps:
-        scan = _apply(scan, spec)
+        scan = _apply(scan, spec, strict=recipe.strict)
     if recipe.target in SIXTEEN_BIT_TARGETS and any(
         array.dtype.kind == "f" for view in scan.views for array in view.channels.values()
     ):
@@ -238,7 +256,7 @@ def plan(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[st
             seen.add(path)
             stem = relative.with_suffix("") if path.is_file() else relative
             output = out / stem.parent / f"{stem.name}{recipe.suffix}"
-            reason = "" if named or not path.is_file() else _not_a_scan(path)
+            reason = "" if named or not path.is_file() else _not_a_scan(path, recipe.read_options)
             if reason:
                 log.info("%s, left out", reason)
             jobs.append(Job(path, output, reason))
@@ -258,14 +276,18 @@ def find_scans(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     found: dict[Path, None] = {}
     for item in inputs:
         for path, _, named in _expand(item):
-            if named or not path.is_file() or not _not_a_scan(path):
+            if named or not path.is_file() or not _not_a_scan(path, {}):
                 found[path] = None
     return list(found)
 
 
-def _not_a_scan(path: Path) -> str:
-    """Why a file found in a folder is no job ("" when it is one)."""
+def _not_a_scan(path: Path, read_options: Mapping[str, Any]) -> str:
+    """Why a file found in a folder is no job ("" when it is one); with a profile, the files that fit it."""
     try:
+        if read_options.get("profile") is not None:
+            from nii.formats.profile import fits
+
+            return "" if fits(read_options["profile"], path) else f"{path}: does not fit the profile, left out"
         find_format(path)
     except NiiError as error:
         if path.suffix.lower() == ".npz" and path.with_suffix(".json").is_file():
@@ -309,7 +331,7 @@ def run_job(job: Job, recipe: Recipe, threads: int | None = None) -> JobResult:
         set_thread_count(threads)
     start = time.perf_counter()
     try:
-        scan = nii.read(job.input)
+        scan = nii.read(job.input, **recipe.read_options)
         scan = convert_scan(scan, recipe)
         job.output.parent.mkdir(parents=True, exist_ok=True)
         if recipe.deidentify is not None:

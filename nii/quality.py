@@ -291,7 +291,7 @@ def wire_detection(
 ) -> WireResult:
     """Matched-filter detection of the wires behind steel (see the module docstring); with ``noise_model``
     the profile's noise is predicted (per-pixel noise over √columns) instead of measured."""
-    pitch = geometry.detector_spacing_mm
+    pitch, _ = geometry.known_spacing("wire detection")
     scores = []
     for wire in layout.wires:
         half = max(6 * pitch, 60.0)
@@ -390,10 +390,11 @@ def resolution(
     attenuation: np.ndarray, geometry: Geometry, *, layout: TestObjectLayout = LAYOUT
 ) -> dict[str, EdgeResult]:
     """MTF along the travel (edge across it) and down the detector (edge along the travel)."""
+    detector_mm, travel_mm = geometry.known_spacing("spatial resolution")
     rows, columns = layout.pixels(layout.edge_across_travel, geometry, attenuation.shape)
-    along_travel = edge_mtf(attenuation[rows, columns], geometry.travel_spacing_mm)
+    along_travel = edge_mtf(attenuation[rows, columns], travel_mm)
     rows, columns = layout.pixels(layout.edge_along_travel, geometry, attenuation.shape)
-    down_detector = edge_mtf(np.asarray(attenuation[rows, columns]).T, geometry.detector_spacing_mm)
+    down_detector = edge_mtf(np.asarray(attenuation[rows, columns]).T, detector_mm)
     return {"travel": along_travel, "detector": down_detector}
 
 

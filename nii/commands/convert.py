@@ -7,6 +7,7 @@ import dataclasses
 import sys
 from typing import Any
 
+from nii.commands import add_read_options, reader_options
 from nii.errors import ConfigurationError
 from nii.exchange.deidentify import Deidentifier
 from nii.pipeline import TARGETS, Recipe, convert
@@ -22,6 +23,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="scan files, folders (recursive) or glob patterns")
     parser.add_argument("--out", required=True, help="output folder")
+    add_read_options(parser)
     parser.add_argument(
         "--to",
         choices=list(TARGETS),
@@ -37,6 +39,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--compression",
         choices=["none", "rle", "jpeg-lossless", "jpegls", "j2k"],
         help="DICOS transfer syntax (lossless; default none)",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="a material calibration that does not fit a scan fails it (not a warning)"
     )
     parser.add_argument("--fsync", action="store_true", help="flush every output to disk before reporting it done")
     parser.add_argument("--workers", type=int, help="scans in flight at once (default: number of cores)")
@@ -63,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigurationError("--fsync is available for --to dicos")
         options["fsync"] = True
     recipe = Recipe.parse(args.normalize, target=args.to, **options)
+    reading = reader_options(args)
+    if args.profile or args.format:
+        reading["format"] = "profile" if args.profile else args.format
+    recipe = dataclasses.replace(recipe, read_options=reading, strict=args.strict)
     if args.deidentify:
         recipe = dataclasses.replace(recipe, deidentify=Deidentifier.from_key_file(args.deidentify, keep=args.keep))
     results = convert(

@@ -135,7 +135,7 @@ class TestObjectLayout:
         rows, lines = shape
         x = self.line_centres_mm(geometry, lines)
         first, last = np.searchsorted(x, region.x[0]), np.searchsorted(x, region.x[1])
-        pitch = geometry.detector_spacing_mm
+        pitch, _ = geometry.known_spacing("locating test objects")
         top = math.ceil(rows - region.z[1] / pitch)
         bottom = math.floor(rows - region.z[0] / pitch)
         if last - first < 1 or bottom - top < 1 or top < 0 or bottom > rows:
@@ -148,7 +148,7 @@ class TestObjectLayout:
             positions = np.asarray(geometry.line_positions_mm, np.float64)
             steps = np.diff(positions, append=positions[-1] + (positions[-1] - positions[-2]))
             return positions + steps / 2 - self.margin_mm
-        return (np.arange(lines) + 0.5) * geometry.travel_spacing_mm - self.margin_mm
+        return (np.arange(lines) + 0.5) * geometry.known_spacing("locating test objects")[1] - self.margin_mm
 
 
 def _layout() -> TestObjectLayout:
