@@ -107,27 +107,49 @@ def output_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
     """Hold ``folder``'s batch lock; refuse (:class:`FileAccessError`) when another batch holds it.
 
     The lock is the kernel's (``flock``): it ends with the process that holds it, even on ``kill -9``.
+    A batch that ends removes the lock file, so finished outputs hold only what was converted; a
+    batch that took the lock on a file removed meanwhile takes it again on the new one.
     """
     path = Path(folder) / LOCK_NAME
-    try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as error:
-        raise FileAccessError(f"cannot create the batch lock: {error.strerror}", path=path) from error
-    try:
+    for _ in range(100):  # bounded: each round means another batch ended just as this one started
+        descriptor = _open_lock(path)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(descriptor)
             raise FileAccessError(
                 f"another nii convert (process {holder}) is writing into this folder; "
                 "wait for it to end or choose another --out",
                 path=folder,
             ) from None
+        if _same_file(descriptor, path):
+            break
+        os.close(descriptor)
+    else:
+        raise FileAccessError("the batch lock keeps being replaced by other batches", path=path)
+    try:
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
+        path.unlink(missing_ok=True)  # still holding the lock: no other batch is inside
         os.close(descriptor)
+
+
+def _open_lock(path: Path) -> int:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as error:
+        raise FileAccessError(f"cannot create the batch lock: {error.strerror}", path=path) from error
+
+
+def _same_file(descriptor: int, path: Path) -> bool:
+    """Whether ``path`` still names the open lock file (a finishing batch may have removed it)."""
+    try:
+        return os.stat(path).st_ino == os.fstat(descriptor).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def remove_leftovers(folder: str | os.PathLike[str]) -> list[Path]:

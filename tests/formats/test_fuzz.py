@@ -78,8 +78,13 @@ def corpus() -> list[Path]:
     return sorted(p for p in CORPUS.glob("*/*") if p.suffix != ".txt") if CORPUS.exists() else []
 
 
-def test_every_kept_crash_input_gives_a_nii_error(tmp_path):
-    """Each input a campaign found (a file, or a DICOS folder with a damaged member) is read again."""
+def test_every_kept_crash_input_reads_or_gives_a_nii_error(tmp_path):
+    """Each input a campaign found (a file, or a DICOS folder with a damaged member) is read again.
+
+    A reader may come to accept an input it once refused, as it learns the tolerance of the
+    reference toolkit (an empty TDR algorithm name, say, which `nii validate` still flags); what it
+    must never do again is let another exception out, hang or die.
+    """
     inputs = corpus()
     assert inputs, "the corpus holds the inputs earlier campaigns found"
     worker = Worker()
@@ -94,4 +99,4 @@ def test_every_kept_crash_input_gives_a_nii_error(tmp_path):
                 worker = Worker()
     finally:
         worker.close()
-    assert {str(k): v for k, v in outcomes.items() if not v.startswith("nii")} == {}
+    assert {str(k): v for k, v in outcomes.items() if not (v == "ok" or v.startswith("nii"))} == {}

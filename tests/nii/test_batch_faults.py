@@ -146,6 +146,7 @@ def test_a_second_batch_into_the_same_folder_is_refused(tmp_path):
     second = run_cli("convert", tmp_path / "in", "--out", tmp_path / "out", "--to", "npz")
     _, stderr = first.communicate(timeout=300)
     assert first.returncode == 0, stderr
+    assert not lock.exists()  # a finished batch leaves only its outputs
     assert second.returncode == 1, second.stderr
     [line] = second.stderr.splitlines()
     assert f"{tmp_path / 'out'}: another nii convert (process {first.pid}) is writing into this folder" in line
