@@ -256,6 +256,7 @@ def _interoperability_section(interop: dict[str, Any], throughput: dict[str, Any
         [
             "scanner",
             "DICOS files valid",
+            "read by the reference toolkit",
             "exact pixel round trips",
             "metadata its format did not carry",
             "scans/s",
