@@ -43,6 +43,7 @@ QUANTIZATION: dict[str, float] = {
     "steel_mm": 0.1,
     "zeff": 0.01,
     "material": 1.0,
+    "pixel_flags": 1.0,
 }
 """Value of one code of each 16-bit representation of the kernels' results (value = code × scale):
 measured channels by what they hold (``"TRANSMISSION"``, ``"ATTENUATION"``: the values of

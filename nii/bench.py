@@ -27,7 +27,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -40,7 +40,7 @@ import nii
 from nii.errors import ConfigurationError
 from nii.io import atomic_output
 from nii.model import Scan, new_uid
-from nii.pipeline import Recipe, convert_scan, output_bytes
+from nii.pipeline import Recipe, convert_scan, find_scans, output_bytes
 
 __all__ = [
     "BUSY_SPREAD",
@@ -88,9 +88,12 @@ class BenchResult:
     fsync_fraction_of_disk: float
 
 
-def nii_convert(source: Path, target: Path, *, fsync: bool = False) -> None:
-    """The nii path: read, fused calibrate + attenuate, DICOS (as a new scan: see :func:`new_identity`)."""
-    scan = convert_scan(new_identity(nii.read(source)), RECIPE)
+def nii_convert(
+    source: Path, target: Path, *, fsync: bool = False, read_options: Mapping[str, Any] | None = None
+) -> None:
+    """The nii path: read (with :func:`nii.read`'s ``read_options``, e.g. a profile), fused calibrate +
+    attenuate, DICOS (as a new scan: see :func:`new_identity`)."""
+    scan = convert_scan(new_identity(nii.read(source, **(read_options or {}))), RECIPE)
     nii.write(scan, target, format="dicos", fsync=fsync)
 
 
@@ -314,32 +317,37 @@ def time_files(
     repeats: int = 3,
     min_seconds: float = MIN_SECONDS,
     folder: str | os.PathLike[str] | None = None,
+    read_options: Mapping[str, Any] | None = None,
 ) -> list[FileTiming]:
-    """Time the conversion of each file (any readable format) to DICOS with ``attenuate=uint16``: a warm-up
+    """Time the conversion of each scan (any readable format) to DICOS with ``attenuate=uint16``: a warm-up
     round, then ``repeats`` rounds and more until ``min_seconds`` have passed (at most :data:`MAX_ROUNDS`).
+
+    ``paths`` are scan files, scan folders or folders holding them (found as ``nii convert`` finds them);
+    ``read_options`` are :func:`nii.read`'s for every scan (``format``, ``profile``, reader options).
 
     Raises
     ------
     FileAccessError
         A path that does not exist.
     """
-    from nii.errors import FileAccessError
-    from nii.registry import find_format
+    from nii.registry import find_format, get_format
 
+    options = dict(read_options or {})
+    convert_one = partial(nii_convert, read_options=options)
     results = []
     with tempfile.TemporaryDirectory(dir=folder, prefix="nii-bench-") as temporary:
         root = Path(temporary)
-        for item in paths:
-            source = Path(item)
-            if not source.exists():
-                raise FileAccessError("no such file or folder", path=source)
-            fmt = find_format(source)
-            nii_convert(source, root / "warm")  # numba compilation, the page cache: not timed
+        sources = find_scans(paths, read_options=options)
+        if not sources:
+            raise ConfigurationError(f"no scan found in {', '.join(map(str, paths))}")
+        for source in sources:
+            fmt = get_format(options["format"]) if options.get("format") else find_format(source)
+            convert_one(source, root / "warm")  # numba compilation, the page cache: not timed
             shutil.rmtree(root / "warm")
             times: list[float] = []
             start = time.perf_counter()
             while len(times) < repeats or (time.perf_counter() - start < min_seconds and len(times) < MAX_ROUNDS):
-                times.append(seconds_to_write(partial(nii_convert, source), root))
+                times.append(seconds_to_write(partial(convert_one, source), root))
             spread = np.asarray(times)
             results.append(
                 FileTiming(

@@ -267,16 +267,19 @@ def plan(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[st
     return jobs
 
 
-def find_scans(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
+def find_scans(
+    inputs: Sequence[str | os.PathLike[str]], *, read_options: Mapping[str, Any] | None = None
+) -> list[Path]:
     """The scan files and folders the inputs name, found as :func:`plan` finds them (no output planned).
 
-    Files found by walking a folder that are not scans are left out; files named explicitly are
-    kept (reading them says what is wrong).
+    Files found by walking a folder that are not scans (with a ``profile`` among the ``read_options``
+    of :func:`nii.read`: that do not fit it) are left out; files named explicitly are kept (reading
+    them says what is wrong).
     """
     found: dict[Path, None] = {}
     for item in inputs:
         for path, _, named in _expand(item):
-            if named or not path.is_file() or not _not_a_scan(path, {}):
+            if named or not path.is_file() or not _not_a_scan(path, read_options or {}):
                 found[path] = None
     return list(found)
 

@@ -20,3 +20,4 @@ def test_every_command_of_the_onboarding_guide_runs(tmp_path):
     assert "? × ? mm" in result.stdout  # no invented spacing
     assert (tmp_path / "scanner.toml").is_file() and (tmp_path / "truck-steel.png").stat().st_size > 0
     assert "steps measured" in result.stdout and "OK" in result.stdout
+    assert re.search(r"exports/truck-0001\.npy +profile ", result.stdout)  # nii bench read it with the profile

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from nii.errors import ConfigurationError
 from nii.formats.archive import open_archive
 from nii.model import Scan
 from nii.pipeline import find_scans
-from nii.registry import find_format, read
+from nii.registry import find_format, get_format, read
 
 __all__ = ["Catalogue", "OpenScan", "ScanEntry"]
 
@@ -76,8 +76,8 @@ class OpenScan:
             return self.derived[key]
 
 
-def _entries_of(path: Path, first_id: int) -> list[ScanEntry]:
-    fmt = find_format(path)
+def _entries_of(path: Path, first_id: int, forced_format: str | None) -> list[ScanEntry]:
+    fmt = get_format(forced_format) if forced_format else find_format(path)
     if "multi-scan" not in fmt.capabilities:
         label = path.name if path.name else str(path)
         return [ScanEntry(f"s{first_id}", path, label, fmt.name)]
@@ -98,6 +98,9 @@ class Catalogue:
         Scan files, scan folders (DICOS), NII archives, or folders holding any of these.
     open_limit
         Scans kept open at once.
+    read_options
+        :func:`nii.read`'s options for every scan (``format``, ``profile``, reader options), as
+        ``nii view --profile`` gives them; with a profile, files in folders that do not fit it are left out.
 
     Raises
     ------
@@ -107,10 +110,18 @@ class Catalogue:
         A path does not exist or a named file is not a scan.
     """
 
-    def __init__(self, paths: Sequence[str | os.PathLike[str]], *, open_limit: int = OPEN_LIMIT) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        open_limit: int = OPEN_LIMIT,
+        read_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._read_options = {key: value for key, value in (read_options or {}).items() if key != "format"}
+        forced_format = (read_options or {}).get("format")
         entries: list[ScanEntry] = []
-        for path in find_scans(paths):
-            entries.extend(_entries_of(path, len(entries)))
+        for path in find_scans(paths, read_options=read_options):
+            entries.extend(_entries_of(path, len(entries), forced_format))
         if not entries:
             raise ConfigurationError(f"no scan found in {', '.join(map(str, paths))}")
         self.entries = entries
@@ -126,7 +137,7 @@ class Catalogue:
 
     def _read(self, entry: ScanEntry) -> OpenScan:
         options = {"scan": entry.archive_index} if entry.archive_index is not None else {}
-        return OpenScan(entry, read(entry.path, format=entry.format, **options))
+        return OpenScan(entry, read(entry.path, format=entry.format, **self._read_options, **options))
 
     def open(self, scan_id: str) -> OpenScan:
         """The scan, read on first use and kept among the ``open_limit`` most recently used."""

@@ -7,7 +7,8 @@ import os
 import socket
 import threading
 import webbrowser
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import uvicorn
 
@@ -69,14 +70,16 @@ def serve(
     port: int = 8765,
     open_browser: bool = True,
     announce: bool = True,
+    read_options: Mapping[str, Any] | None = None,
 ) -> None:
-    """Serve the scans at ``paths`` until interrupted.
+    """Serve the scans at ``paths`` until interrupted, each read with :func:`nii.read`'s ``read_options``
+    (``format``, ``profile``, reader options).
 
     On an address other than loopback a random token is made; the URL printed carries it and every
     request must present it.
     """
     return_freed_memory()
-    catalogue = Catalogue(paths)
+    catalogue = Catalogue(paths, read_options=read_options)
     token, allowed_hosts = access_rules(host)
     app = create_app(catalogue, token=token, allowed_hosts=allowed_hosts)
     sock = bind(host, port)

@@ -201,6 +201,7 @@ _SCALES = {
     "steel_mm": ("mm", "millimeter", "STEEL_MM", "steel-equivalent thickness"),
     "zeff": ("1", "no units", "Z_EFFECTIVE", "effective atomic number"),
     "material": ("{class}", "material class", "MATERIAL", "nii material class code"),
+    "pixel_flags": ("{flags}", "pixel flags", "PIXEL_FLAGS", "nii pixel flags: 1 starved, 2 saturated"),
 }
 """Unit (UCUM), its meaning, label and explanation of each 16-bit representation of
 :data:`nii.kernels.QUANTIZATION`."""

@@ -65,7 +65,12 @@ def _channel_from_role(image_type: str) -> str:
     return _ROLE_TO_CHANNEL.get(image_type.upper(), "single")
 
 
-_MAPPED_CHANNELS = {"STEEL_MM": "steel_mm", "Z_EFFECTIVE": "zeff", "MATERIAL": "material"}
+_MAPPED_CHANNELS = {
+    "STEEL_MM": "steel_mm",
+    "Z_EFFECTIVE": "zeff",
+    "MATERIAL": "material",
+    "PIXEL_FLAGS": "pixel_flags",
+}
 """Derived channels named by the LUT Label of their Real World Value Mapping (as nii writes it)."""
 
 

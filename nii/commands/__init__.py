@@ -14,7 +14,16 @@ from nii.errors import ConfigurationError
 from nii.model import Scan
 from nii.registry import Format, find_format, get_format, read
 
-__all__ = ["add_read_options", "add_scan_option", "input_format", "read_input", "reader_options", "scan_options"]
+__all__ = [
+    "add_read_options",
+    "add_scan_option",
+    "forced_format",
+    "input_format",
+    "read_arguments",
+    "read_input",
+    "reader_options",
+    "scan_options",
+]
 
 
 def add_scan_option(parser: argparse.ArgumentParser) -> None:
@@ -39,13 +48,25 @@ def add_read_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def forced_format(args: argparse.Namespace) -> str | None:
+    """The format the read options name: ``profile`` with ``--profile``, else ``--format``; ``None``: detect it.
+
+    Raises
+    ------
+    ConfigurationError
+        ``--profile`` given with another ``--format``.
+    """
+    if getattr(args, "profile", None):
+        if getattr(args, "format", None) not in (None, "profile"):
+            raise ConfigurationError(f"--profile reads with the profile format, not {args.format!r}")
+        return "profile"
+    return getattr(args, "format", None) or None
+
+
 def input_format(args: argparse.Namespace) -> Format:
     """The format of ``args.path``: ``profile`` with ``--profile``, ``--format`` when given, else from the content."""
-    if getattr(args, "profile", None):
-        if args.format not in (None, "profile"):
-            raise ConfigurationError(f"--profile reads with the profile format, not {args.format!r}")
-        return get_format("profile")
-    return get_format(args.format) if args.format else find_format(args.path)
+    name = forced_format(args)
+    return get_format(name) if name else find_format(args.path)
 
 
 def reader_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -59,6 +80,23 @@ def reader_options(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "profile", None):
         options["profile"] = args.profile
     return options
+
+
+def read_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`nii.read` for every file a command reads: the reader options and the
+    format they force, if any (commands that read many files: ``convert``, ``bench``, ``view``, ``compare``).
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_read_options(parser)
+    >>> read_arguments(parser.parse_args(["--profile", "scanner.toml"]))
+    {'profile': 'scanner.toml', 'format': 'profile'}
+    >>> read_arguments(parser.parse_args(["--reader-option", "channels=high,low"]))
+    {'channels': 'high,low'}
+    """
+    name = forced_format(args)
+    return reader_options(args) | ({"format": name} if name else {})
 
 
 def scan_options(args: argparse.Namespace, fmt: Format) -> dict[str, Any]:

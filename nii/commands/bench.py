@@ -9,6 +9,8 @@ from dataclasses import asdict
 from typing import Any
 
 from nii.bench import BUSY_SPREAD, MIN_SECONDS, WORKLOADS, run_bench, time_files, write_results
+from nii.commands import add_read_options, read_arguments
+from nii.errors import ConfigurationError
 from nii.io import atomic_output
 
 
@@ -35,11 +37,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--dir", help="folder on the disk to measure (default: the system temporary folder)")
     parser.add_argument("--json", metavar="FILE", help="also save the results as JSON")
+    add_read_options(parser)
     return parser
 
 
 def _run_files(args: argparse.Namespace) -> int:
-    timings = time_files(args.workloads, repeats=args.repeats, folder=args.dir)
+    timings = time_files(args.workloads, repeats=args.repeats, folder=args.dir, read_options=read_arguments(args))
     print(f"{'file':<40} {'format':<12} {'input MB':>9} {'rounds':>6} {'scans/s':>8} {'MB/s':>7} {'± %':>5}")
     for t in timings:
         name = t.path if len(t.path) <= 40 else "…" + t.path[-39:]
@@ -73,6 +76,8 @@ def _run_files(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if any(name not in WORKLOADS for name in args.workloads):
         return _run_files(args)
+    if read_arguments(args):
+        raise ConfigurationError("--format, --profile and --reader-option apply to your own files, not workloads")
     results = run_bench(args.workloads or list(WORKLOADS), repeats=args.repeats, folder=args.dir)
     print(
         f"{'workload':<9} {'input MB':>9} {'nii scans/s':>12} {'nii MB/s':>9} {'naive MB/s':>11} {'speed-up':>9}"

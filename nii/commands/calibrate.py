@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from nii.commands import add_read_options, reader_options
+from nii.commands import add_read_options, read_arguments
 from nii.errors import ValidationError
 from nii.material_calibration import MaterialCalibration, WedgeSet, measure_wedges
 from nii.model import CalibrationState
@@ -35,11 +35,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     wedges = WedgeSet.load(args.wedges)
-    options = reader_options(args)
-    fmt = "profile" if args.profile else args.format
+    options = read_arguments(args)
     points = []
     for path in args.paths:
-        scan = read(path, format=fmt, **options)
+        scan = read(path, **options)
         if any(view.calibration is not CalibrationState.ATTENUATION for view in scan.views):
             scan = convert_scan(scan, Recipe.parse("attenuate", target="npz"))
         for view in scan.views:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nii.commands import add_read_options, read_arguments
 from nii.compare import MAX_SIDE_PX, compare_scans, write_pictures
 from nii.io import atomic_output
 from nii.registry import read
@@ -33,13 +34,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--out", type=Path, help="folder for comparison.json and the pictures")
+    add_read_options(parser)  # one profile for both: two exports of one scanner
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
+    options = read_arguments(args)
     comparison = compare_scans(
-        read(args.reference),
-        read(args.moving),
+        read(args.reference, **options),
+        read(args.moving, **options),
         view=args.view,
         channel=args.channel,
         model=args.model,

@@ -7,7 +7,7 @@ import dataclasses
 import sys
 from typing import Any
 
-from nii.commands import add_read_options, reader_options
+from nii.commands import add_read_options, read_arguments
 from nii.errors import ConfigurationError
 from nii.exchange.deidentify import Deidentifier
 from nii.pipeline import TARGETS, Recipe, convert
@@ -68,10 +68,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigurationError("--fsync is available for --to dicos")
         options["fsync"] = True
     recipe = Recipe.parse(args.normalize, target=args.to, **options)
-    reading = reader_options(args)
-    if args.profile or args.format:
-        reading["format"] = "profile" if args.profile else args.format
-    recipe = dataclasses.replace(recipe, read_options=reading, strict=args.strict)
+    recipe = dataclasses.replace(recipe, read_options=read_arguments(args), strict=args.strict)
     if args.deidentify:
         recipe = dataclasses.replace(recipe, deidentify=Deidentifier.from_key_file(args.deidentify, keep=args.keep))
     results = convert(

@@ -26,17 +26,20 @@ EXPECTED_SCALES = {
     "steel_mm": (0.1, "mm", "STEEL_MM"),
     "zeff": (0.01, "1", "Z_EFFECTIVE"),
     "material": (1.0, "{class}", "MATERIAL"),
+    "pixel_flags": (1.0, "{flags}", "PIXEL_FLAGS"),
 }
 
 
 def _processed_scan() -> Scan:
-    """make_scan's raw dual-energy scan through the pipeline: attenuation, steel, Z, material, 16-bit codes."""
-    scan = convert_scan(make_scan(24, 40), Recipe.parse("attenuate,steel=linac-6/4,materials=linac-6/4,quantize"))
+    """make_scan's raw dual-energy scan through the pipeline: attenuation, steel, Z, material, 16-bit codes,
+    and its starved (random counts under the dark level) and saturated samples marked in pixel_flags."""
+    raw = make_scan(24, 40)
+    raw.views[0].channels["high"][3, 5:9] = np.iinfo(np.uint16).max  # the ADC maximum
+    scan = convert_scan(raw, Recipe.parse("attenuate,steel=linac-6/4,materials=linac-6/4,quantize"))
     assert scan.views[0].calibration is CalibrationState.ATTENUATION
-    # make_scan's random counts include starved and saturated samples; their pixel_flags channel has no
-    # value mapping of its own yet (it loads in the reference toolkit: tests/nii/test_onboard_interop.py).
-    views = [view.with_channels({k: v for k, v in view.channels.items() if k != "pixel_flags"}) for view in scan.views]
-    return scan.with_views(views)
+    flags = scan.views[0].channels["pixel_flags"]
+    assert set(np.unique(flags).tolist()) == {0, 1, 2}  # starved and saturated pixels, the rest measured
+    return scan
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +64,7 @@ def _channel(path: Path) -> tuple[str, str]:
 
 def test_reference_toolkit_loads_processed_channels_and_scans_without_identifier(written, tmp_path):
     files = [f for _, folder in written.values() for f in sorted(folder.glob("dx-*.dcs"))]
-    assert len(files) == 2 * 2 * 5 + 2 * 2 * 2
+    assert len(files) == 2 * 2 * 6 + 2 * 2 * 2
     reports = run_pydicos("check", tmp_path, *files)
     for path, report in zip(files, reports, strict=True):
         assert report["read"] and report["errors"] == [], (path, report["log"])
@@ -156,7 +159,7 @@ def test_reference_toolkit_loads_threats_nii_marks_on_a_ct_volume(tmp_path):
 
 def test_without_the_private_block_channels_are_found_by_their_value_mapping(written, tmp_path):
     """A file stripped of nii's private block (as a de-identifier may do) still reads as steel,
-    Z and material channels, with the view's calibration from Rescale Type."""
+    Z, material and pixel flags channels, with the view's calibration from Rescale Type."""
     scan, folder = written["processed-none"]
     for path in sorted(folder.glob("dx-side-*.dcs")):
         dataset = pydicom.dcmread(path)

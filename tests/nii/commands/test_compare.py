@@ -14,6 +14,7 @@ import nii
 from nii.compare import compare_scans, comparison_image
 from nii.pilot.run import travelling_right_to_left
 from nii.simulate import simulate
+from tests.nii.commands.exports import raw_profile, write_raw_export
 
 
 def run_cli(*args):
@@ -103,3 +104,20 @@ def test_comparison_image_has_square_pixels_of_the_given_side():
     geometry = scan.views[0].geometry
     assert image.attenuation.shape[0] == pytest.approx(rows * geometry.detector_spacing_mm / 100.0, abs=1)
     assert image.attenuation.shape[1] == pytest.approx(lines * geometry.travel_spacing_mm / 100.0, abs=1)
+
+
+def test_two_raw_exports_compare_through_one_profile(tmp_path):
+    """Two passes of one truck as headerless raw exports (the second entering 9 lines later), read with the
+    scanner's profile: its 5 mm geometry puts the offset at 45 mm along travel."""
+    view = simulate("cargo", seed=4, rows=96, lines=320)[0].views[0]
+    write_raw_export(tmp_path / "pass1.bin", view)
+    write_raw_export(tmp_path / "pass2.bin", view, first_line=9)
+    profile = raw_profile(tmp_path / "raw.toml", view)
+    passes = [str(tmp_path / "pass1.bin"), str(tmp_path / "pass2.bin")]
+    result = run_cli("compare", *passes, "--profile", str(profile), "--json")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["converged"] and found["confidence"] > 0.9 and found["spacing_mm"] == 5.0
+    assert abs(found["offset_mm"][1]) == pytest.approx(9 * 5.0, abs=1.0)
+    unread = run_cli("compare", *passes)
+    assert unread.returncode == 1 and "pass1.bin" in unread.stderr
