@@ -106,7 +106,8 @@ def _pick_channel(view: View, channel: str | None) -> str:
 def _native_spacing(scan: Scan, view: str | None) -> tuple[float, float, float]:
     """(detector spacing, travel spacing, longer extent) of the view in mm."""
     chosen = scan.view(view) if view is not None else scan.views[0]
-    detector, travel = chosen.geometry.known_spacing("comparing scans in mm")
+    purpose = "comparing scans in mm (convert with --normalize spacing=ROWSxLINES first)"
+    detector, travel = chosen.geometry.known_spacing(purpose)
     rows, lines = chosen.shape
     return detector, travel, max(rows * detector, lines * travel)
 

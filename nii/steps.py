@@ -61,11 +61,12 @@ from nii.kernels import (
     resample,
     transmission,
 )
-from nii.kernels.air import SATURATED, STARVED, air_references, find_air, pixel_flags, replace_flagged
+from nii.kernels.air import SATURATED, STARVED, pixel_flags, replace_flagged
 from nii.model import MEASURED_CHANNELS, CalibrationState, Geometry, RowOrder, Scan, TravelDirection, View
 from nii.values import (
+    adc_maximum,
     attenuation_of,
-    calibration_of,
+    calibration_and_air_of,
     physical,
     quantize_array,
     raw_of,
@@ -125,23 +126,16 @@ class _Calibrator:
 
     def calibration(self, view: View, name: str) -> Calibration:
         key = f"{view.name}/{name}"
-        if name in view.dark and name in view.air:
-            calibration = calibration_of(view, name)
-        else:
-            raw = np.asarray(raw_of(view, name))
-            region = find_air(raw)
-            air, level = air_references(raw, region)
+        calibration, region = calibration_and_air_of(view, name)
+        if region is not None:
             self.air_regions[key] = region.as_dict()
-            calibration = Calibration.from_references(
-                np.zeros(raw.shape[0], np.float32), air, reference=level, saturation=_saturation(raw)
-            )
         self.repaired[key] = calibration.repaired.tolist()
         return calibration
 
     def flag(self, view: View, name: str, calibration: Calibration, result: np.ndarray, *, attenuation: bool) -> None:
         """Mark starved and saturated pixels of ``result`` (computed from ``view``'s raw ``name``) in place."""
         raw = np.asarray(raw_of(view, name))
-        flags = pixel_flags(raw, dark=calibration.offset, saturation=_saturation(raw))
+        flags = pixel_flags(raw, dark=calibration.offset, saturation=adc_maximum(raw))
         # Repaired (dead) elements show what their interpolation sources measured, not their own counts.
         repaired = calibration.repaired
         flags[repaired] = flags[calibration.lower[repaired]] | flags[calibration.upper[repaired]]
@@ -171,11 +165,6 @@ class _Calibrator:
                 for view in scan.views
             ]
         )
-
-
-def _saturation(raw: np.ndarray) -> float:
-    """The ADC maximum of raw counts: the largest value of their integer type."""
-    return float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else float("inf")
 
 
 @register_step("calibrate")

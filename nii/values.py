@@ -22,11 +22,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from nii.errors import ValidationError
 from nii.kernels import QUANTIZATION, Calibration, attenuation, calibrated_attenuation
+from nii.kernels.air import AirRegion, air_references, find_air
 from nii.model import CalibrationState, View
 
-__all__ = ["attenuation_of", "calibration_of", "physical", "quantize_array", "raw_of"]
+__all__ = [
+    "adc_maximum",
+    "attenuation_of",
+    "calibration_and_air_of",
+    "calibration_of",
+    "physical",
+    "quantize_array",
+    "raw_of",
+]
 
 
 def quantize_array(values: np.ndarray, scale: float) -> np.ndarray:
@@ -45,12 +53,35 @@ def physical(array: np.ndarray, state: CalibrationState) -> np.ndarray:
 
 
 def calibration_of(view: View, channel: str) -> Calibration:
-    """The calibration kernels' references of one raw channel."""
-    if channel not in view.dark or channel not in view.air:
-        raise ValidationError(
-            f"view {view.name!r} channel {channel!r} holds raw counts without dark and air references to calibrate with"
+    """The calibration kernels' references of one raw channel (see :func:`calibration_and_air_of`)."""
+    return calibration_and_air_of(view, channel)[0]
+
+
+def calibration_and_air_of(view: View, channel: str) -> tuple[Calibration, AirRegion | None]:
+    """The calibration of one raw channel, and the open-beam region it came from when the file had no references.
+
+    From the view's dark and air lines when it has them; otherwise (vendor exports without
+    calibration lines) from the open beam the scan itself shows: the lines before and after the
+    object and the rows above it (:func:`nii.kernels.air.find_air`), with no dark offset. Every
+    consumer (steps, renderer, comparisons) calibrates the same way; the steps record the region.
+    """
+    if channel in view.dark and channel in view.air:
+        references = Calibration.from_references(
+            view.dark[channel], view.air[channel], reference=view.reference.get(channel)
         )
-    return Calibration.from_references(view.dark[channel], view.air[channel], reference=view.reference.get(channel))
+        return references, None
+    raw = raw_of(view, channel)
+    region = find_air(raw)
+    air, level = air_references(raw, region)
+    calibration = Calibration.from_references(
+        np.zeros(raw.shape[0], np.float32), air, reference=level, saturation=adc_maximum(raw)
+    )
+    return calibration, region
+
+
+def adc_maximum(raw: np.ndarray) -> float:
+    """The ADC maximum of raw counts: the largest value of their integer type."""
+    return float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else float("inf")
 
 
 def raw_of(view: View, channel: str) -> np.ndarray:

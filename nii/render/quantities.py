@@ -17,7 +17,7 @@ from nii.errors import ConfigurationError, ValidationError
 from nii.kernels import QUANTIZATION, MaterialClass, orient
 from nii.model import MEASURED_CHANNELS, CalibrationState, LenientStrEnum, RowOrder, TravelDirection, View
 from nii.steps import MATERIAL_SMOOTHING_PX
-from nii.values import attenuation_of, physical
+from nii.values import attenuation_of, calibration_of, physical
 
 if TYPE_CHECKING:
     from nii.calibration import ZeffTable
@@ -191,10 +191,17 @@ def measured_channel(view: View) -> str:
 
 
 def can_attenuate(view: View, channel: str) -> bool:
-    """True when the channel's attenuation is known: calibrated, or raw with dark and air references."""
-    if view.calibration is not CalibrationState.RAW:
+    """True when the channel's attenuation is known: calibrated, raw with dark and air references, or raw
+    integer counts, calibrated on the open beam the scan shows (:func:`nii.values.calibration_and_air_of`)."""
+    if view.calibration is not CalibrationState.RAW or (channel in view.dark and channel in view.air):
         return True
-    return channel in view.dark and channel in view.air
+    if np.asarray(view.channels[channel]).dtype.kind not in "ui":
+        return False
+    try:
+        calibration_of(view, channel)
+    except ValidationError:  # the scan shows no open beam to calibrate on
+        return False
+    return True
 
 
 def choose(view: View, quantity: Quantity | None, channel: str | None) -> tuple[Quantity, str]:
@@ -214,8 +221,8 @@ def choose(view: View, quantity: Quantity | None, channel: str | None) -> tuple[
         channel in MEASURED_CHANNELS and can_attenuate(view, channel)
     ):
         raise ConfigurationError(
-            f"{quantity} of view {view.name!r} channel {channel!r} needs a measured channel, calibrated or raw "
-            "with dark and air references"
+            f"{quantity} of view {view.name!r} channel {channel!r} needs a measured channel: calibrated, or raw "
+            "counts (calibrated with their dark and air references, or on the open beam the scan shows)"
         )
     if quantity is Quantity.RAW and view.calibration is not CalibrationState.RAW and channel in MEASURED_CHANNELS:
         raise ConfigurationError(f"view {view.name!r} holds {view.calibration}, not raw counts")
@@ -315,7 +322,11 @@ def object_mask(view: View, channel: str, values: np.ndarray, quantity: Quantity
     mask = (a > AIR_ATTENUATION) & (a < STARVED_ATTENUATION)
     if view.calibration is CalibrationState.RAW:
         counts = np.asarray(view.channels[source])
-        dark = np.asarray(view.dark[source], np.float32).reshape(counts.shape[0], -1).mean(axis=1)
+        dark = (  # no dark lines: calibrated on the scan's own open beam, with no offset
+            np.asarray(view.dark[source], np.float32).reshape(counts.shape[0], -1).mean(axis=1)
+            if source in view.dark
+            else np.zeros(counts.shape[0], np.float32)
+        )
         mask &= counts > (dark + STARVED_COUNTS)[:, None]
         top = int(counts.max())
         if top in (4095, 16383, 65535):  # the ADC's full scale: saturated
