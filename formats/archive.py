@@ -546,7 +546,17 @@ class Archive:
         return result
 
     def read(self, scan: int | str = 0) -> Scan:
-        """Load one scan (its arrays in memory); no other scan's data is read.
+        """Load one scan (its arrays in memory), its provenance naming this archive as the source.
+
+        Raises
+        ------
+        ConfigurationError, CorruptFileError, TruncatedFileError, LimitExceededError, ValidationError
+            As :meth:`stored`.
+        """
+        return FORMAT.stamp(self.stored(scan), self.name)
+
+    def stored(self, scan: int | str = 0) -> Scan:
+        """Load one scan as the archive stores it (provenance as written); no other scan's data is read.
 
         Raises
         ------
@@ -567,8 +577,7 @@ class Archive:
             raise CorruptFileError(f"malformed view metadata of scan {index}: {error!r}", path=self.name) from error
         arrays = _ScanArrays(self._group(index), self.name, index, expected)
         with _hdf5_errors(self.name, f"cannot read scan {index}"):
-            result = scan_from_dict(metadata, arrays, path=self.name)
-        return FORMAT.stamp(result, self.name)  # read through this API, not nii.read
+            return scan_from_dict(metadata, arrays, path=self.name)
 
     def truth(self, scan: int | str = 0) -> Truth:
         """The ground truth stored with one scan: ``(arrays, json)``; empty and ``None`` if none."""
@@ -681,7 +690,7 @@ class ArchiveFormat(Format):
 
     def read(self, path: Path, **options: Any) -> Scan:
         with open_archive(path) as archive:
-            return archive.read(options["scan"])
+            return archive.stored(options["scan"])
 
     def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
         write_archive(path, [scan], compression=options["compression"])
