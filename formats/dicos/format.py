@@ -96,14 +96,7 @@ class DicosFormat(Format):
         return is_dicos(head)
 
     def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
-        """Write ``scan`` as the folder ``path``.
-
-        Options: ``compression`` (``none``, ``rle``, ``jpeg-lossless``, ``jpegls``,
-        ``j2k``), ``dicos_version`` (``"V03"``), ``modality`` (``"XRAY"`` or ``"DX"``),
-        ``presentation`` (DX For Presentation with a window), ``window`` (center, width),
-        ``created_at`` (Instance Creation Date/Time; now by default), ``fsync`` (flush every
-        file and the rename to disk before returning).
-        """
+        """Write ``scan`` as the folder ``path``; the options are :attr:`write_options`."""
         from .scan_io import write_scan
 
         return write_scan(scan, path, **options)
