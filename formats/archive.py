@@ -53,8 +53,8 @@ from nii.formats._hdf5 import check_global_heaps, read_whole
 from nii.io import atomic_output
 from nii.limits import check_image_size
 from nii.metadata import scan_arrays, scan_from_dict, scan_to_dict
-from nii.model import LenientStrEnum, Provenance, Scan
-from nii.registry import Format, register
+from nii.model import LenientStrEnum, Scan
+from nii.registry import Format, Option, declare, register
 from nii.version import __version__
 
 __all__ = [
@@ -546,7 +546,17 @@ class Archive:
         return result
 
     def read(self, scan: int | str = 0) -> Scan:
-        """Load one scan (its arrays in memory); no other scan's data is read.
+        """Load one scan (its arrays in memory), its provenance naming this archive as the source.
+
+        Raises
+        ------
+        ConfigurationError, CorruptFileError, TruncatedFileError, LimitExceededError, ValidationError
+            As :meth:`stored`.
+        """
+        return FORMAT.stamp(self.stored(scan), self.name)
+
+    def stored(self, scan: int | str = 0) -> Scan:
+        """Load one scan as the archive stores it (provenance as written); no other scan's data is read.
 
         Raises
         ------
@@ -567,14 +577,7 @@ class Archive:
             raise CorruptFileError(f"malformed view metadata of scan {index}: {error!r}", path=self.name) from error
         arrays = _ScanArrays(self._group(index), self.name, index, expected)
         with _hdf5_errors(self.name, f"cannot read scan {index}"):
-            result = scan_from_dict(metadata, arrays, path=self.name)
-        result.provenance = Provenance(
-            source_path=self.name,
-            source_format=FORMAT_NAME,
-            reader_version=ArchiveFormat.version,
-            steps=result.provenance.steps,
-        )
-        return result
+            return scan_from_dict(metadata, arrays, path=self.name)
 
     def truth(self, scan: int | str = 0) -> Truth:
         """The ground truth stored with one scan: ``(arrays, json)``; empty and ``None`` if none."""
@@ -668,6 +671,10 @@ class ArchiveFormat(Format):
     description = "NII archive: many scans with truth and threats in one compressed HDF5 file (lossless)"
     capabilities = frozenset({"dual-energy", "multi-view", "threats", "lossless", "compression", "multi-scan", "truth"})
     version = "1"
+    read_options = declare(scan=Option("index or UID of the scan to read", default=0, kind=(int, str)))
+    write_options = declare(
+        compression=Option("lossless filter of the pixels", default=Compression.BLOSC_LZ4, kind=Compression)
+    )
 
     def can_read(self, head: bytes, path: Path) -> bool:
         if not head.startswith(_HDF5_SIGNATURE):
@@ -682,17 +689,11 @@ class ArchiveFormat(Format):
         return marked if marked is not None else path.name.lower().endswith(EXTENSION)
 
     def read(self, path: Path, **options: Any) -> Scan:
-        scan = options.pop("scan", 0)
-        if options:
-            raise TypeError(f"{self.name} reader takes only scan=, got {sorted(options)}")
         with open_archive(path) as archive:
-            return archive.read(scan)
+            return archive.stored(options["scan"])
 
     def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
-        compression = options.pop("compression", Compression.BLOSC_LZ4)
-        if options:
-            raise TypeError(f"{self.name} writer takes only compression=, got {sorted(options)}")
-        write_archive(path, [scan], compression=compression)
+        write_archive(path, [scan], compression=options["compression"])
         return [path]
 
 

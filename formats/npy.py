@@ -34,7 +34,7 @@ import numpy as np
 from nii.errors import ConfigurationError, CorruptFileError, TruncatedFileError, UnsupportedError
 from nii.limits import check_image_size
 from nii.model import CalibrationState, ProcessingStep, Provenance, Scan, View
-from nii.registry import Format, register
+from nii.registry import Format, Option, declare, register
 
 __all__ = ["NPY_MAGIC", "NpyFormat", "NpyHeader", "read_npy_header"]
 
@@ -140,17 +140,18 @@ class NpyFormat(Format):
     description = "one NumPy array per file: (rows, lines) or (rows, lines, channels), high/low in the last axis"
     capabilities = frozenset({"dual-energy"})
     version = "1"
+    read_options = declare(
+        channels=Option("channel names, comma-separated (high,low); default: by channel count", kind=(str, tuple)),
+        axes=Option("the array's axes in order, comma-separated (lines,rows); default rows,lines[,channels]"),
+        calibration=Option("what the values are", default=CalibrationState.RAW, kind=CalibrationState),
+        view=Option("the view's name", default="side"),
+    )
 
     def can_read(self, head: bytes, path: Path) -> bool:
         return head.startswith(NPY_MAGIC)
 
     def read(self, path: Path, **options: Any) -> Scan:
-        channels = options.pop("channels", None)
-        axes = options.pop("axes", None)
-        calibration = CalibrationState(str(options.pop("calibration", "RAW")).upper())
-        view_name = str(options.pop("view", "side"))
-        if options:
-            raise ConfigurationError(f"npy reader takes channels=, axes=, calibration=, view=; got {sorted(options)}")
+        channels, axes = options["channels"], options["axes"]
         header = read_npy_header(path)
         check_image_size(header.shape, header.dtype, path=path)
         array: np.ndarray = np.memmap(
@@ -170,14 +171,9 @@ class NpyFormat(Format):
             {"shape": list(header.shape), "dtype": str(header.dtype), "channels": list(images), "axes": axes},
         )
         return Scan(
-            views=[View(view_name, images, calibration=calibration)],
+            views=[View(options["view"], images, calibration=options["calibration"])],
             acquired_at=acquired,
-            provenance=Provenance(
-                source_path=str(path),
-                source_format=self.name,
-                reader_version=self.version,
-                steps=(step, ProcessingStep("scan time from file modification time", {})),
-            ),
+            provenance=Provenance(steps=(step, ProcessingStep("scan time from file modification time", {}))),
         )
 
 

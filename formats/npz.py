@@ -23,8 +23,8 @@ from nii.errors import CorruptFileError
 from nii.io import atomic_output
 from nii.limits import check_image_size
 from nii.metadata import scan_arrays, scan_from_dict, scan_to_dict
-from nii.model import Provenance, Scan
-from nii.registry import Format, register
+from nii.model import Scan
+from nii.registry import Format, Option, declare, register
 
 METADATA_ENTRY = "nii.json"
 _SIGNATURE = b"PK\x03\x04"
@@ -38,14 +38,14 @@ class NpzFormat(Format):
     description = "NumPy .npz archive with nii.json metadata (lossless, memory-mapped)"
     capabilities = frozenset({"dual-energy", "multi-view", "threats", "lossless", "memory-map"})
     version = "1"
+    read_options = declare(mmap=Option("map the file's arrays instead of reading them", default=True, kind=bool))
+    write_options = declare()
 
     def can_read(self, head: bytes, path: Path) -> bool:
         name = METADATA_ENTRY.encode()
         return head.startswith(_SIGNATURE) and head[30 : 30 + len(name)] == name
 
     def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
-        if options:
-            raise TypeError(f"npz writer takes no options, got {sorted(options)}")
         metadata = json.dumps(scan_to_dict(scan), indent=1).encode()
         with (
             atomic_output(path) as temporary,
@@ -58,9 +58,7 @@ class NpzFormat(Format):
         return [path]
 
     def read(self, path: Path, **options: Any) -> Scan:
-        mmap = options.pop("mmap", True)
-        if options:
-            raise TypeError(f"npz reader takes only mmap=, got {sorted(options)}")
+        mmap = options["mmap"]
         try:
             archive = zipfile.ZipFile(path)
         except zipfile.BadZipFile as error:
@@ -77,15 +75,7 @@ class NpzFormat(Format):
                 for info in archive.infolist()
                 if info.filename.endswith(".npy")
             }
-        scan = scan_from_dict(metadata, arrays, path=path)
-        previous = scan.provenance
-        scan.provenance = Provenance(
-            source_path=str(path),
-            source_format=self.name,
-            reader_version=self.version,
-            steps=previous.steps,
-        )
-        return scan
+        return scan_from_dict(metadata, arrays, path=path)
 
 
 def _entry(name: str) -> zipfile.ZipInfo:

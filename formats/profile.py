@@ -48,7 +48,7 @@ from nii.model import (
     Site,
     View,
 )
-from nii.registry import Format, register
+from nii.registry import Format, Option, declare, register
 
 __all__ = ["ContainerAxis", "HeaderValue", "ProfileReport", "RawProfile", "check_file", "fits", "for_file"]
 
@@ -613,11 +613,12 @@ class ProfileFormat(Format):
     description = "raw export described by a TOML profile: nii.read(path, format='profile', profile='x.toml')"
     capabilities = frozenset({"dual-energy", "calibration-lines"})
     version = "1"
+    read_options = declare(
+        profile=Option("the TOML profile (a path) or a RawProfile; required", kind=(str, os.PathLike, RawProfile))
+    )
 
     def read(self, path: Path, **options: Any) -> Scan:
-        profile = options.pop("profile", None)
-        if options:
-            raise TypeError(f"profile reader takes only profile=, got {sorted(options)}")
+        profile = options["profile"]
         if profile is None:
             raise ConfigurationError("format 'profile' needs profile=PATH_TO_TOML (or a RawProfile)", path=path)
         if not isinstance(profile, RawProfile):
@@ -642,9 +643,6 @@ class ProfileFormat(Format):
                 scanner=profile.scanner,
                 site=profile.site,
                 provenance=Provenance(
-                    source_path=str(path),
-                    source_format=self.name,
-                    reader_version=self.version,
                     steps=(
                         ProcessingStep(
                             "decode with raw profile", {"profile": str(profile.source), "name": profile.name}

@@ -34,8 +34,8 @@ from nii.formats._vendor import (
 from nii.io import atomic_output
 from nii.lazy import LazyArray
 from nii.limits import check_image_size
-from nii.model import Box, Operator, Provenance, Scan, Threat, View
-from nii.registry import Format, register
+from nii.model import Box, Operator, Scan, Threat, View
+from nii.registry import Format, Option, declare, register
 
 MAGIC = b"NIIREFH5\r\n\x1a\n"
 VERSION = 1
@@ -84,13 +84,15 @@ class RefHdf5Format(Format):
     description = "reference cargo format: HDF5 groups and attributes, chunked, compressed, read lazily"
     capabilities = frozenset({"dual-energy", "multi-view", "threats", "lazy", "compression", "calibration-lines"})
     version = "1"
+    read_options = declare()
+    write_options = declare(
+        compression=Option("lossless filter of the channels", default="blosc-lz4", choices=("blosc-lz4", "gzip"))
+    )
 
     def can_read(self, head: bytes, path: Path) -> bool:
         return head.startswith(MAGIC)
 
     def read(self, path: Path, **options: Any) -> Scan:
-        if options:
-            raise TypeError(f"{self.name} reader takes no options, got {sorted(options)}")
         with open(path, "rb") as handle:
             if handle.read(len(MAGIC)) != MAGIC:
                 raise CorruptFileError(f"not a {self.name} file: no {MAGIC!r} user block", path=path)
@@ -185,14 +187,10 @@ class RefHdf5Format(Format):
                 operator=Operator(operator["identifier"], operator.get("name")) if operator else None,
                 threats=threats,
                 scan_uid=root["uid"],
-                provenance=Provenance(source_path=str(path), source_format=self.name, reader_version=self.version),
             )
 
     def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
-        compression = options.pop("compression", "blosc-lz4")
-        if options:
-            raise TypeError(f"{self.name} writer takes only compression=, got {sorted(options)}")
-        filters = _filters(compression)
+        filters = _filters(options["compression"])
         for view in scan.views:
             for name, channel in view.channels.items():
                 if channel.dtype.kind not in "uif":

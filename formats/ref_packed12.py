@@ -26,7 +26,6 @@ from nii.model import (
     Geometry,
     InspectedObject,
     ObjectType,
-    Provenance,
     RowOrder,
     Scan,
     Scanner,
@@ -35,7 +34,7 @@ from nii.model import (
     TravelDirection,
     View,
 )
-from nii.registry import Format, register
+from nii.registry import Format, declare, register
 
 MAGIC = b"NIIREF12"
 VERSION = 1
@@ -120,13 +119,13 @@ class RefPacked12Format(Format):
     description = "reference portal format: C-struct header, 12-bit packed lines, speed per line"
     capabilities = frozenset({"dual-energy", "variable-speed"})
     version = "1"
+    read_options = declare()
+    write_options = declare()
 
     def can_read(self, head: bytes, path: Path) -> bool:
         return head.startswith(MAGIC)
 
     def read(self, path: Path, **options: Any) -> Scan:
-        if options:
-            raise TypeError(f"{self.name} reader takes no options, got {sorted(options)}")
         with open(path, "rb") as handle:
             header = dict(
                 zip(
@@ -235,12 +234,9 @@ class RefPacked12Format(Format):
                     machine_id=_text(header["machine_id"]),
                     country=_text(header["country"]),
                 ),
-                provenance=Provenance(source_path=str(path), source_format=self.name, reader_version=self.version),
             )
 
     def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
-        if options:
-            raise TypeError(f"{self.name} writer takes no options, got {sorted(options)}")
         if len(scan.views) != 1:
             raise UnsupportedError(f"{self.name} stores one view, the scan has {len(scan.views)}", path=path)
         view = scan.views[0]

@@ -33,8 +33,8 @@ from nii.formats._vendor import (
 from nii.io import atomic_output, read_exactly
 from nii.kernels.decode import deinterleave_lines
 from nii.limits import check_image_size
-from nii.model import CalibrationState, Operator, Provenance, Scan, View
-from nii.registry import Format, register
+from nii.model import CalibrationState, Operator, Scan, View
+from nii.registry import Format, declare, register
 
 ROOT = "RefRawScan"
 VERSION = "1"
@@ -78,13 +78,13 @@ class RefRawXmlFormat(Format):
     description = "reference cargo format: XML header, big-endian interleaved lines, dark/air/reference"
     capabilities = frozenset({"dual-energy", "multi-view", "calibration-lines", "reference-detector"})
     version = "1"
+    read_options = declare()
+    write_options = declare()
 
     def can_read(self, head: bytes, path: Path) -> bool:
         return head.startswith(b"<?xml") and _ROOT_TAG.search(head) is not None
 
     def read(self, path: Path, **options: Any) -> Scan:
-        if options:
-            raise TypeError(f"{self.name} reader takes no options, got {sorted(options)}")
         root, header_bytes = self._header(path)
         size = path.stat().st_size
         views, energies, end = [], {}, header_bytes
@@ -122,7 +122,6 @@ class RefRawXmlFormat(Format):
                 if operator is not None
                 else None,
                 scan_uid=root.attrib["uid"],
-                provenance=Provenance(source_path=str(path), source_format=self.name, reader_version=self.version),
             )
 
     def _header(self, path: Path) -> tuple[ET.Element, int]:
@@ -199,8 +198,6 @@ class RefRawXmlFormat(Format):
         return view, energies, end
 
     def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
-        if options:
-            raise TypeError(f"{self.name} writer takes no options, got {sorted(options)}")
         blocks = [self._records(view, path) for view in scan.views]
         warn_unstored(
             scan,

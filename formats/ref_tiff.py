@@ -32,8 +32,8 @@ from nii.formats._vendor import (
 )
 from nii.io import atomic_output
 from nii.limits import check_image_size
-from nii.model import Box, Provenance, Scan, Threat, View
-from nii.registry import Format, register
+from nii.model import Box, Scan, Threat, View
+from nii.registry import Format, declare, register
 
 FORMAT_ID = "nii-ref-tiff"
 VERSION = 1
@@ -104,14 +104,14 @@ class RefTiffFormat(Format):
     description = "reference baggage format: multi-page 16-bit TIFF, JSON metadata, two views"
     capabilities = frozenset({"dual-energy", "multi-view", "threats"})
     version = "1"
+    read_options = declare()
+    write_options = declare()
 
     def can_read(self, head: bytes, path: Path) -> bool:
         # The description of the first page follows its IFD, well inside the first bytes.
         return head[:4] in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+") and _MARKER in head
 
     def read(self, path: Path, **options: Any) -> Scan:
-        if options:
-            raise TypeError(f"{self.name} reader takes no options, got {sorted(options)}")
         check_ifd_chain(path)  # tifffile follows a chain that loops back forever
         try:
             with tifffile.TiffFile(path) as tif:
@@ -199,12 +199,9 @@ class RefTiffFormat(Format):
                 site=site,
                 threats=threats,
                 scan_uid=document["uid"],
-                provenance=Provenance(source_path=str(path), source_format=self.name, reader_version=self.version),
             )
 
     def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
-        if options:
-            raise TypeError(f"{self.name} writer takes no options, got {sorted(options)}")
         warn_unstored(
             scan,
             self.name,

@@ -18,12 +18,16 @@ import importlib
 import logging
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from enum import Enum
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from nii.errors import (
+    ConfigurationError,
     CorruptFileError,
     FileAccessError,
     LimitExceededError,
@@ -33,7 +37,18 @@ from nii.errors import (
 )
 from nii.model import Scan
 
-__all__ = ["HEAD_SIZE", "Format", "available", "find_format", "get_format", "read", "register", "write"]
+__all__ = [
+    "HEAD_SIZE",
+    "Format",
+    "Option",
+    "available",
+    "declare",
+    "find_format",
+    "get_format",
+    "read",
+    "register",
+    "write",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +58,133 @@ HEAD_SIZE = 4096
 ENTRY_POINT_GROUP = "nii.formats"
 
 
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option a reader or writer takes, declared on its :class:`Format`.
+
+    Parameters
+    ----------
+    help
+        What the option does, shown by ``nii formats``.
+    default
+        The value the reader or writer gets when the option is not given.
+    kind
+        The accepted value type(s); ``object`` accepts anything (the format checks it). A string
+        is converted to the first kind when that is ``bool``, ``int``, ``float`` or an Enum, so
+        the CLI's ``--reader-option KEY=VALUE`` gives typed values.
+    choices
+        The allowed values, when only some are.
+
+    Examples
+    --------
+    >>> mmap = Option("map the file instead of reading it", default=True, kind=bool)
+    >>> mmap.check("no")
+    False
+    """
+
+    help: str
+    default: Any = None
+    kind: type | tuple[type, ...] = str
+    choices: tuple[Any, ...] = ()
+
+    @property
+    def kinds(self) -> tuple[type, ...]:
+        return self.kind if isinstance(self.kind, tuple) else (self.kind,)
+
+    @property
+    def allowed(self) -> tuple[Any, ...]:
+        """The allowed values: the choices, or an Enum kind's values; ``()`` for any value of the kind."""
+        first = self.kinds[0]
+        if not self.choices and isinstance(first, type) and issubclass(first, Enum):
+            return tuple(member.value for member in first)
+        return self.choices
+
+    def check(self, value: Any) -> Any:
+        """``value`` converted to the option's kind.
+
+        Raises
+        ------
+        ValueError
+            The value is not of the kind or not one of the allowed values.
+        """
+        if value is None and self.default is None:
+            return None
+        kinds = self.kinds
+        if object in kinds:
+            return value
+        if isinstance(value, str) and str not in kinds:
+            value = _parse(value, kinds[0])
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise ValueError(f"must be {' or '.join(kind.__name__ for kind in kinds)}, got {value!r}")
+        if self.choices and value not in self.choices:
+            raise ValueError(f"must be one of {', '.join(map(str, self.choices))}; got {value!r}")
+        return value
+
+    def describe(self) -> str:
+        """One line: kind, allowed values, default and help."""
+        kinds = "|".join(kind.__name__ for kind in self.kinds if kind is not object) or "any"
+        allowed = f" ({', '.join(map(str, self.allowed))})" if self.allowed else ""
+        default = self.default.value if isinstance(self.default, Enum) else self.default
+        return f"{kinds}{allowed}, default {default!r}: {self.help}"
+
+
+def declare(**options: Option) -> Mapping[str, Option]:
+    """A format's declared options, read-only (``read_options = declare(mmap=Option(...))``)."""
+    return MappingProxyType(options)
+
+
+def _parse(text: str, kind: type) -> Any:
+    if kind is bool:
+        if text.strip().lower() in _TRUE | _FALSE:
+            return text.strip().lower() in _TRUE
+        raise ValueError(f"must be true or false, got {text!r}")
+    if issubclass(kind, Enum):
+        try:
+            return kind(text.strip())
+        except ValueError:
+            values = ", ".join(str(member.value) for member in kind.__members__.values())
+            raise ValueError(f"must be one of {values}; got {text!r}") from None
+    if kind in (int, float):
+        try:
+            return kind(text.strip())
+        except ValueError:
+            raise ValueError(f"must be {kind.__name__}, got {text!r}") from None
+    return text
+
+
+def _checked(fmt: Format, role: str, path: Path, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options for ``fmt``'s reader or writer (``role``), checked against its declaration, with the
+    declared defaults filled in; undeclared options (``None``) pass as given."""
+    declared: Mapping[str, Option] | None = fmt.read_options if role == "reader" else fmt.write_options
+    if declared is None:
+        return dict(options)
+    takes = f"it takes {', '.join(sorted(declared))}" if declared else "it takes none"
+    if unknown := sorted(set(options) - set(declared)):
+        raise ConfigurationError(
+            f"the {fmt.name} {role} has no option {', '.join(map(repr, unknown))}; {takes}", path=path
+        )
+    result = {name: option.default for name, option in declared.items()}
+    for name, value in options.items():
+        try:
+            result[name] = declared[name].check(value)
+        except ValueError as error:
+            raise ConfigurationError(f"{fmt.name} {role} option {name!r} {error}", path=path) from None
+    return result
+
+
 class Format:
     """Base class of every scan format.
 
     Subclasses set the class attributes and implement :meth:`can_read` and :meth:`read`
-    and/or :meth:`write`.
+    and/or :meth:`write`. :func:`read` and :func:`write` check the options against
+    :attr:`read_options` and :attr:`write_options` and pass every declared option (the
+    default when not given), so a reader never checks its options by hand; :func:`read`
+    also records the source in the scan's provenance (:meth:`stamp`), so a reader returns
+    the scan as the file gives it.
     """
 
     name: ClassVar[str]
@@ -60,6 +197,11 @@ class Format:
     ``"multi-view"``, ``"lazy"``, ``"folder"`` (reads a folder as one scan), ``"compression"``."""
     version: ClassVar[str] = "1"
     """Reader/writer version, recorded in provenance."""
+    read_options: ClassVar[Mapping[str, Option] | None] = None
+    """The reader's options by name (``{}``: none); ``None`` (the default, for plug-ins that
+    declare nothing) passes every option to the reader unchecked."""
+    write_options: ClassVar[Mapping[str, Option] | None] = None
+    """The writer's options, as :attr:`read_options`."""
 
     @property
     def can_read_files(self) -> bool:
@@ -87,6 +229,13 @@ class Format:
     def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
         """Write the scan; return the files written. Must be atomic (see :mod:`nii.io`)."""
         raise UnsupportedError(f"format {self.name!r} cannot write", path=path)
+
+    def stamp(self, scan: Scan, path: str | os.PathLike[str]) -> Scan:
+        """``scan`` with its provenance saying this format read it from ``path`` (steps kept)."""
+        scan.provenance = replace(
+            scan.provenance, source_path=str(path), source_format=self.name, reader_version=self.version
+        )
+        return scan
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -219,7 +368,12 @@ def read(path: str | os.PathLike[str], *, format: str | None = None, **options: 
     format
         Force a format by name instead of sniffing the content.
     **options
-        Passed to the format's reader.
+        The reader's options (:attr:`Format.read_options`, listed by ``nii formats``).
+
+    Raises
+    ------
+    ConfigurationError
+        An option the reader does not take, or a value of the wrong kind.
 
     Examples
     --------
@@ -233,8 +387,9 @@ def read(path: str | os.PathLike[str], *, format: str | None = None, **options: 
         _head(path)
     else:
         fmt = find_format(path)
+    options = _checked(fmt, "reader", path, options)
     try:
-        return fmt.read(path, **options)
+        return fmt.stamp(fmt.read(path, **options), path)
     except (NiiError, KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except MemoryError as error:
@@ -247,7 +402,9 @@ def read(path: str | os.PathLike[str], *, format: str | None = None, **options: 
 def write(scan: Scan, path: str | os.PathLike[str], *, format: str | None = None, **options: Any) -> list[Path]:
     """Write ``scan`` to ``path`` atomically; return the files written.
 
-    The format is the one named, or the one whose extension ends ``path``.
+    The format is the one named, or the one whose extension ends ``path``; ``options`` are
+    checked against its :attr:`Format.write_options` (a :class:`~nii.errors.ConfigurationError`
+    names an unknown option or a wrong value).
     """
     path = Path(path)
     if format is not None:
@@ -263,4 +420,4 @@ def write(scan: Scan, path: str | os.PathLike[str], *, format: str | None = None
         fmt = writers[0]
     if not fmt.can_write_files:
         raise UnsupportedError(f"format {fmt.name!r} is read-only", path=path)
-    return fmt.write(scan, path, **options)
+    return fmt.write(scan, path, **_checked(fmt, "writer", path, options))

@@ -12,12 +12,13 @@ the registry; the work is done in :mod:`nii.formats.dicos.scan_io`, imported on 
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from nii.errors import CorruptFileError, FileAccessError
-from nii.model import Provenance, Scan
-from nii.registry import Format
+from nii.model import Scan
+from nii.registry import Format, Option, declare
 
 __all__ = ["DicosFormat", "dicos_files", "is_dicos"]
 
@@ -74,6 +75,20 @@ class DicosFormat(Format):
         {"dual-energy", "multi-view", "threats", "volumes", "folder", "compression", "lossless", "memory-map"}
     )
     version = "1"
+    read_options = declare(scan_uid=Option("the scan to read from a folder that holds several"))
+    write_options = declare(
+        compression=Option(
+            "Pixel Data encoding (all lossless)",
+            default="none",
+            choices=("none", "rle", "jpeg-lossless", "jpegls", "j2k"),
+        ),
+        dicos_version=Option("(4010,103A) and (0002,0004)", default="V03"),
+        modality=Option("DX Modality", default="XRAY", choices=("XRAY", "DX")),
+        presentation=Option("DX For Presentation with a window", default=False, kind=bool),
+        window=Option("(center, width) for presentation; default: each channel's range", kind=(tuple, list)),
+        created_at=Option("Instance Creation Date/Time; now by default", kind=datetime),
+        fsync=Option("flush every file and the rename to disk before returning", default=False, kind=bool),
+    )
 
     def can_read(self, head: bytes, path: Path) -> bool:
         if path.is_dir():
@@ -81,14 +96,7 @@ class DicosFormat(Format):
         return is_dicos(head)
 
     def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
-        """Write ``scan`` as the folder ``path``.
-
-        Options: ``compression`` (``none``, ``rle``, ``jpeg-lossless``, ``jpegls``,
-        ``j2k``), ``dicos_version`` (``"V03"``), ``modality`` (``"XRAY"`` or ``"DX"``),
-        ``presentation`` (DX For Presentation with a window), ``window`` (center, width),
-        ``created_at`` (Instance Creation Date/Time; now by default), ``fsync`` (flush every
-        file and the rename to disk before returning).
-        """
+        """Write ``scan`` as the folder ``path``; the options are :attr:`write_options`."""
         from .scan_io import write_scan
 
         return write_scan(scan, path, **options)
@@ -100,11 +108,4 @@ class DicosFormat(Format):
         """
         from .scan_io import read_scan
 
-        scan_uid = options.pop("scan_uid", None)
-        if options:
-            raise TypeError(f"dicos reader takes only scan_uid=, got {sorted(options)}")
-        scan = read_scan(path, scan_uid)
-        scan.provenance = Provenance(
-            source_path=str(path), source_format=self.name, reader_version=self.version, steps=scan.provenance.steps
-        )
-        return scan
+        return read_scan(path, options["scan_uid"])

@@ -33,9 +33,9 @@ _Instance = TypeVar("_Instance", bound=Dataset)
 
 
 def write_scan(scan: Scan, path: Path, **options: Any) -> list[Path]:
-    """Write ``scan`` as the folder ``path`` (see :meth:`DicosFormat.write` for the options)."""
-    compression = Compression(options.pop("compression", "none"))
-    fsync = bool(options.pop("fsync", False))
+    """Write ``scan`` as the folder ``path`` with every option :attr:`DicosFormat.write_options` declares."""
+    compression = Compression(options.pop("compression"))
+    fsync = bool(options.pop("fsync"))
     if not compression.reference_toolkit_reads:
         log.warning("compression %s: the reference DICOS toolkit cannot read these files", compression.value)
     write_options = WriteOptions(**options)

@@ -20,8 +20,10 @@ Examples
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,7 +34,7 @@ from PIL import Image, PngImagePlugin, TiffImagePlugin
 from nii.errors import ConfigurationError, UnsupportedError
 from nii.io import atomic_output
 from nii.model import Scan
-from nii.registry import Format, register
+from nii.registry import Format, Option, declare, register
 from nii.render.renderer import RenderOptions, render, stored_codes
 
 __all__ = ["IMAGE_FORMAT_BY_SUFFIX", "ImageExportFormat", "export_picture", "picture_metadata"]
@@ -166,8 +168,26 @@ def _save(image: Image.Image, path: Path, kind: str, dpi: tuple[float, float] | 
         image.save(temporary, format=kind, **save)
 
 
-_OPTION_NAMES = frozenset(field.name for field in fields(RenderOptions))
-_WRITE_OPTIONS = frozenset({"view", "max_width", "level", "sixteen_bit"})
+_PICTURE_OPTIONS = {
+    "view": "the view to draw; the first by default",
+    "max_width": "largest width in pixels (a smaller picture keeps the aspect)",
+    "level": "pyramid level: 2**level times smaller",
+    "sixteen_bit": "exact 16-bit values with scale and unit in the metadata (PNG, TIFF)",
+}
+
+
+def _declared_options() -> Mapping[str, Option]:
+    """The picture writers' options: every :class:`RenderOptions` field and :func:`export_picture`'s own
+    (their defaults from those definitions; their values checked by them)."""
+    picture = inspect.signature(export_picture).parameters
+    declared = {
+        field.name: Option(f"RenderOptions.{field.name}", default=field.default, kind=object)
+        for field in fields(RenderOptions)
+    }
+    for name, text in _PICTURE_OPTIONS.items():
+        declared[name] = Option(text, default=picture[name].default, kind=object)
+    declared["options"] = Option("a whole RenderOptions, instead of its fields", kind=RenderOptions)
+    return declare(**declared)
 
 
 class ImageExportFormat(Format):
@@ -177,11 +197,11 @@ class ImageExportFormat(Format):
     pillow_format: ClassVar[str]
     capabilities = frozenset({"picture", "write-only"})
 
+    write_options = _declared_options()
+
     def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
-        if unknown := set(options) - _OPTION_NAMES - _WRITE_OPTIONS - {"options"}:
-            raise TypeError(f"{self.name} writer takes {sorted(_OPTION_NAMES | _WRITE_OPTIONS)}, got {sorted(unknown)}")
-        given = {name: options.pop(name) for name in list(options) if name in _OPTION_NAMES}
-        render_options = options.pop("options", None) or RenderOptions(**given)
+        fields_given = {field.name: options.pop(field.name) for field in fields(RenderOptions)}
+        render_options = options.pop("options") or RenderOptions(**fields_given)
         return [export_picture(scan, path, options=render_options, image_format=self.pillow_format, **options)]
 
 

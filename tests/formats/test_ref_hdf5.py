@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import nii
-from nii.errors import CorruptFileError, UnknownFormatError
+from nii.errors import ConfigurationError, CorruptFileError, UnknownFormatError
 from nii.formats.ref_hdf5 import USER_BLOCK
 from nii.lazy import LazyArray
 from tests.conftest import make_scan
@@ -106,7 +106,7 @@ def test_lazy_channels_export_as_pictures(written, tmp_path):
 
 def test_writer_refuses_unknown_compression(written, tmp_path):
     scan, _ = written
-    with pytest.raises(ValueError, match="compression must be"):
+    with pytest.raises(ConfigurationError, match="ref-hdf5 writer option 'compression' must be one of blosc-lz4, gzip"):
         nii.write(scan, tmp_path / "x.rh5", compression="zip")
     assert not (tmp_path / "x.rh5").exists()
 

@@ -1,13 +1,17 @@
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
+import numpy as np
 import pytest
 
 import nii
 import nii.formats
-from nii.errors import CorruptFileError, FileAccessError, UnknownFormatError, UnsupportedError
-from nii.registry import Format, available, find_format, get_format, register
+from nii.errors import ConfigurationError, CorruptFileError, FileAccessError, UnknownFormatError, UnsupportedError
+from nii.model import CalibrationState
+from nii.registry import Format, Option, available, find_format, get_format, register
+from tests.conftest import make_scan
 
 PLUGIN = Path(__file__).parents[1] / "plugin_dist"
 
@@ -93,3 +97,86 @@ def test_entry_point_plugin_is_picked_up(tmp_path):
     assert "'example'" in out.stdout and "'npz'" in out.stdout
     assert "[[256, 770], [1284, 1798], [2312, 2826]]" in out.stdout
     assert any(f.name == "npz" for f in available())
+
+
+def mapped(array):
+    while array is not None:
+        if isinstance(array, np.memmap):
+            return True
+        array = getattr(array, "base", None)
+    return False
+
+
+def test_declared_options_are_checked_once_with_one_clear_error(scan, tmp_path):
+    path = nii.write(scan, tmp_path / "scan.npz")[0]
+    with pytest.raises(ConfigurationError, match=r"scan.npz: the npz reader has no option 'bogus'; it takes mmap$"):
+        nii.read(path, bogus=1)
+    with pytest.raises(ConfigurationError, match="npz reader option 'mmap' must be true or false, got 'maybe'"):
+        nii.read(path, mmap="maybe")
+    with pytest.raises(ConfigurationError, match="npz reader option 'mmap' must be bool, got 3"):
+        nii.read(path, mmap=3)
+    read_in_memory = nii.read(path, mmap="no")  # a CLI string, converted to the declared kind
+    assert not mapped(read_in_memory.views[0].channels["high"])
+    assert mapped(nii.read(path).views[0].channels["high"])  # the declared default
+    with pytest.raises(ConfigurationError, match="nii-archive writer option 'compression' must be one of blosc-lz4"):
+        nii.write(scan, tmp_path / "a.niih5", compression="lzma")
+    with pytest.raises(ConfigurationError, match="dicos writer option 'modality' must be one of XRAY, DX; got 'CT'"):
+        nii.write(scan, tmp_path / "a.dicos", modality="CT")
+    with pytest.raises(ConfigurationError, match="the ref-tiff writer has no option 'compression'; it takes none"):
+        nii.write(scan, tmp_path / "a.tif", compression="gzip")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scan.npz"]  # nothing written by a refused call
+
+
+def test_option_kinds_choices_and_description():
+    calibration = Option("what the values are", default=CalibrationState.RAW, kind=CalibrationState)
+    assert calibration.check("attenuation") is CalibrationState.ATTENUATION
+    with pytest.raises(ValueError, match="must be one of RAW, TRANSMISSION, ATTENUATION; got 'counts'"):
+        calibration.check("counts")
+    assert (
+        calibration.describe()
+        == "CalibrationState (RAW, TRANSMISSION, ATTENUATION), default 'RAW': what the values are"
+    )
+    index = Option("which scan", default=0, kind=(int, str))
+    assert index.check(2) == 2 and index.check("1.2.3") == "1.2.3"
+    with pytest.raises(ValueError, match="must be int or str, got True"):
+        index.check(True)
+    assert Option("a float", default=1.0, kind=float).check(" 2.5") == 2.5
+    assert Option("anything", kind=object).check([1, 2]) == [1, 2]
+    with pytest.raises(ValueError, match="must be one of a, b; got 'c'"):
+        Option("letters", default="a", choices=("a", "b")).check("c")
+
+
+class Recording(Format):
+    """A plug-in that declares no options: it gets them as given, unchecked."""
+
+    name = "recording-test"
+    extensions = (".rec",)
+    given: ClassVar[list[dict]] = []
+
+    def read(self, path, **options):
+        self.given.append(options)
+        return make_scan()
+
+
+def test_undeclared_options_pass_through_and_nii_read_stamps_provenance_once(tmp_path):
+    register(Recording)
+    path = tmp_path / "a.rec"
+    path.write_bytes(b"REC")
+    scan = nii.read(path, format="recording-test", anything=1)
+    assert Recording.given == [{"anything": 1}]
+    assert (scan.provenance.source_path, scan.provenance.source_format) == (str(path), "recording-test")
+    assert scan.provenance.reader_version == "1"
+    assert [step.name for step in scan.provenance.steps] == ["calibrate"]  # the reader's steps kept
+
+
+@pytest.mark.parametrize("name", ["npz", "nii-archive", "dicos", "ref-hdf5", "ref-tiff"])
+def test_readers_return_the_file_and_nii_read_records_the_source(scan, tmp_path, name):
+    fmt = get_format(name)
+    path = tmp_path / f"scan{fmt.extensions[0]}"
+    nii.write(scan, path, format=name)
+    direct = fmt.read(path, **{option: spec.default for option, spec in fmt.read_options.items()})
+    assert (direct.provenance.source_path, direct.provenance.source_format) == (None, None)  # as written
+    read = nii.read(path)
+    assert read.provenance.source_path == str(path)
+    assert (read.provenance.source_format, read.provenance.reader_version) == (name, fmt.version)
+    assert read.provenance.steps == direct.provenance.steps

@@ -96,7 +96,7 @@ def test_missing_preamble_and_file_meta(folder, tmp_path):
     with pytest.raises(CorruptFileError, match="bare.dcs: not a DICOS/DICOM Part 10 file .*'DICM'"):
         read_dataset(bare)
     with pytest.raises(CorruptFileError, match=r"bare.dcs: not a DICOS file \(no Part 10 header"):
-        DicosFormat().read(bare)
+        DicosFormat().read(bare, scan_uid=None)  # called directly: every declared option is given
     with pytest.raises(nii.errors.UnknownFormatError, match="bare.dcs"):
         nii.read(bare)
 

@@ -120,3 +120,27 @@ def test_a_tiff_container_profile_takes_size_and_type_from_the_tags(tmp_path):
     view = nii.read(tmp_path / "d" / "export.npz").views[0]
     np.testing.assert_array_equal(view.channels["high"], high)
     np.testing.assert_array_equal(view.channels["low"], low)
+
+
+def test_reader_options_are_checked_and_typed_by_the_declaration_through_the_cli(tmp_path):
+    path = tmp_path / "scan.npy"
+    np.save(path, export(6, 9, 2)[0])
+    options = ("--reader-option", "calibration=attenuation", "--reader-option", "view=top")
+    read = run_cli("info", str(path), "--json", *options)
+    assert read.returncode == 0, read.stderr
+    view = json.loads(read.stdout)["views"][0]
+    assert (view["name"], view["calibration"]) == ("top", "ATTENUATION")
+    assert json.loads(read.stdout)["provenance"]["source_path"] == str(path)
+    unknown = run_cli("info", str(path), "--reader-option", "bogus=1")
+    assert unknown.returncode == 1 and unknown.stdout == ""
+    assert unknown.stderr == (
+        f"nii: error: {path}: the npy reader has no option 'bogus'; it takes axes, calibration, channels, view\n"
+    )
+    wrong = run_cli("info", str(path), "--reader-option", "calibration=counts")
+    assert wrong.returncode == 1 and wrong.stderr.count("\n") == 1
+    assert "npy reader option 'calibration' must be one of RAW, TRANSMISSION, ATTENUATION; got 'counts'" in wrong.stderr
+    listed = run_cli("formats", "--json")
+    formats = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert formats["npy"]["read_options"]["view"] == "str, default 'side': the view's name"
+    assert formats["npz"]["write_options"] == {} and "bool" in formats["npz"]["read_options"]["mmap"]
+    assert "reader options: channels, axes, calibration, view" in run_cli("formats").stdout
