@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import tifffile
 
 from nii.errors import CorruptFileError, TruncatedFileError, UnsupportedError
 from nii.formats._vendor import (
@@ -29,10 +28,16 @@ from nii.formats._vendor import (
     unique_names,
     warn_unstored,
 )
+from nii.imports import lazy_module
 from nii.io import atomic_output
 from nii.limits import check_image_size
 from nii.model import Box, Provenance, Scan, Threat, View
 from nii.registry import Format, register
+
+if TYPE_CHECKING:
+    import tifffile
+else:
+    tifffile = lazy_module("tifffile")
 
 FORMAT_ID = "nii-ref-tiff"
 VERSION = 1

@@ -8,24 +8,28 @@ and write it as DICOS or another format::
     nii.write(scan, "out.npz")
 """
 
-from nii.errors import NiiError
-from nii.model import (
-    Box,
-    CalibrationState,
-    Geometry,
-    InspectedObject,
-    ObjectType,
-    Operator,
-    ProcessingStep,
-    Provenance,
-    Scan,
-    Scanner,
-    Site,
-    Threat,
-    View,
-)
-from nii.registry import read, write
+from typing import TYPE_CHECKING, Any
+
 from nii.version import __version__
+
+if TYPE_CHECKING:
+    from nii.errors import NiiError
+    from nii.model import (
+        Box,
+        CalibrationState,
+        Geometry,
+        InspectedObject,
+        ObjectType,
+        Operator,
+        ProcessingStep,
+        Provenance,
+        Scan,
+        Scanner,
+        Site,
+        Threat,
+        View,
+    )
+    from nii.registry import read, write
 
 __all__ = [
     "Box",
@@ -46,3 +50,17 @@ __all__ = [
     "read",
     "write",
 ]
+
+_HOMES = {"NiiError": "nii.errors", "read": "nii.registry", "write": "nii.registry"}
+
+
+def __getattr__(name: str) -> Any:
+    """The public names, imported on first use: ``import nii`` (and so every ``nii.x`` module,
+    the CLI's included) then costs nothing until the model, numpy or the registry are needed."""
+    if name not in __all__ or name == "__version__":
+        raise AttributeError(f"module 'nii' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_HOMES.get(name, "nii.model")), name)
+    globals()[name] = value
+    return value

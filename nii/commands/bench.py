@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nii.bench import MIN_SECONDS, WORKLOADS, run_bench, write_results
+from nii.bench import MIN_SECONDS, WORKLOADS
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -29,6 +29,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nii.bench import run_bench, write_results
+
     results = run_bench(args.workloads or list(WORKLOADS), repeats=args.repeats, folder=args.dir)
     print(
         f"{'workload':<9} {'input MB':>9} {'nii scans/s':>12} {'nii MB/s':>9} {'naive MB/s':>11} {'speed-up':>9}"

@@ -8,7 +8,6 @@ import sys
 from typing import Any
 
 from nii.errors import ConfigurationError
-from nii.exchange.deidentify import Deidentifier
 from nii.pipeline import TARGETS, Recipe, convert
 from nii.steps import STEPS
 
@@ -52,6 +51,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nii.exchange.deidentify import Deidentifier
+
     options: dict[str, object] = {"compression": args.compression} if args.compression and args.to == "dicos" else {}
     if args.fsync:
         if args.to != "dicos":

@@ -6,11 +6,8 @@ import argparse
 import json
 from typing import Any
 
-import numpy as np
-
 from nii.commands import add_scan_option, input_format, scan_options
-from nii.metadata import scan_to_dict
-from nii.registry import Format, read
+from nii.registry import Format
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -46,6 +43,11 @@ def _archive_entries(args: argparse.Namespace, fmt: Format) -> list[dict[str, An
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from nii.metadata import scan_to_dict
+    from nii.registry import read
+
     fmt = input_format(args)  # recognised once, for the reader and the archive listing
     scan = read(args.path, format=fmt.name, **scan_options(args, fmt))
     info = scan_to_dict(scan, include_personal=args.personal)

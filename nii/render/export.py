@@ -24,16 +24,22 @@ import json
 import os
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from nii.errors import ConfigurationError, UnsupportedError
+from nii.imports import lazy_module
 from nii.io import atomic_output
 from nii.model import Scan
 from nii.registry import Format, register
-from nii.render.renderer import RenderOptions, render, stored_codes
+
+if TYPE_CHECKING:
+    from nii.render import renderer
+    from nii.render.renderer import RenderOptions
+else:
+    renderer = lazy_module("nii.render.renderer")  # the kernels load when a picture is made
 
 __all__ = ["IMAGE_FORMAT_BY_SUFFIX", "ImageExportFormat", "export_picture", "picture_metadata"]
 
@@ -100,7 +106,7 @@ def export_picture(
         if kind == "JPEG":
             raise UnsupportedError("JPEG holds 8-bit images only; write 16-bit as PNG or TIFF", path=path)
         try:
-            stored = stored_codes(scan, view=view, options=options)
+            stored = renderer.stored_codes(scan, view=view, options=options)
         except ConfigurationError as error:
             raise ConfigurationError(error.problem, path=path) from None
         geometry = (scan.view(view) if view is not None else scan.views[0]).geometry
@@ -109,7 +115,7 @@ def export_picture(
         metadata: dict[str, Any] = {"quantity": str(stored.quantity), "unit": stored.unit, "scale": stored.scale}
     else:
         try:
-            picture = render(scan, view=view, options=options, max_width=max_width, level=level)
+            picture = renderer.render(scan, view=view, options=options, max_width=max_width, level=level)
         except ConfigurationError as error:
             raise ConfigurationError(error.problem, path=path) from None
         pixels = picture.image
@@ -161,7 +167,6 @@ def _save(image: Image.Image, path: Path, kind: str, dpi: tuple[float, float], m
         image.save(temporary, format=kind, **save)
 
 
-_OPTION_NAMES = frozenset(field.name for field in fields(RenderOptions))
 _WRITE_OPTIONS = frozenset({"view", "max_width", "level", "sixteen_bit"})
 
 
@@ -173,10 +178,11 @@ class ImageExportFormat(Format):
     capabilities = frozenset({"picture", "write-only"})
 
     def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
-        if unknown := set(options) - _OPTION_NAMES - _WRITE_OPTIONS - {"options"}:
-            raise TypeError(f"{self.name} writer takes {sorted(_OPTION_NAMES | _WRITE_OPTIONS)}, got {sorted(unknown)}")
-        given = {name: options.pop(name) for name in list(options) if name in _OPTION_NAMES}
-        render_options = options.pop("options", None) or RenderOptions(**given)
+        option_names = frozenset(field.name for field in fields(renderer.RenderOptions))
+        if unknown := set(options) - option_names - _WRITE_OPTIONS - {"options"}:
+            raise TypeError(f"{self.name} writer takes {sorted(option_names | _WRITE_OPTIONS)}, got {sorted(unknown)}")
+        given = {name: options.pop(name) for name in list(options) if name in option_names}
+        render_options = options.pop("options", None) or renderer.RenderOptions(**given)
         return [export_picture(scan, path, options=render_options, image_format=self.pillow_format, **options)]
 
 
