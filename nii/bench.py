@@ -327,7 +327,8 @@ def spread(times: Sequence[float]) -> tuple[float, float, float]:
 @dataclass
 class MachineLoad:
     """What else ran while measuring: other processes' share of all CPUs and the hypervisor's steal time
-    (from ``/proc/stat``, less this process's own CPU time), and the 1-minute load average at the end."""
+    (from ``/proc/stat``, less this process's own CPU time), and the 1-minute load average at the end.
+    The kernel's write-back of the benchmark's own files counts as another process's (a few per cent)."""
 
     others_cpu_fraction: float = 0.0
     steal_fraction: float = 0.0
