@@ -15,6 +15,7 @@ import sys
 import pytest
 
 import nii
+from nii.cli import COMMANDS, commands_to_build, main
 
 NEVER_AT_START = (
     "numba",
@@ -94,3 +95,27 @@ def test_usage_errors_without_a_command_build_no_command():
     """``nii`` with a misspelt command still lists every command by name (each module left unimported)."""
     code, packages, _ = imported_by("infoo")
     assert code == 2 and "numpy" not in packages
+
+
+@pytest.mark.parametrize(
+    ("argv", "built"),
+    [
+        (["info", "scan.npz"], ("info",)),
+        (["-v", "--debug", "convert", "-h"], ("convert",)),
+        (["--help"], COMMANDS),
+        (["-q", "-h", "info"], COMMANDS),  # help asked before any command: every command's help line
+        (["--version"], ()),
+        (["infoo", "x"], ()),
+        ([], ()),
+    ],
+)
+def test_the_parser_builds_the_commands_the_call_needs(argv, built):
+    assert commands_to_build(argv) == built
+
+
+def test_help_still_lists_every_command_with_its_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listing = capsys.readouterr().out
+    assert all(f"    {name} " in listing for name in COMMANDS)
+    assert "measure conversion throughput" in listing and "convert scans" in listing
