@@ -102,51 +102,27 @@ if TYPE_CHECKING:
 _HOMES = {
     name: module
     for module, names in {
-        "nii.kernels.attenuation": [
-            "ATTENUATION_SCALE",
-            "QUANTIZATION",
-            "attenuation",
-            "calibrated_attenuation",
-            "equivalent_thickness",
-        ],
-        "nii.kernels.calibrate": ["Calibration", "TRANSMISSION_FLOOR", "transmission"],
-        "nii.kernels.display": ["area_resample", "area_taps", "grey_levels", "local_contrast"],
-        "nii.kernels.dual_energy": [
-            "CONVENTIONAL_PALETTE",
-            "MaterialClass",
-            "MaterialTable",
-            "ZeffGrid",
-            "effective_z",
-            "false_colour",
-            "material_classes",
-        ],
-        "nii.kernels.resample": ["orient", "resample", "resample_lines", "resample_rows", "target_positions"],
-        "nii.kernels.decode": ["deinterleave_lines", "pack12", "packed12_size", "unpack12"],
-        "nii.kernels.compare": [
-            "checkerboard",
-            "flicker",
-            "match_intensity",
-            "mean_absolute_difference",
-            "ncc",
-            "psnr",
-            "signed_difference",
-            "ssim",
-        ],
-        "nii.kernels.registration": [
-            "AffineTransform",
-            "ChannelOffset",
-            "Features",
-            "Interpolation",
-            "Registration",
-            "TransformModel",
-            "estimate_channel_offset",
-            "register",
-            "shift_along_travel",
-            "valid_mask",
-        ],
+        "nii.kernels.attenuation": (
+            "ATTENUATION_SCALE QUANTIZATION attenuation calibrated_attenuation equivalent_thickness"
+        ),
+        "nii.kernels.calibrate": "Calibration TRANSMISSION_FLOOR transmission",
+        "nii.kernels.display": "area_resample area_taps grey_levels local_contrast",
+        "nii.kernels.dual_energy": (
+            "CONVENTIONAL_PALETTE MaterialClass MaterialTable ZeffGrid effective_z false_colour material_classes"
+        ),
+        "nii.kernels.resample": "orient resample resample_lines resample_rows target_positions",
+        "nii.kernels.decode": "deinterleave_lines pack12 packed12_size unpack12",
+        "nii.kernels.compare": (
+            "checkerboard flicker match_intensity mean_absolute_difference ncc psnr signed_difference ssim"
+        ),
+        "nii.kernels.registration": (
+            "AffineTransform ChannelOffset Features Interpolation Registration TransformModel "
+            "estimate_channel_offset register shift_along_travel valid_mask"
+        ),
     }.items()
-    for name in names
+    for name in names.split()
 }
+"""Module of every kernel (the names ``__all__`` and the imports above list)."""
 
 
 def __getattr__(name: str) -> Any:

@@ -119,3 +119,20 @@ def test_help_still_lists_every_command_with_its_help(capsys):
     listing = capsys.readouterr().out
     assert all(f"    {name} " in listing for name in COMMANDS)
     assert "measure conversion throughput" in listing and "convert scans" in listing
+
+
+@pytest.mark.parametrize("package", ["nii", "nii.kernels", "nii.render"])
+def test_lazy_packages_resolve_every_public_name(package):
+    """Names load on first use, each the object its home module defines (a kernel, not its module of the same
+    name: ``nii.kernels.attenuation`` and ``nii.kernels.resample`` are both)."""
+    import importlib
+    import types
+
+    module = importlib.import_module(package)
+    importlib.import_module("nii.kernels.attenuation")  # the import system sets the package's attribute
+    for name in module.__all__:
+        value = getattr(module, name)
+        assert not isinstance(value, types.ModuleType), name
+    assert callable(importlib.import_module("nii.kernels").attenuation)
+    with pytest.raises(AttributeError):
+        module.no_such_name  # noqa: B018
