@@ -19,4 +19,5 @@ BUILTIN_FORMAT_MODULES: tuple[str, ...] = (
     "nii.formats.ref_hdf5",
     "nii.formats.ref_packed12",
     "nii.formats.profile",
+    "nii.formats.npy",
 )

@@ -92,13 +92,15 @@ def metadata_from_fields(
 
 def geometry_fields(view: View) -> dict[str, Any]:
     """Spacing and orientation of ``view`` as plain values (line positions excluded)."""
-    return {name: _plain(getattr(view.geometry, name)) for name in GEOMETRY_FIELDS}
+    values = {name: _plain(getattr(view.geometry, name)) for name in GEOMETRY_FIELDS}
+    return {name: value for name, value in values.items() if value is not None}  # unknown spacing stays unwritten
 
 
 def geometry_from_fields(fields: Mapping[str, Any], line_positions_mm: np.ndarray | None = None) -> Geometry:
-    """Inverse of :func:`geometry_fields`; missing spacings or orientations are corrupt."""
+    """Inverse of :func:`geometry_fields`; missing orientations are corrupt, missing spacings unknown."""
     return Geometry(
-        **{name: _value(name, fields[name]) for name in GEOMETRY_FIELDS}, line_positions_mm=line_positions_mm
+        **{name: _value(name, fields[name]) for name in GEOMETRY_FIELDS if name in fields or "spacing" not in name},
+        line_positions_mm=line_positions_mm,
     )
 
 

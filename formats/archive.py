@@ -47,7 +47,7 @@ from nii.errors import (
     UnsupportedError,
     ValidationError,
 )
-from nii.formats._hdf5 import read_whole
+from nii.formats._hdf5 import check_global_heaps, read_whole
 from nii.imports import lazy_module
 from nii.io import atomic_output
 from nii.limits import check_image_size
@@ -623,6 +623,8 @@ def open_archive(source: str | os.PathLike[str] | IO[bytes]) -> Archive:
     name = _source_name(source)
     if isinstance(source, str | os.PathLike) and not Path(source).is_file():
         raise FileAccessError("no such file" if not Path(source).exists() else "not a file", path=name)
+    if isinstance(source, str | os.PathLike):
+        check_global_heaps(source)  # HDF5 loops forever or crashes on some damaged heaps
     try:
         file = h5py.File(source, "r")
     except OSError as error:
@@ -656,9 +658,10 @@ def _open_error(name: str, error: OSError) -> NiiError:
 def _has_format_attribute(path: Path) -> bool | None:
     """Whether the root carries the archive attribute; ``None`` if HDF5 cannot open the file."""
     try:
+        check_global_heaps(path)
         with h5py.File(path, "r") as file:
             marker = file.attrs.get(FORMAT_ATTRIBUTE)
-    except (OSError, RuntimeError, ValueError):
+    except (OSError, RuntimeError, ValueError, CorruptFileError):
         return None
     return (marker.decode("ascii", "replace") if isinstance(marker, bytes) else marker) == FORMAT_NAME
 

@@ -111,8 +111,10 @@ def _load_entry(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, who
             shape, fortran, dtype = read_header(entry)
         except ValueError as error:
             raise CorruptFileError(f"entry {info.filename}: bad .npy header ({error})", path=path) from error
-        if dtype.hasobject:
-            raise CorruptFileError(f"entry {info.filename}: object arrays are not allowed", path=path)
+        if dtype.hasobject or dtype.kind not in "biuf":
+            raise CorruptFileError(
+                f"entry {info.filename}: arrays of {dtype} are not allowed (numbers only)", path=path
+            )
         nbytes = check_image_size(shape or (1,), dtype, path=path) if shape else 0
         header_size = entry.tell()
         if nbytes > info.file_size - header_size:

@@ -15,9 +15,10 @@ and a file before converting it (:func:`check_file`).
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,7 @@ from nii.errors import (
     FileAccessError,
     LimitExceededError,
     TruncatedFileError,
+    UnsupportedError,
     ValidationError,
 )
 from nii.formats._vendor import reading
@@ -48,7 +50,7 @@ from nii.model import (
 )
 from nii.registry import Format, register
 
-__all__ = ["HeaderValue", "ProfileReport", "RawProfile", "check_file"]
+__all__ = ["ContainerAxis", "HeaderValue", "ProfileReport", "RawProfile", "check_file", "fits", "for_file"]
 
 SAMPLE_TYPES = {
     "uint8": "u1",
@@ -125,7 +127,16 @@ class HeaderValue:
         return int(np.frombuffer(header, dtype=order + HEADER_TYPES[self.type], count=1, offset=self.offset)[0])
 
 
-Size = int | HeaderValue
+@dataclass(frozen=True)
+class ContainerAxis:
+    """A size taken from the shape a self-describing container declares: its axis ``axis``."""
+
+    axis: int
+
+
+Size = int | HeaderValue | ContainerAxis
+CONTAINERS = ("npy", "tiff")
+"""Self-describing files a profile can take its sizes, sample type and data offset from."""
 
 
 def _size(value: Any, what: str, source: Path | None) -> Size:
@@ -135,6 +146,10 @@ def _size(value: Any, what: str, source: Path | None) -> Size:
         if value < 0:
             raise _fail(source, f"{what} must not be negative, got {value}")
         return value
+    if isinstance(value, dict) and set(value) == {"axis"}:
+        if not isinstance(value["axis"], int) or value["axis"] < 0:
+            raise _fail(source, f"{what}: axis must be a non-negative integer, got {value['axis']!r}")
+        return ContainerAxis(value["axis"])
     return HeaderValue.parse(value, what, source)
 
 
@@ -180,12 +195,22 @@ class RawProfile:
     scanner: Scanner = field(default_factory=Scanner)
     site: Site = field(default_factory=Site)
     name: str | None = None
+    container: str | None = None
+    """``npy`` or ``tiff``: the file declares its data offset, sample type and shape; the profile
+    takes them from it (``dtype = "container"``, ``rows = { axis = 0 }``)."""
     source: Path | None = None
     """The TOML file the profile came from (for messages)."""
 
     def __post_init__(self) -> None:
         source = self.source
-        _choice(self.dtype, SAMPLE_TYPES, "[data] dtype", source)
+        if self.container is not None:
+            _choice(self.container, CONTAINERS, "[data] container", source)
+            if self.header_size or self.magic is not None:
+                raise _fail(source, "a container declares its own header: no [header] size or magic")
+        if self.dtype != "container":
+            _choice(self.dtype, SAMPLE_TYPES, "[data] dtype", source)
+        elif self.container is None:
+            raise _fail(source, 'dtype = "container" needs [data] container = "npy" or "tiff"')
         _choice(self.endian, ("little", "big"), "[data] endian", source)
         _choice(self.header_endian, ("little", "big"), "[header] endian", source)
         _choice(self.layout, ("planar", "line", "pixel"), "[data] layout", source)
@@ -198,6 +223,10 @@ class RawProfile:
             raise _fail(source, f"[header] size must not be negative, got {self.header_size}")
         for what, value in (("rows", self.rows), ("lines", self.lines), ("dark_lines", self.dark_lines),
                             ("air_lines", self.air_lines), ("acquired_at", self.acquired_at)):  # fmt: skip
+            if isinstance(value, ContainerAxis) and self.container is None:
+                raise _fail(source, f"{what} = {{ axis = {value.axis} }} needs [data] container")
+            if isinstance(value, HeaderValue) and self.container is not None:
+                raise _fail(source, f"{what}: a container's header is not read by offset; use {{ axis = N }}")
             if isinstance(value, HeaderValue) and value.end > self.header_size:
                 raise _fail(
                     source,
@@ -243,10 +272,13 @@ class RawProfile:
                 "dark_lines",
                 "air_lines",
                 "valid_range",
+                "container",
             },
             source,
         )
         scan = _table(data, "scan", {"view", "calibration", "acquired_at"}, source)
+        if "container" in sample:
+            sample.setdefault("dtype", "container")
         missing = [f"[data] {key}" for key in ("dtype", "layout", "channels", "rows", "lines") if key not in sample]
         missing += ["[scan] acquired_at"] if "acquired_at" not in scan else []
         if missing:
@@ -292,6 +324,7 @@ class RawProfile:
                 scanner=Scanner(**_table(data, "scanner", set(Scanner.__dataclass_fields__), source)),
                 site=Site(**_table(data, "site", set(Site.__dataclass_fields__), source)),
                 name=about.get("name"),
+                container=sample.get("container"),
                 source=source,
             )
         except (ValidationError, TypeError, ValueError) as error:
@@ -335,6 +368,66 @@ class _Plan:
         return self.dark + self.air + self.lines
 
 
+_SAMPLE_NAMES = {np.dtype(code).str[1:]: name for name, code in SAMPLE_TYPES.items() if name != "uint12"}
+
+
+def _container_layout(profile: RawProfile, path: Path) -> tuple[int, np.dtype, tuple[int, ...]]:
+    """Data offset, stored sample type and array shape the file's container declares."""
+    if profile.container == "npy":
+        from nii.formats.npy import read_npy_header
+
+        header = read_npy_header(path)
+        if header.fortran_order and len(header.shape) > 1:
+            raise UnsupportedError("the .npy array is stored column-major; read it without a profile", path=path)
+        return header.data_offset, header.dtype, header.shape
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tiff:
+            series = tiff.series[0]
+            offset, dtype, shape = series.dataoffset, series.dtype.newbyteorder(tiff.byteorder), series.shape
+    except (tifffile.TiffFileError, ValueError, IndexError, OSError) as error:
+        raise CorruptFileError(f"not a readable TIFF: {error}", path=path) from error
+    if offset is None:
+        raise UnsupportedError(
+            "the TIFF's samples are compressed or not contiguous; a profile reads plain ones", path=path
+        )
+    return int(offset), dtype, tuple(int(n) for n in shape)
+
+
+def for_file(profile: RawProfile, path: str | os.PathLike[str]) -> RawProfile:
+    """The profile with what the file's container declares filled in (itself without a container)."""
+    if profile.container is None:
+        return profile
+    path = Path(path)
+    offset, dtype, shape = _container_layout(profile, path)
+    name = _SAMPLE_NAMES.get(dtype.str[1:])
+    if name is None:
+        raise UnsupportedError(f"samples of type {dtype} are not a raw profile sample type", path=path)
+    if profile.dtype not in ("container", name):
+        raise CorruptFileError(f"samples are {name}, the profile expects {profile.dtype}", path=path)
+
+    def size(value: Any) -> Any:
+        if not isinstance(value, ContainerAxis):
+            return value
+        if value.axis >= len(shape):
+            raise CorruptFileError(f"the profile reads axis {value.axis} of an array of shape {shape}", path=path)
+        return shape[value.axis]
+
+    endian = {"<": "little", ">": "big"}.get(dtype.byteorder, sys.byteorder)
+    return replace(
+        profile,
+        container=None,
+        dtype=name,
+        endian=endian,
+        header_size=offset,
+        rows=size(profile.rows),
+        lines=size(profile.lines),
+        dark_lines=size(profile.dark_lines),
+        air_lines=size(profile.air_lines),
+    )
+
+
 def _plan(profile: RawProfile, path: Path) -> _Plan:
     """Resolve sizes from the header and the file size; raise on the first mismatch."""
     size = path.stat().st_size
@@ -350,6 +443,8 @@ def _plan(profile: RawProfile, path: Path) -> _Plan:
         )
 
     def value(size_value: Size) -> int:
+        if isinstance(size_value, ContainerAxis):  # for_file resolves these first
+            raise ConfigurationError("profile has container sizes left unresolved", path=path)
         return size_value if isinstance(size_value, int) else size_value.read(header, profile.header_endian)
 
     rows, dark, air = value(profile.rows), value(profile.dark_lines), value(profile.air_lines)
@@ -470,8 +565,9 @@ def check_file(profile: RawProfile, path: str | os.PathLike[str]) -> ProfileRepo
         raise FileAccessError("no such file", path=path)
     report = ProfileReport()
     try:
+        profile = for_file(profile, path)
         plan = _plan(profile, path)
-    except (CorruptFileError, LimitExceededError) as error:
+    except (CorruptFileError, LimitExceededError, UnsupportedError) as error:
         report.mismatches.append(error.problem)
         return report
     report.facts.append(
@@ -499,6 +595,17 @@ def check_file(profile: RawProfile, path: str | os.PathLike[str]) -> ProfileRepo
     return report
 
 
+def fits(profile: RawProfile | str | os.PathLike[str], path: str | os.PathLike[str]) -> bool:
+    """Whether the file's header and size match the profile (no samples read): to pick files from a folder."""
+    if not isinstance(profile, RawProfile):
+        profile = RawProfile.load(profile)
+    try:
+        _plan(for_file(profile, Path(path)), Path(path))
+    except (CorruptFileError, TruncatedFileError, LimitExceededError, UnsupportedError):
+        return False
+    return True
+
+
 class ProfileFormat(Format):
     """Raw exports read through a TOML :class:`RawProfile` (``profile=`` option; never sniffed)."""
 
@@ -515,6 +622,7 @@ class ProfileFormat(Format):
             raise ConfigurationError("format 'profile' needs profile=PATH_TO_TOML (or a RawProfile)", path=path)
         if not isinstance(profile, RawProfile):
             profile = RawProfile.load(profile)
+        profile = for_file(profile, path)
         plan = _plan(profile, path)
         block = _decode(profile, path, plan)
         calibrated = plan.dark + plan.air

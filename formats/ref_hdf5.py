@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import numpy as np
 
 from nii.errors import CorruptFileError, UnsupportedError
-from nii.formats._hdf5 import ChunkedChannel
+from nii.formats._hdf5 import ChunkedChannel, check_global_heaps
 from nii.formats._vendor import (
     geometry_fields,
     geometry_from_fields,
@@ -100,6 +100,7 @@ class RefHdf5Format(Format):
         with open(path, "rb") as handle:
             if handle.read(len(MAGIC)) != MAGIC:
                 raise CorruptFileError(f"not a {self.name} file: no {MAGIC!r} user block", path=path)
+        check_global_heaps(path)  # HDF5 loops forever or crashes on some damaged heaps
         try:
             file = h5py.File(path, "r")
         except OSError as error:

@@ -107,6 +107,11 @@ def _record_dtype(channels: int, rows: int) -> np.dtype:
     return np.dtype([("line", "<u4"), ("speed_mm_s", "<f4"), ("samples", "u1", (channels * packed12_size(rows),))])
 
 
+def _known(value: float) -> float | None:
+    """A header number, None for the NaN that marks it unknown."""
+    return None if math.isnan(value) else float(value)
+
+
 class RefPacked12Format(Format):
     """Portal export: 512-byte C-struct header, 12-bit packed samples, vehicle speed per line."""
 
@@ -191,8 +196,8 @@ class RefPacked12Format(Format):
                 if math.isfinite(header[f"energy_kv_{i}"])
             }
             geometry = Geometry(
-                detector_spacing_mm=header["detector_spacing_mm"],
-                travel_spacing_mm=header["travel_spacing_mm"],
+                detector_spacing_mm=_known(header["detector_spacing_mm"]),
+                travel_spacing_mm=_known(header["travel_spacing_mm"]),
                 travel_direction=TravelDirection.RIGHT_TO_LEFT
                 if flags & FLAG_RIGHT_TO_LEFT
                 else TravelDirection.LEFT_TO_RIGHT,
@@ -307,8 +312,8 @@ class RefPacked12Format(Format):
             "line_rate_hz": number(scanner.line_rate_hz),
             "speed_mm_s": number(scanner.speed_mm_s),
             "detector_pitch_mm": number(scanner.detector_pitch_mm),
-            "detector_spacing_mm": geometry.detector_spacing_mm,
-            "travel_spacing_mm": geometry.travel_spacing_mm,
+            "detector_spacing_mm": number(geometry.detector_spacing_mm),
+            "travel_spacing_mm": number(geometry.travel_spacing_mm),
             "view_name": text(view.name, 16, "the view name"),
             "container_1": text(obj.container_numbers[0] if obj.container_numbers else None, 12, "a container number"),
             "container_2": text(

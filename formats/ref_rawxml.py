@@ -90,9 +90,16 @@ class RefRawXmlFormat(Format):
         views, energies, end = [], {}, header_bytes
         for element in root.findall("View"):
             view, view_energies, view_end = self._view(path, element, header_bytes, size)
+            start = _count(element, "offset", path, minimum=header_bytes)
+            if start != end:  # views follow each other: a wrong line count shifts every pixel after it
+                raise CorruptFileError(
+                    f"view {view.name!r} starts at byte {start} but the data before it ends at byte {end}: "
+                    "the header's line counts and offsets disagree",
+                    path=path,
+                )
             views.append(view)
             energies.update(view_energies)
-            end = max(end, view_end)
+            end = view_end
         if not views:
             raise CorruptFileError("header describes no <View>", path=path)
         if size > end:

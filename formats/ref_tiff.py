@@ -10,13 +10,14 @@ the ImageDescription tag of the first page. TIFF files are read and written with
 from __future__ import annotations
 
 import json
+import struct
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nii.errors import CorruptFileError, TruncatedFileError, UnsupportedError
+from nii.errors import CorruptFileError, LimitExceededError, TruncatedFileError, UnsupportedError
 from nii.formats._vendor import (
     geometry_fields,
     geometry_from_fields,
@@ -46,6 +47,60 @@ _THREAT_FIELDS = ("category", "assessment", "probability", "origin", "algorithm"
 _BIGTIFF_ABOVE = 2**32 - 2**25  # classic TIFF offsets are 32-bit; keep a margin for the tags
 
 
+_TIFF_HEADER_SIZE = 8
+MAX_PAGES = 4096
+"""Most IFDs (pages) a file may chain; the format uses four."""
+
+
+def check_ifd_chain(path: Path) -> int:
+    """Follow the TIFF's chain of IFDs without reading them; return how many there are.
+
+    Raises
+    ------
+    CorruptFileError
+        Not a TIFF header, or the chain loops back to an IFD already seen.
+    TruncatedFileError
+        An IFD lies beyond the end of the file.
+    LimitExceededError
+        More than :data:`MAX_PAGES` IFDs.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        header = handle.read(16)
+        order = {b"II": "<", b"MM": ">"}.get(header[:2])
+        if order is None or len(header) < _TIFF_HEADER_SIZE:
+            raise CorruptFileError("invalid TIFF: no TIFF header", path=path)
+        version = struct.unpack(order + "H", header[2:4])[0]
+        if version == 42:
+            count_format, entry_size, offset_format = "H", 12, "I"
+            offset = struct.unpack(order + "I", header[4:8])[0]
+        elif version == 43 and len(header) == 16:
+            count_format, entry_size, offset_format = "Q", 20, "Q"
+            offset = struct.unpack(order + "Q", header[8:16])[0]
+        else:
+            raise CorruptFileError(f"invalid TIFF: version {version} (42 or 43 expected)", path=path)
+        count_size, offset_size = struct.calcsize(count_format), struct.calcsize(offset_format)
+        seen: set[int] = set()
+        while offset:
+            if offset in seen:
+                raise CorruptFileError(f"the TIFF's chain of IFDs loops back to byte {offset}", path=path)
+            if len(seen) >= MAX_PAGES:
+                raise LimitExceededError(f"more than {MAX_PAGES} TIFF pages", path=path)
+            seen.add(offset)
+            handle.seek(offset)
+            counted = handle.read(count_size)
+            entries = struct.unpack(order + count_format, counted)[0] if len(counted) == count_size else 0
+            end = offset + count_size + entries * entry_size
+            if len(counted) < count_size or end + offset_size > size:
+                raise TruncatedFileError(
+                    f"page {len(seen) - 1} (IFD at byte {offset}) runs past the end of the file ({size} bytes)",
+                    path=path,
+                )
+            handle.seek(end)
+            offset = struct.unpack(order + offset_format, handle.read(offset_size))[0]
+    return len(seen)
+
+
 class RefTiffFormat(Format):
     """Baggage export: 16-bit pages (view × energy) and JSON metadata in ImageDescription."""
 
@@ -62,6 +117,7 @@ class RefTiffFormat(Format):
     def read(self, path: Path, **options: Any) -> Scan:
         if options:
             raise TypeError(f"{self.name} reader takes no options, got {sorted(options)}")
+        check_ifd_chain(path)  # tifffile follows a chain that loops back forever
         try:
             with tifffile.TiffFile(path) as tif:
                 pages = [page for page in tif.pages if isinstance(page, tifffile.TiffPage)]
@@ -95,6 +151,10 @@ class RefTiffFormat(Format):
             )
         nbytes = check_image_size(page.shape, np.uint16, path=path)
         size = path.stat().st_size
+        if min(page.dataoffsets, default=0) < _TIFF_HEADER_SIZE:
+            raise CorruptFileError(
+                f"page {index} data starts at byte {min(page.dataoffsets)}, inside the header", path=path
+            )
         ends = [offset + count for offset, count in zip(page.dataoffsets, page.databytecounts, strict=True)]
         if not ends or max(ends) > size:
             raise TruncatedFileError(

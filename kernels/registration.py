@@ -25,6 +25,7 @@ array([ 1.5 , -2.25])
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -1583,11 +1584,15 @@ class ChannelOffset:
     segment_offsets
         Offset of each segment; NaN where the segment has too little structure to measure.
     segment_uncertainty
-        Standard error of each segment's offset (columns): the residual noise of the global fit carried
-        through the segment's normal equations. A segment whose error exceeds the limit given to
-        :func:`estimate_channel_offset` has a NaN offset.
+        Standard error of each segment's offset (columns): the larger of the residual noise of the global
+        fit carried through the segment's normal equations and the scatter of the offsets measured on
+        :data:`UNCERTAINTY_CHUNKS` separate stretches of the scan (which also holds noise correlated
+        between neighbouring pixels, and the object's own influence). A segment whose error exceeds the
+        limit given to :func:`estimate_channel_offset` has a NaN offset.
     rows
         Number of rows of the channels.
+    reason
+        Why ``offset`` is NaN (no measurement), for the caller to report; None when it was measured.
     """
 
     offset: float
@@ -1595,6 +1600,7 @@ class ChannelOffset:
     segment_offsets: np.ndarray
     segment_uncertainty: np.ndarray
     rows: int
+    reason: str | None = None
 
     def row_offsets(self) -> np.ndarray:
         """The offset of every row: its segment's, or the global one where the segment's is NaN."""
@@ -1609,7 +1615,7 @@ class ChannelOffset:
             "segment_offsets": [v if math.isfinite(v) else None for v in self.segment_offsets.tolist()],
             "segment_uncertainty": [v if math.isfinite(v) else None for v in self.segment_uncertainty.tolist()],
             "rows": self.rows,
-        }
+        } | ({"reason": self.reason} if self.reason else {})
 
 
 def _segment_starts(segments: int | Sequence[int], rows: int) -> np.ndarray:
@@ -1641,7 +1647,9 @@ def estimate_channel_offset(
     features: Features | str = Features.GRADIENT,
     reference_mask: Any = None,
     other_mask: Any = None,
-    max_uncertainty: float = 0.02,
+    max_uncertainty: float = 0.03,
+    max_offset: float = 3.0,
+    max_attenuation: float = 8.0,
     tolerance: float = 0.001,
     max_iterations: int = 50,
 ) -> ChannelOffset:
@@ -1661,7 +1669,14 @@ def estimate_channel_offset(
     features
         ``"gradient"`` or ``"intensity"`` (:class:`Features`): what is compared.
     reference_mask, other_mask
-        Boolean arrays, True for pixels to use (leave out air and saturated pixels).
+        Boolean arrays, True for pixels to use (leave out air and saturated pixels). Pixels that are not
+        finite or whose value is ``max_attenuation`` or more are left out in any case.
+    max_attenuation
+        Attenuation from which a pixel is taken as starved: its detector saw no counts, so the value
+        is the calibration's floor, not a measurement (from 8, −ln T: fewer than 3 in 10 000 photons).
+    max_offset
+        Largest plausible offset (columns): a larger global estimate is a runaway, reported as NaN
+        with a :attr:`ChannelOffset.reason`.
     max_uncertainty
         Segments whose offset has a larger standard error (columns) get NaN: they see too little
         structure (air, a featureless roof) for their offset to mean anything.
@@ -1684,8 +1699,8 @@ def estimate_channel_offset(
     0.3
     """
     compared = _common.option(Features, features, "features")
-    ref, _ = _prepare(reference, reference_mask, "reference channel")
-    oth, _ = _prepare(other, other_mask, "other channel")
+    ref, _ = _prepare(reference, _measured_mask(reference, reference_mask, max_attenuation), "reference channel")
+    oth, _ = _prepare(other, _measured_mask(other, other_mask, max_attenuation), "other channel")
     if ref.shape != oth.shape:
         raise ValidationError(f"channels must have one shape, got {ref.shape} and {oth.shape}")
     _check_iterations(tolerance, max_iterations)
@@ -1700,9 +1715,13 @@ def estimate_channel_offset(
     )
     ref, oth = refs[0], oths[0]
     offset = float(estimate.matrix[1, 2])
+    count = len(starts)
+    if not (math.isfinite(offset) and abs(offset) <= max_offset):
+        nothing = np.full(count, np.nan)
+        reason = f"the global offset ran away to {offset:.3g} columns (limit {max_offset:g}): too little structure"
+        return ChannelOffset(math.nan, starts, nothing, nothing.copy(), ref.shape[0], reason)
     noise = stats[1] / max(stats[0], 1.0)  # residual variance of the global fit
     sizes = np.diff(np.append(starts, ref.shape[0]))
-    count = len(starts)
     offsets = np.full(count, offset)
     uncertainty = np.full(count, np.nan)
     gains = np.full(count, estimate.gain)
@@ -1744,5 +1763,57 @@ def estimate_channel_offset(
             changed = max(changed, abs(step[0]))
         if changed < tolerance:
             break
+    scatter = _chunk_scatter(ref, oth, starts, sizes, offsets, gains, biases)
+    uncertainty = np.fmax(uncertainty, np.where(np.isfinite(offsets), scatter, np.nan))
     offsets[~(uncertainty <= max_uncertainty)] = np.nan
     return ChannelOffset(offset, starts, offsets, uncertainty, ref.shape[0])
+
+
+UNCERTAINTY_CHUNKS = 8
+"""Stretches of the scan along travel whose separate offsets give each segment's scatter."""
+
+
+def _measured_mask(image: Any, mask: Any, max_attenuation: float) -> np.ndarray:
+    """The caller's mask without starved pixels (the calibration's floor) and values that are not finite."""
+    measured = valid_mask(image, high=max_attenuation)
+    return measured if mask is None else measured & _common.mask(mask, measured.shape, "mask")
+
+
+def _chunk_scatter(
+    ref: np.ndarray,
+    oth: np.ndarray,
+    starts: np.ndarray,
+    sizes: np.ndarray,
+    offsets: np.ndarray,
+    gains: np.ndarray,
+    biases: np.ndarray,
+) -> np.ndarray:
+    """Standard error of each segment's offset from the spread of its offsets on separate stretches."""
+    edges = np.linspace(0, ref.shape[1], UNCERTAINTY_CHUNKS + 1).astype(int)
+    found = np.full((UNCERTAINTY_CHUNKS, len(starts)), np.nan)
+    sums = np.empty((ref.shape[0], _TRANSLATION_SUMS))
+    zeros = np.zeros(ref.shape[0])
+    for c, (left, right) in enumerate(itertools.pairwise(edges)):
+        if right - left < 16:
+            continue
+        part_ref, part_oth = np.ascontiguousarray(ref[:, left:right]), np.ascontiguousarray(oth[:, left:right])
+        _run(
+            _translation_sums,
+            part_ref.size,
+            part_ref,
+            part_oth,
+            zeros,
+            np.repeat(np.nan_to_num(offsets), sizes),
+            np.repeat(gains, sizes),
+            np.repeat(biases, sizes),
+            sums,
+        )
+        for k, total in enumerate(np.add.reduceat(sums, starts, axis=0)):
+            hessian, gradient, stats = _translation_system(total)
+            step = _solve(hessian, gradient, gains[k], [1, 2, 3]) if stats[0] >= 64 else None
+            if step is not None and np.all(np.isfinite(step)) and abs(step[0]) <= 2.0:
+                found[c, k] = offsets[k] + step[0]
+    counts = np.isfinite(found).sum(axis=0)
+    mean = np.nansum(found, axis=0) / np.maximum(counts, 1)
+    variance = np.nansum((found - mean) ** 2, axis=0) / np.maximum(counts - 1, 1)
+    return np.where(counts >= 3, np.sqrt(variance / np.maximum(counts, 1)), np.inf)

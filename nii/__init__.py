@@ -8,9 +8,51 @@ and write it as DICOS or another format::
     nii.write(scan, "out.npz")
 """
 
+import importlib.util
+import os
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nii.version import __version__
+
+
+def _writable(folder: Path) -> bool:
+    """Whether files can be created in ``folder`` (made if missing): tried, since a read-only
+    mount or a missing HOME defeat permission bits, and root passes os.access anyway."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def _ensure_numba_cache_dir() -> None:
+    """Give numba a writable cache when neither the source tree nor HOME is writable.
+
+    The kernels are compiled with ``cache=True``; numba looks for a cache beside the sources,
+    then in the user's cache folder, and without either every import of a kernel fails. The
+    fallback is a per-user folder in the system's temporary folder; set here, before numba is
+    imported, because numba reads ``NUMBA_CACHE_DIR`` once.
+    """
+    configured = os.environ.get("NUMBA_CACHE_DIR")
+    if configured and _writable(Path(configured)):
+        return
+    if not configured:
+        spec = importlib.util.find_spec("nii.kernels")  # beside nii, or in it when installed
+        locations = spec.submodule_search_locations if spec is not None else None
+        sources = Path(next(iter(locations))) if locations else Path(__file__).resolve().parent
+        if _writable(sources / "__pycache__"):
+            return
+        user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path("~/.cache").expanduser()) / "numba"
+        if _writable(user_cache):
+            return
+    os.environ["NUMBA_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / f"nii-numba-cache-{os.getuid()}")
+
+
+_ensure_numba_cache_dir()
+
 
 if TYPE_CHECKING:
     from nii.errors import NiiError

@@ -50,9 +50,11 @@ from nii.pipeline import Recipe, convert_scan, output_bytes
 
 __all__ = [
     "BASELINES",
+    "BUSY_SPREAD",
     "CODE_TOLERANCE",
     "WORKLOADS",
     "BenchResult",
+    "FileTiming",
     "MachineLoad",
     "best_in_turn",
     "check_baselines",
@@ -67,6 +69,7 @@ __all__ = [
     "run_bench",
     "seconds_to_write",
     "spread",
+    "time_files",
     "times_in_turn",
     "watch_machine",
     "write_dicos_durably",
@@ -208,20 +211,22 @@ def _bad_elements(dark: np.ndarray, air: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def code_difference(source: Path, ours: Path, theirs: Path, *, repaired: bool = True) -> int:
-    """The largest difference between the attenuation codes of the DICOS folders ``ours`` and ``theirs``,
-    both converted from ``source`` (the same files by name); ``repaired=False`` for a baseline that repairs
-    no dead element: those detector rows are left out.
+    """The largest difference between the attenuation codes of the DICOS folders ``ours`` (nii's) and
+    ``theirs`` (a baseline's), both converted from ``source``, over the images the baseline wrote (by name).
+    Pixels nii flags as starved or saturated (its ``pixel_flags`` images) are left out: nii marks them
+    instead of giving them the clipped value. ``repaired=False`` for a baseline that repairs no dead
+    element: those detector rows are left out too.
 
     Raises
     ------
     ConfigurationError
-        The two folders do not hold the same images.
+        The baseline wrote an image nii did not, or of another size.
     """
     import pydicom
 
-    names = sorted(p.name for p in ours.iterdir())
-    if names != sorted(p.name for p in theirs.iterdir()):
-        raise ConfigurationError(f"{theirs} holds other files than {ours}")
+    names = sorted(p.name for p in theirs.iterdir())
+    if missing := set(names) - {p.name for p in ours.iterdir()}:
+        raise ConfigurationError(f"{theirs} holds {sorted(missing)}, which nii did not write")
     largest = 0
     with np.load(source) as archive:
         for name in names:
@@ -229,12 +234,13 @@ def code_difference(source: Path, ours: Path, theirs: Path, *, repaired: bool = 
             a, b = (pydicom.dcmread(folder / name).pixel_array.astype(np.int32) for folder in (ours, theirs))
             if a.shape != b.shape:
                 raise ConfigurationError(f"{name}: {a.shape} pixels from nii, {b.shape} from the baseline")
-            keep: Any = slice(None)
+            keep = np.ones(a.shape, bool)
+            flags = ours / f"dx-{view}-pixel_flags.dcs"
+            if flags.exists():
+                keep &= pydicom.dcmread(flags).pixel_array == 0
             if not repaired:
-                bad, _, _ = _bad_elements(
-                    archive[f"views/{view}/dark/{channel}"], archive[f"views/{view}/air/{channel}"]
-                )
-                keep = ~bad
+                references = (archive[f"views/{view}/{kind}/{channel}"] for kind in ("dark", "air"))
+                keep[_bad_elements(*references)[0]] = False
             largest = max(largest, int(np.abs(a[keep] - b[keep]).max(initial=0)))
     return largest
 
@@ -512,3 +518,80 @@ def write_results(results: Sequence[BenchResult], path: str | os.PathLike[str]) 
     }
     with atomic_output(path) as temporary:
         temporary.write_text(json.dumps(document, indent=1))
+
+
+BUSY_SPREAD = 0.2
+"""Relative spread of a file's rounds (standard deviation / mean) above which the machine is called busy."""
+
+
+@dataclass
+class FileTiming:
+    """Conversion of one of the user's files to DICOS, timed over rounds (MB = 10⁶ bytes of the input file)."""
+
+    path: str
+    format: str
+    input_mb: float
+    rounds: int
+    seconds_mean: float
+    seconds_std: float
+    seconds_best: float
+
+    @property
+    def scans_per_s(self) -> float:
+        return 1 / self.seconds_mean
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.input_mb / self.seconds_mean
+
+    @property
+    def busy(self) -> bool:
+        """The rounds spread widely: other work shared the machine, the rates are lower bounds."""
+        return self.seconds_std > BUSY_SPREAD * self.seconds_mean
+
+
+def time_files(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    repeats: int = 3,
+    min_seconds: float = MIN_SECONDS,
+    folder: str | os.PathLike[str] | None = None,
+) -> list[FileTiming]:
+    """Time the conversion of each file (any readable format) to DICOS with ``attenuate=uint16``: a warm-up
+    round, then ``repeats`` rounds and more until ``min_seconds`` have passed (at most :data:`MAX_ROUNDS`).
+
+    Raises
+    ------
+    FileAccessError
+        A path that does not exist.
+    """
+    from nii.errors import FileAccessError
+    from nii.registry import find_format
+
+    results = []
+    with tempfile.TemporaryDirectory(dir=folder, prefix="nii-bench-") as temporary:
+        root = Path(temporary)
+        for item in paths:
+            source = Path(item)
+            if not source.exists():
+                raise FileAccessError("no such file or folder", path=source)
+            fmt = find_format(source)
+            nii_convert(source, root / "warm")  # numba compilation, the page cache: not timed
+            shutil.rmtree(root / "warm")
+            times: list[float] = []
+            start = time.perf_counter()
+            while len(times) < repeats or (time.perf_counter() - start < min_seconds and len(times) < MAX_ROUNDS):
+                times.append(seconds_to_write(partial(nii_convert, source), root))
+            spread = np.asarray(times)
+            results.append(
+                FileTiming(
+                    str(source),
+                    fmt.name,
+                    output_bytes(source) / 1e6,
+                    len(times),
+                    float(spread.mean()),
+                    float(spread.std(ddof=1)) if len(times) > 1 else 0.0,
+                    float(spread.min()),
+                )
+            )
+    return results

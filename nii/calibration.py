@@ -14,7 +14,7 @@ bremsstrahlung or tube spectra, detector response) for one scanner:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +39,10 @@ TUBE_ZEFF_REFERENCE_MATERIALS = ("polyethylene", "water", "aluminium", "iron", "
 """The same for kV tubes, without the high-Z anchors: below about 200 kV the K edges of tin, tungsten
 and lead make their ratios fold back among lighter materials, so a kV pair cannot name high Z and its
 table stops at copper (Z 29): heavier metals show as metal."""
+
+
+COVERAGE_MARGIN = 0.02
+"""Ratio ``A_low / A_high`` a pixel may lie beyond the reference materials' span and still be classified."""
 
 
 def scanner_model(scanner: ScannerModel | str) -> ScannerModel:
@@ -148,6 +152,10 @@ class ZeffTable:
     scanner: str
     grid: ZeffGrid
     materials: tuple[str, ...]
+    lowest: np.ndarray
+    """Smallest reference ratio at each ``A_high`` node of the grid (the span :meth:`misfit` checks)."""
+    highest: np.ndarray
+    """Largest reference ratio at each node."""
 
     @classmethod
     def from_scanner(
@@ -178,35 +186,62 @@ class ZeffTable:
             materials = TUBE_ZEFF_REFERENCE_MATERIALS if model.source is SourceKind.TUBE else ZEFF_REFERENCE_MATERIALS
         if len(materials) < 2 or any(m not in MATERIALS for m in materials):
             raise ValidationError(f"need at least two known reference materials, got {list(materials)}")
-        ordered = sorted(materials, key=effective_z)
-        z = np.array([effective_z(m) for m in ordered])
         a_nodes = np.linspace(0.0, a_high_max, nodes[0])
-        ratios = np.empty((len(ordered), a_nodes.size))
-        for index, material in enumerate(ordered):
+        ratios = {}
+        for material in materials:
             # Area densities from a trace to past a_high_max, so every node is inside the material's curve.
             area = np.geomspace(1e-3, 1.0, 400)
             while _attenuation(high, material, area[-1:])[0] < a_high_max:
                 area = np.concatenate([area, area[-1] * np.geomspace(1.0, 4.0, 100)[1:]])
             a_high, a_low = _attenuation(high, material, area), _attenuation(low, material, area)
-            ratios[index] = np.interp(a_nodes, a_high, a_low / a_high)
-        ratio_min, ratio_max = float(ratios.min()) - 0.02, float(ratios.max()) + 0.02
-        ratio_nodes = np.linspace(ratio_min, ratio_max, nodes[1])
+            ratios[material] = np.interp(a_nodes, a_high, a_low / a_high)
+        return cls.from_ratios(model.name, a_nodes, ratios, nodes=nodes[1])
+
+    @classmethod
+    def from_ratios(
+        cls, scanner: str, a_nodes: np.ndarray, ratios: Mapping[str, np.ndarray], *, nodes: int = 257
+    ) -> ZeffTable:
+        """The table of reference materials' ratio curves ``A_low / A_high`` sampled at ``a_nodes`` (from 0).
+
+        Used for curves computed from physics (:meth:`from_scanner`) and for measured ones
+        (:class:`nii.material_calibration.MaterialCalibration`).
+        """
+        ordered = sorted(ratios, key=effective_z)
+        z = np.array([effective_z(m) for m in ordered])
+        curves = np.array([ratios[m] for m in ordered])
+        ratio_min, ratio_max = float(curves.min()) - COVERAGE_MARGIN, float(curves.max()) + COVERAGE_MARGIN
+        ratio_nodes = np.linspace(ratio_min, ratio_max, nodes)
         zeff = np.empty((a_nodes.size, ratio_nodes.size), np.float32)
         for i in range(a_nodes.size):
-            kept_ratio, kept_z = _monotone_in_z(ratios[:, i], z)
+            kept_ratio, kept_z = _monotone_in_z(curves[:, i], z)
             zeff[i] = np.interp(ratio_nodes, kept_ratio, kept_z)
-        grid = ZeffGrid(zeff, a_high_max=a_high_max, ratio_min=ratio_min, ratio_max=ratio_max)
-        return cls(model.name, grid, tuple(ordered))
+        grid = ZeffGrid(zeff, a_high_max=float(a_nodes[-1]), ratio_min=ratio_min, ratio_max=ratio_max)
+        return cls(scanner, grid, tuple(ordered), curves.min(axis=0), curves.max(axis=0))
+
+    def misfit(self, a_high: np.ndarray, a_low: np.ndarray, decided: np.ndarray) -> np.ndarray:
+        """How far each pixel's ratio lies outside the reference materials' span at its ``A_high``
+        (0 inside, with :data:`COVERAGE_MARGIN`), where ``decided``; NaN elsewhere."""
+        a_nodes = np.linspace(0.0, self.grid.a_high_max, self.lowest.size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = a_low / a_high
+        low = np.interp(a_high, a_nodes, self.lowest) - COVERAGE_MARGIN
+        high = np.interp(a_high, a_nodes, self.highest) + COVERAGE_MARGIN
+        outside = np.maximum(low - ratio, ratio - high).clip(0.0)
+        beyond = a_high > self.grid.a_high_max  # thicker than any reference measured
+        return np.where(decided, np.where(beyond, np.inf, outside), np.nan)
 
     def material_table(self, *, min_attenuation: float = 0.5, max_attenuation: float | None = None) -> MaterialTable:
         """The :class:`nii.kernels.MaterialTable` for this scanner.
 
         ``max_attenuation`` defaults to where fewer than 1000 quanta per pixel reach the detector
         (``ln(air_quanta / 1000)``): beyond it the ratio's noise is larger than the gap between classes.
+        For a measured table (no scanner model) it is the thickest reference measured.
         """
         if max_attenuation is None:
-            quanta = scanner_model(self.scanner).detector.air_quanta
-            max_attenuation = min(math.log(quanta / 1000.0), self.grid.a_high_max)
+            max_attenuation = self.grid.a_high_max
+            if self.scanner in SCANNERS:
+                quanta = SCANNERS[self.scanner].detector.air_quanta
+                max_attenuation = min(math.log(quanta / 1000.0), max_attenuation)
         return MaterialTable(min_attenuation=min_attenuation, max_attenuation=max_attenuation)
 
     def classify(self, a_high: np.ndarray, a_low: np.ndarray, table: MaterialTable | None = None) -> np.ndarray:

@@ -41,6 +41,9 @@ COMMANDS: tuple[str, ...] = (
     "send",
     "receive",
     "view",
+    "compare",
+    "pilot",
+    "calibrate",
 )
 """Modules of :mod:`nii.commands`, in the order ``nii --help`` lists them."""
 

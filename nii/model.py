@@ -354,9 +354,10 @@ class Geometry:
     Parameters
     ----------
     detector_spacing_mm
-        Distance between adjacent rows.
+        Distance between adjacent rows; None when unknown (nothing is invented: a raw export
+        without geometry stays without it, and steps that need spacing refuse it).
     travel_spacing_mm
-        Distance between adjacent columns (the mean when the speed varies).
+        Distance between adjacent columns (the mean when the speed varies); None when unknown.
     travel_direction, row_order
         Orientation of the array relative to the object; canonical is left to right, top down.
     line_positions_mm
@@ -364,8 +365,8 @@ class Geometry:
         increasing and have one entry per column.
     """
 
-    detector_spacing_mm: float = 1.0
-    travel_spacing_mm: float = 1.0
+    detector_spacing_mm: float | None = None
+    travel_spacing_mm: float | None = None
     travel_direction: TravelDirection = TravelDirection.LEFT_TO_RIGHT
     row_order: RowOrder = RowOrder.TOP_DOWN
     line_positions_mm: np.ndarray | None = None
@@ -383,6 +384,25 @@ class Geometry:
                 "line positions must be finite and strictly increasing",
             )
             object.__setattr__(self, "line_positions_mm", positions)
+
+    @property
+    def spacing_known(self) -> bool:
+        """Whether both pixel spacings are known."""
+        return self.detector_spacing_mm is not None and self.travel_spacing_mm is not None
+
+    def known_spacing(self, purpose: str) -> tuple[float, float]:
+        """(detector spacing, travel spacing) in mm, for ``purpose`` that cannot do without them.
+
+        Raises
+        ------
+        ValidationError
+            A spacing is unknown (the file did not give it; the ``spacing=ROWSxLINES`` step declares it).
+        """
+        if self.detector_spacing_mm is None or self.travel_spacing_mm is None:
+            raise ValidationError(
+                f"{purpose} needs the pixel spacing, which is unknown; declare it with spacing=ROWSxLINES"
+            )
+        return self.detector_spacing_mm, self.travel_spacing_mm
 
     @property
     def is_canonical(self) -> bool:

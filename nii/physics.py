@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.resources import files
 from types import MappingProxyType
@@ -814,6 +814,13 @@ def _tube_dual(name: str, high_kv: float, low_kv: float) -> ScannerModel:
     )
 
 
+def _portal(name: str, energies_mv: Mapping[str, float]) -> ScannerModel:
+    # Drive-through portal: the driver stays in the cab and drives through at 5-10 km/h, so the
+    # speed varies along the scan; 12-bit electronics, 1024 elements of 5 mm (5.1 m), 600 lines/s.
+    linac = _linac(name, energies_mv, bits=12, speed_mm_s=2500.0, speed_variation=0.08)
+    return replace(linac, rows=1024, detector_pitch_mm=5.0, line_rate_hz=600.0)
+
+
 SCANNERS: Mapping[str, ScannerModel] = MappingProxyType(
     {
         scanner.name: scanner
@@ -825,8 +832,10 @@ SCANNERS: Mapping[str, ScannerModel] = MappingProxyType(
             _linac("linac-6/3.5", {"high": 6.0, "low": 3.5}),
             _linac("linac-9/6", {"high": 9.0, "low": 6.0}),
             _tube_dual("tube-160/80", 160.0, 80.0),
+            _portal("portal-6/4", {"high": 6.0, "low": 4.0}),
         )
     }
 )
 """Simulated scanners by name: single-energy linacs (4, 6, 9 MV), interlaced dual-energy
-linacs (6/4, 6/3.5, 9/6 MV) and a two-view dual-energy baggage scanner (160/80 kV)."""
+linacs (6/4, 6/3.5, 9/6 MV), a two-view dual-energy baggage scanner (160/80 kV) and a 12-bit
+drive-through portal (6/4 MV, varying speed; its scans fit the ``ref-packed12`` format)."""

@@ -12,8 +12,10 @@ the Python API and the benchmarks share one implementation.
   :class:`JobResult` per input (written as a JSON or CSV report with :func:`write_report`).
 
 Nothing is lost: outputs are written atomically, so an input that fails (or a Ctrl-C)
-never leaves a partial output, and ``resume=True`` skips inputs whose output exists and
-matches the checksum recorded in the previous report.
+never leaves a partial output; the report is journaled as inputs finish (:mod:`nii.batch`),
+so ``resume=True`` after a crash, even a ``kill -9``, skips inputs whose output exists and
+matches the checksum recorded for it. A failure of any kind in one input (a library's
+exception, a worker process that dies) fails that input only.
 
 Examples
 --------
@@ -32,21 +34,24 @@ import logging
 import multiprocessing
 import os
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import nii
-from nii.errors import ConfigurationError, FileAccessError, NiiError
+from nii.batch import Journal, die_with_parent, journal_path, output_lock, remove_leftovers
+from nii.errors import ConfigurationError, FileAccessError, NiiError, ValidationError
 from nii.exchange.deidentify import Deidentifier, write_deidentified
 from nii.model import ProcessingStep, Scan
 from nii.progress import progress
 from nii.registry import available, find_format, get_format
-from nii.steps import STEPS
+from nii.steps import STEPS, MaterialMisfitWarning
 from nii.threads import set_thread_count
 
 __all__ = [
@@ -90,6 +95,11 @@ class Recipe:
     steps: tuple[StepSpec, ...] = ()
     target: str = "dicos"
     options: Mapping[str, Any] = field(default_factory=dict)
+    read_options: Mapping[str, Any] = field(default_factory=dict)
+    """How every input is read: :func:`nii.read`'s ``format=`` and reader options (``profile=``)."""
+    strict: bool = False
+    """Make a step's warning that its calibration does not fit the scan (:class:`nii.steps.MaterialMisfitWarning`)
+    an error."""
     deidentify: Deidentifier | None = None
     """De-identify the DICOS output (:mod:`nii.exchange.deidentify`); only its result is written."""
 
@@ -131,8 +141,20 @@ SIXTEEN_BIT_TARGETS = frozenset({"dicos"})
 """Outputs that store 16-bit pixels only: float results are quantized (:func:`nii.steps.quantize`)."""
 
 
-def _apply(scan: Scan, spec: StepSpec) -> Scan:
-    scan, parameters = STEPS[spec.name](scan, spec.argument)
+def _apply(scan: Scan, spec: StepSpec, *, strict: bool = False) -> Scan:
+    try:
+        with warnings.catch_warnings():
+            if strict:
+                warnings.simplefilter("error", MaterialMisfitWarning)
+            scan, parameters = STEPS[spec.name](scan, spec.argument)
+    except MaterialMisfitWarning as misfit:
+        raise ValidationError(f"{spec}: {misfit.problem} (--strict)", path=misfit.path) from misfit
+    except NiiError as error:
+        source = scan.provenance.source_path
+        if error.path is not None or source is None:
+            raise
+        # A step's error is about this scan: name its file, as every other error does.
+        raise type(error)(f"{spec}: {error.problem}", path=source) from error
     # No time stamp: the same input and recipe give byte-identical outputs on any engine.
     step = ProcessingStep(name=spec.name, parameters=parameters, software=f"nii {nii.__version__}")
     scan.provenance = scan.provenance.with_step(step)
@@ -142,7 +164,7 @@ def _apply(scan: Scan, spec: StepSpec) -> Scan:
 def convert_scan(scan: Scan, recipe: Recipe) -> Scan:
     """Apply the recipe's steps in order, recording each in provenance."""
     for spec in recipe.steps:
-        scan = _apply(scan, spec)
+        scan = _apply(scan, spec, strict=recipe.strict)
     if recipe.target in SIXTEEN_BIT_TARGETS and any(
         array.dtype.kind == "f" for view in scan.views for array in view.channels.values()
     ):
@@ -159,10 +181,11 @@ class Engine(StrEnum):
 
 @dataclass(frozen=True)
 class Job:
-    """One input and where its output goes."""
+    """One input and where its output goes; ``skip``: why a file found in a folder is not converted."""
 
     input: Path
     output: Path
+    skip: str = ""
 
 
 @dataclass
@@ -180,7 +203,10 @@ class JobResult:
 
 def _is_scan_folder(path: Path) -> bool:
     folder_formats = [f for f in available() if "folder" in f.capabilities and f.can_read_files]
-    return any(f.can_read(b"", path) for f in folder_formats)
+    try:
+        return any(f.can_read(b"", path) for f in folder_formats)
+    except NiiError:
+        return True  # a job whose failure names the problem (an unreadable folder), not a silent gap
 
 
 def _expand(item: str | os.PathLike[str]) -> Iterator[tuple[Path, Path, bool]]:
@@ -216,8 +242,9 @@ def _expand(item: str | os.PathLike[str]) -> Iterator[tuple[Path, Path, bool]]:
 def plan(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str], recipe: Recipe) -> list[Job]:
     """Expand the inputs into jobs; outputs keep the inputs' relative paths under ``out_dir``.
 
-    Files found by walking a folder that no format recognises (notes, truth files) are
-    left out; files named explicitly always become jobs (and fail if unreadable).
+    Files found by walking a folder that no format recognises (notes, pictures) become
+    jobs to skip, with the reason; files named explicitly, and files with the extension of
+    a readable format, always become jobs (and fail if unreadable).
     """
     out = Path(out_dir)
     jobs: list[Job] = []
@@ -226,14 +253,15 @@ def plan(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[st
         for path, relative, named in _expand(item):
             if path in seen:
                 continue
-            if not named and path.is_file() and not _recognised(path):
-                log.info("%s: not a scan in a known format, left out", path)
-                continue
             seen.add(path)
             stem = relative.with_suffix("") if path.is_file() else relative
-            jobs.append(Job(path, out / stem.parent / f"{stem.name}{recipe.suffix}"))
+            output = out / stem.parent / f"{stem.name}{recipe.suffix}"
+            reason = "" if named or not path.is_file() else _not_a_scan(path, recipe.read_options)
+            if reason:
+                log.info("%s, left out", reason)
+            jobs.append(Job(path, output, reason))
     # Counter, not list.count: batches of many thousands of files must not plan in quadratic time.
-    clashes = {output for output, count in Counter(job.output for job in jobs).items() if count > 1}
+    clashes = {output for output, count in Counter(j.output for j in jobs if not j.skip).items() if count > 1}
     if clashes:
         raise ConfigurationError(f"several inputs would write the same output: {sorted(map(str, clashes))[:3]}")
     return jobs
@@ -242,23 +270,33 @@ def plan(inputs: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[st
 def find_scans(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """The scan files and folders the inputs name, found as :func:`plan` finds them (no output planned).
 
-    Files found by walking a folder that no format recognises are left out; files named
-    explicitly are kept (reading them says what is wrong).
+    Files found by walking a folder that are not scans are left out; files named explicitly are
+    kept (reading them says what is wrong).
     """
     found: dict[Path, None] = {}
     for item in inputs:
         for path, _, named in _expand(item):
-            if named or not path.is_file() or _recognised(path):
+            if named or not path.is_file() or not _not_a_scan(path, {}):
                 found[path] = None
     return list(found)
 
 
-def _recognised(path: Path) -> bool:
+def _not_a_scan(path: Path, read_options: Mapping[str, Any]) -> str:
+    """Why a file found in a folder is no job ("" when it is one); with a profile, the files that fit it."""
     try:
+        if read_options.get("profile") is not None:
+            from nii.formats.profile import fits
+
+            return "" if fits(read_options["profile"], path) else f"{path}: does not fit the profile, left out"
         find_format(path)
-    except NiiError:
-        return False
-    return True
+    except NiiError as error:
+        if path.suffix.lower() == ".npz" and path.with_suffix(".json").is_file():
+            # nii simulate writes a scan's ground truth as STEM.npz + STEM.json beside it.
+            return f"{path}: ground truth of a simulated scan (beside {path.with_suffix('.json').name}), not a scan"
+        if path.name.lower().endswith(tuple(ext for f in available() if f.can_read_files for ext in f.extensions)):
+            return ""  # a scan's name that no reader takes: a failure to report
+        return str(error)
+    return ""
 
 
 def checksum(path: Path) -> str:
@@ -293,7 +331,7 @@ def run_job(job: Job, recipe: Recipe, threads: int | None = None) -> JobResult:
         set_thread_count(threads)
     start = time.perf_counter()
     try:
-        scan = nii.read(job.input)
+        scan = nii.read(job.input, **recipe.read_options)
         scan = convert_scan(scan, recipe)
         job.output.parent.mkdir(parents=True, exist_ok=True)
         if recipe.deidentify is not None:
@@ -308,13 +346,28 @@ def run_job(job: Job, recipe: Recipe, threads: int | None = None) -> JobResult:
             seconds=time.perf_counter() - start,
             checksum=checksum(job.output),
         )
-    except (NiiError, OSError, MemoryError) as error:
-        return JobResult(str(job.input), str(job.output), "failed", str(error), seconds=time.perf_counter() - start)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:  # a library's panic is a BaseException; it fails this input only
+        return JobResult(
+            str(job.input), str(job.output), "failed", _describe(error, job), seconds=time.perf_counter() - start
+        )
+
+
+def _describe(error: BaseException, job: Job) -> str:
+    """One line naming the file: nii's errors do; a system error names its file or the output."""
+    if isinstance(error, NiiError):
+        return str(error)
+    if isinstance(error, OSError):
+        return f"{error.filename or job.output}: {error.strerror or error}"
+    if isinstance(error, MemoryError):
+        return f"{job.input}: out of memory"
+    return f"{job.input}: {type(error).__name__}: {error}"
 
 
 def _resumable(job: Job, previous: Mapping[str, JobResult]) -> JobResult | None:
     row = previous.get(str(job.input))
-    if row is None or row.status != "ok" or not job.output.exists():
+    if row is None or not row.checksum or row.output != str(job.output) or not job.output.exists():
         return None
     if checksum(job.output) != row.checksum:
         log.warning("%s: output differs from the report's checksum, converting again", job.output)
@@ -356,33 +409,59 @@ def convert(
     recipe = recipe or Recipe()
     get_format(recipe.format_name)  # fail before any work when the writer is missing
     engine = Engine(engine)
+    if resume and report is None:
+        raise ConfigurationError("resuming needs the report of the earlier run")
     workers = max(1, workers or os.cpu_count() or 1)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    jobs = plan(inputs, out, recipe)
-    previous = {row.input: row for row in read_report(report)} if resume and report and Path(report).exists() else {}
-    results: dict[int, JobResult] = {}
-    pending: list[tuple[int, Job]] = []
-    for index, job in enumerate(jobs):
-        done = _resumable(job, previous) if resume else None
-        if done is not None:
-            results[index] = done
-        else:
-            pending.append((index, job))
-    runner = _run_dask if engine is Engine.DASK else _run_local
     try:
-        for index, result in progress(
-            runner(pending, recipe, workers, scheduler), total=len(pending), desc="convert", unit="scan"
-        ):
-            results[index] = result
-            if result.status == "failed":
-                log.error("%s", result.error)
-    finally:
-        # A report is written even when interrupted, so --resume can pick up from it.
-        ordered = [results[i] for i in sorted(results)]
-        if report is not None:
-            write_report(ordered, report)
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FileAccessError(f"cannot create the output folder: {error.strerror}", path=out) from error
+    with output_lock(out):
+        for leftover in remove_leftovers(out):
+            log.info("%s: left by an interrupted run, removed", leftover)
+        jobs = plan(inputs, out, recipe)
+        previous = _previous_results(report) if resume and report is not None else {}
+        results: dict[int, JobResult] = {}
+        pending: list[tuple[int, Job]] = []
+        for index, job in enumerate(jobs):
+            done = _resumable(job, previous) if resume else None
+            if job.skip:
+                results[index] = JobResult(str(job.input), "", "skipped", job.skip)
+            elif done is not None:
+                results[index] = done
+            else:
+                pending.append((index, job))
+        journal = Journal(journal_path(report), [asdict(r) for r in results.values()]) if report is not None else None
+        runner = _run_dask if engine is Engine.DASK else _run_local
+        try:
+            for index, result in progress(
+                runner(pending, recipe, workers, scheduler), total=len(pending), desc="convert", unit="scan"
+            ):
+                results[index] = result
+                if journal is not None:
+                    journal.append(asdict(result))
+                if result.status == "failed":
+                    log.info("failed: %s", result.error)  # the caller reports failures, once
+        finally:
+            # The report is written even when interrupted; after a kill, the journal stands in for it.
+            ordered = [results[i] for i in sorted(results)]
+            if report is not None and journal is not None:
+                write_report(ordered, report)
+                journal.close()
+                journal.path.unlink(missing_ok=True)
     return ordered
+
+
+def _previous_results(report: str | os.PathLike[str]) -> dict[str, JobResult]:
+    """The rows of the earlier run: its report, then its journal (newer) if it was killed."""
+    rows = {row.input: row for row in read_report(report)} if Path(report).exists() else {}
+    journal = journal_path(report)
+    try:
+        rows |= {row.input: row for row in map(_result_from_row, Journal.read(journal))}
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigurationError(f"cannot read the report's journal: {error}", path=journal) from error
+    return rows
 
 
 def _threads_per_worker(workers: int) -> int:
@@ -397,19 +476,48 @@ def _run_local(
             yield index, run_job(job, recipe)
         return
     queue = list(reversed(pending))
+    suspects: list[tuple[int, Job]] = []  # in flight when a worker process died
+    while queue or suspects:
+        if suspects:
+            # Alone in a pool of one, so a crash names its input and spares the others.
+            index, job = suspects.pop()
+            crashed: list[tuple[int, Job]] = []
+            yield from _run_pool([(index, job)], crashed, recipe, 1)
+            if crashed:
+                error = "the process converting it died (a crash in a library it uses)"
+                yield index, JobResult(str(job.input), str(job.output), "failed", f"{job.input}: {error}")
+        else:
+            yield from _run_pool(queue, suspects, recipe, workers)
+
+
+def _run_pool(
+    queue: list[tuple[int, Job]], crashed: list[tuple[int, Job]], recipe: Recipe, workers: int
+) -> Iterator[tuple[int, JobResult]]:
+    """Run ``queue`` (popped from the end) on a new pool until it is empty or a worker dies;
+    then the jobs that were in flight go to ``crashed``."""
     threads = _threads_per_worker(workers)
     # forkserver: numba's OpenMP threads make fork() from this process unsafe.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        in_flight: dict[Future[JobResult], int] = {}
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, context, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+        in_flight: dict[Future[JobResult], tuple[int, Job]] = {}
         try:
             while queue or in_flight:
                 # At most `workers` scans in flight bounds memory, whatever the batch size.
                 while queue and len(in_flight) < workers:
                     index, job = queue.pop()
-                    in_flight[pool.submit(run_job, job, recipe, threads)] = index
+                    in_flight[pool.submit(run_job, job, recipe, threads)] = (index, job)
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    yield in_flight.pop(future), future.result()
+                    index, job = in_flight.pop(future)
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        crashed.append((index, job))
+                        continue
+                    yield index, result
+                if crashed:
+                    crashed.extend(in_flight.values())
+                    return
         except BaseException:
             for future in in_flight:
                 future.cancel()
@@ -432,19 +540,24 @@ def _run_dask(
     threads = _threads_per_worker(workers) if cluster is not None else None
     try:
         queue = list(reversed(pending))
-        submitted: dict[Any, int] = {}
+        submitted: dict[Any, tuple[int, Job]] = {}
         completed = as_completed()
 
         def submit_next() -> None:
             index, job = queue.pop()
             future = client.submit(run_job, job, recipe, threads, pure=False)
-            submitted[future.key] = index
+            submitted[future.key] = (index, job)
             completed.add(future)
 
         while queue and len(submitted) < workers:
             submit_next()
         for future in completed:
-            yield submitted.pop(future.key), future.result()
+            index, job = submitted.pop(future.key)
+            try:
+                result = future.result()
+            except Exception as error:  # a worker that died (KilledWorker) fails this input only
+                result = JobResult(str(job.input), str(job.output), "failed", f"{job.input}: {error}")
+            yield index, result
             if queue:
                 submit_next()
     finally:
@@ -454,6 +567,10 @@ def _run_dask(
 
 
 REPORT_FIELDS = [f for f in JobResult.__dataclass_fields__]
+
+
+def _result_from_row(row: Mapping[str, Any]) -> JobResult:
+    return JobResult(**{**row, "bytes": int(row["bytes"]), "seconds": float(row["seconds"])})
 
 
 def write_report(results: Iterable[JobResult], path: str | os.PathLike[str]) -> None:
@@ -474,6 +591,6 @@ def read_report(path: str | os.PathLike[str] | None) -> list[JobResult]:
         else:
             with open(path, newline="") as handle:
                 rows = list(csv.DictReader(handle))
-        return [JobResult(**{**row, "bytes": int(row["bytes"]), "seconds": float(row["seconds"])}) for row in rows]
+        return [_result_from_row(row) for row in rows]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ConfigurationError(f"cannot read the report: {error}", path=path) from error

@@ -17,12 +17,20 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import stat
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar
 
-from nii.errors import CorruptFileError, FileAccessError, NiiError, UnknownFormatError, UnsupportedError
+from nii.errors import (
+    CorruptFileError,
+    FileAccessError,
+    LimitExceededError,
+    NiiError,
+    UnknownFormatError,
+    UnsupportedError,
+)
 from nii.model import Scan
 
 __all__ = ["HEAD_SIZE", "Format", "available", "find_format", "get_format", "read", "register", "write"]
@@ -138,15 +146,34 @@ def get_format(name: str) -> Format:
 
 
 def _head(path: Path) -> bytes:
-    if not path.exists():
-        raise FileAccessError("no such file or folder", path=path)
-    if path.is_dir():
+    """The first bytes of a regular file (``b""`` for a folder); anything else is refused
+    before it is opened, since opening a FIFO or a device can block forever."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FileAccessError("no such file or folder", path=path) from None
+    except OSError as error:  # a symlink loop, a name too long, no permission on a folder
+        raise FileAccessError(f"cannot open: {error.strerror}", path=path) from error
+    if stat.S_ISDIR(mode):
         return b""
+    if not stat.S_ISREG(mode):
+        raise FileAccessError("not a regular file (a pipe, socket or device); nii reads files and folders", path=path)
     try:
         with open(path, "rb") as handle:
             return handle.read(HEAD_SIZE)
     except OSError as error:
         raise FileAccessError(f"cannot open: {error.strerror}", path=path) from error
+
+
+def _sniff(fmt: Format, head: bytes, path: Path, failures: list[str]) -> bool:
+    """Whether ``fmt`` recognises the content; a sniffer that fails on it is noted, not fatal."""
+    try:
+        return fmt.can_read(head, path)
+    except NiiError as error:
+        failures.append(f"{fmt.name}: {error.problem}")
+    except Exception as error:  # damaged content can break any format's detection
+        failures.append(f"{fmt.name}: {type(error).__name__}: {error}")
+    return False
 
 
 def find_format(path: str | os.PathLike[str], candidates: Iterable[Format] | None = None) -> Format:
@@ -166,8 +193,11 @@ def find_format(path: str | os.PathLike[str], candidates: Iterable[Format] | Non
     if not head and path.is_file():
         raise CorruptFileError("file is empty", path=path)
     pool = list(candidates) if candidates is not None else available()
-    matches = [fmt for fmt in pool if fmt.can_read_files and fmt.can_read(head, path)]
+    failures: list[str] = []
+    matches = [fmt for fmt in pool if fmt.can_read_files and _sniff(fmt, head, path, failures)]
     if not matches:
+        if failures:
+            raise CorruptFileError(f"damaged: format detection failed ({'; '.join(failures)})", path=path)
         if path.is_dir():
             raise UnknownFormatError("folder holds no scan in a known format", path=path)
         raise UnknownFormatError(
@@ -205,11 +235,11 @@ def read(path: str | os.PathLike[str], *, format: str | None = None, **options: 
         fmt = find_format(path)
     try:
         return fmt.read(path, **options)
-    except NiiError:
+    except (NiiError, KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
-    except MemoryError:
-        raise
-    except (OSError, ValueError, EOFError) as error:
+    except MemoryError as error:
+        raise LimitExceededError(f"{fmt.name} reader ran out of memory", path=path) from error
+    except BaseException as error:  # a Rust panic from a decoder is a BaseException
         # Anything a reader did not classify is still a problem with this file.
         raise CorruptFileError(f"{fmt.name} reader failed: {type(error).__name__}: {error}", path=path) from error
 

@@ -8,14 +8,22 @@ Available steps (``nii convert --normalize calibrate,resample=4x4,steel``):
 
 ``calibrate``
     raw counts → transmission, with dark/air/source-monitor correction and dead or saturated
-    element repair (the repaired elements go into provenance).
+    element repair (the repaired elements go into provenance). Without dark/air lines the open
+    beam the scan shows (lines before and after the object, rows above it) is the air reference
+    and its rows above the object the source monitor (the region found goes into provenance).
+    Starved (no counts) and saturated pixels are marked in a ``pixel_flags`` channel
+    (:data:`nii.kernels.air.STARVED`, ``SATURATED``) and do not become extreme attenuation.
 ``attenuate[=float32|uint16]``
     → −ln T (from raw counts in one fused pass, or from transmission); ``uint16`` gives the
     16-bit codes directly.
 ``orient``
     canonical orientation: travel left to right, top of the object in row 0.
+``spacing=ROWSxLINES``
+    declares the pixel spacing in mm of views whose file does not give it (a spacing the file
+    gives is never overwritten).
 ``resample=ROWSxLINES``
-    to a pixel spacing in mm (``4x4``), using per-line positions when the speed varied.
+    to a pixel spacing in mm (``4x4``), using per-line positions when the speed varied; refused
+    for a view of unknown spacing.
 ``steel[=SCANNER]``
     adds ``steel_mm``: the attenuation of the high (or only) channel as millimetres of steel,
     through the scanner's physics calibration curve, so 4, 6 and 9 MV scans share one scale.
@@ -23,13 +31,20 @@ Available steps (``nii convert --normalize calibrate,resample=4x4,steel``):
     adds ``zeff`` and ``material`` from the high and low channels, averaged over
     :data:`MATERIAL_SMOOTHING_PX` pixels square first.
 
+``align[=SEGMENTS]``
+    puts the low-energy channel on the high-energy one (:func:`nii.kernels.estimate_channel_offset`
+    per detector segment, then :func:`nii.kernels.shift_along_travel`); needs attenuation.
+
 ``SCANNER`` names a model of :data:`nii.physics.SCANNERS`; by default the scan's
 ``Scanner.model``.
 """
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import cv2
@@ -38,6 +53,7 @@ import numpy as np
 from nii.errors import ValidationError
 from nii.kernels import (
     QUANTIZATION,
+    Calibration,
     MaterialClass,
     attenuation,
     calibrated_attenuation,
@@ -45,6 +61,7 @@ from nii.kernels import (
     resample,
     transmission,
 )
+from nii.kernels.air import SATURATED, STARVED, air_references, find_air, pixel_flags, replace_flagged
 from nii.model import MEASURED_CHANNELS, CalibrationState, Geometry, RowOrder, Scan, TravelDirection, View
 from nii.values import (
     attenuation_of,
@@ -54,7 +71,9 @@ from nii.values import (
     raw_of,
 )
 
-__all__ = ["STEPS", "StepFunction", "quantize", "register_step"]
+__all__ = ["STEPS", "MaterialMisfitWarning", "StepFunction", "quantize", "register_step"]
+
+log = logging.getLogger(__name__)
 
 StepFunction = Callable[[Scan, str | None], tuple[Scan, dict[str, Any]]]
 
@@ -90,19 +109,90 @@ def _replace_measured(scan: Scan, convert: Callable[[View, str], np.ndarray], st
     return scan.with_views(views)
 
 
+class _Calibrator:
+    """Calibrations of a scan's raw channels: from its dark/air lines, or from the open beam it shows.
+
+    Collects what goes into the provenance: repaired elements, the air region found, and the
+    starved and saturated pixels (set to the view's largest measured attenuation, or to none,
+    instead of the extremes their clipped counts would give, and marked in ``pixel_flags``).
+    """
+
+    def __init__(self) -> None:
+        self.repaired: dict[str, list[int]] = {}
+        self.air_regions: dict[str, dict[str, int]] = {}
+        self.flagged: dict[str, dict[str, int]] = {}
+        self.flags: dict[str, np.ndarray] = {}
+
+    def calibration(self, view: View, name: str) -> Calibration:
+        key = f"{view.name}/{name}"
+        if name in view.dark and name in view.air:
+            calibration = calibration_of(view, name)
+        else:
+            raw = np.asarray(raw_of(view, name))
+            region = find_air(raw)
+            air, level = air_references(raw, region)
+            self.air_regions[key] = region.as_dict()
+            calibration = Calibration.from_references(
+                np.zeros(raw.shape[0], np.float32), air, reference=level, saturation=_saturation(raw)
+            )
+        self.repaired[key] = calibration.repaired.tolist()
+        return calibration
+
+    def flag(self, view: View, name: str, calibration: Calibration, result: np.ndarray, *, attenuation: bool) -> None:
+        """Mark starved and saturated pixels of ``result`` (computed from ``view``'s raw ``name``) in place."""
+        raw = np.asarray(raw_of(view, name))
+        flags = pixel_flags(raw, dark=calibration.offset, saturation=_saturation(raw))
+        # Repaired (dead) elements show what their interpolation sources measured, not their own counts.
+        repaired = calibration.repaired
+        flags[repaired] = flags[calibration.lower[repaired]] | flags[calibration.upper[repaired]]
+        counts = {
+            "starved": int(np.count_nonzero(flags == STARVED)),
+            "saturated": int(np.count_nonzero(flags == SATURATED)),
+        }
+        self.flagged[f"{view.name}/{name}"] = counts
+        if not any(counts.values()):
+            return
+        replace_flagged(result, flags, attenuation=attenuation)
+        previous = self.flags.get(view.name)
+        self.flags[view.name] = flags if previous is None else previous | flags
+
+    def parameters(self) -> dict[str, Any]:
+        found = {"repaired_elements": self.repaired, "flagged_pixels": self.flagged}
+        return found | ({"air_from_scan": self.air_regions} if self.air_regions else {})
+
+    def with_flags(self, scan: Scan) -> Scan:
+        if not self.flags:
+            return scan
+        return scan.with_views(
+            [
+                view.with_channels({**view.channels, "pixel_flags": self.flags[view.name]})
+                if view.name in self.flags
+                else view
+                for view in scan.views
+            ]
+        )
+
+
+def _saturation(raw: np.ndarray) -> float:
+    """The ADC maximum of raw counts: the largest value of their integer type."""
+    return float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else float("inf")
+
+
 @register_step("calibrate")
 def calibrate(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
     """Raw counts → float32 transmission."""
-    repaired: dict[str, list[int]] = {}
+    calibrator = _Calibrator()
 
     def convert(view: View, name: str) -> np.ndarray:
         if view.calibration is not CalibrationState.RAW:
             raise ValidationError(f"view {view.name!r} is already {view.calibration}; calibrate needs RAW counts")
-        calibration = calibration_of(view, name)
-        repaired[f"{view.name}/{name}"] = calibration.repaired.tolist()
-        return transmission(raw_of(view, name), calibration)
+        calibration = calibrator.calibration(view, name)
+        result = transmission(raw_of(view, name), calibration)
+        calibrator.flag(view, name, calibration, result, attenuation=False)
+        return result
 
-    return _replace_measured(scan, convert, CalibrationState.TRANSMISSION), {"repaired_elements": repaired}
+    scan = _replace_measured(scan, convert, CalibrationState.TRANSMISSION)
+    return calibrator.with_flags(scan), calibrator.parameters()
 
 
 @register_step("attenuate")
@@ -112,20 +202,21 @@ def attenuate(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
     if argument not in (None, "float32", "uint16"):
         raise ValidationError(f"attenuate takes float32 or uint16, got {argument!r}")
     dtype = np.uint16 if argument == "uint16" else np.float32
-    repaired: dict[str, list[int]] = {}
+    calibrator = _Calibrator()
 
     def convert(view: View, name: str) -> np.ndarray:
         if view.calibration is CalibrationState.RAW:
-            calibration = calibration_of(view, name)
-            repaired[f"{view.name}/{name}"] = calibration.repaired.tolist()
-            return calibrated_attenuation(raw_of(view, name), calibration, dtype=dtype)
+            calibration = calibrator.calibration(view, name)
+            result = calibrated_attenuation(raw_of(view, name), calibration, dtype=dtype)
+            calibrator.flag(view, name, calibration, result, attenuation=True)
+            return result
         if view.calibration is CalibrationState.ATTENUATION:
             value = physical(view.channels[name], view.calibration)
             return value if dtype is np.float32 else quantize_array(value, QUANTIZATION[str(view.calibration)])
         return attenuation(physical(view.channels[name], view.calibration), dtype=dtype)
 
-    parameters: dict[str, Any] = {"repaired_elements": repaired, "dtype": np.dtype(dtype).name}
-    return _replace_measured(scan, convert, CalibrationState.ATTENUATION), parameters
+    scan = _replace_measured(scan, convert, CalibrationState.ATTENUATION)
+    return calibrator.with_flags(scan), calibrator.parameters() | {"dtype": np.dtype(dtype).name}
 
 
 @register_step("orient")
@@ -162,15 +253,31 @@ def orient_canonically(scan: Scan, argument: str | None) -> tuple[Scan, dict[str
     return scan.with_views(views), {"flipped": flipped}
 
 
-def _spacing(argument: str | None) -> tuple[float, float]:
+def _spacing(argument: str | None, step: str = "resample") -> tuple[float, float]:
     try:
         rows, _, lines = (argument or "").lower().partition("x")
         spacing = (float(rows), float(lines or rows))
     except ValueError:
-        raise ValidationError(f"resample needs ROWSxLINES in mm such as 4x4, got {argument!r}") from None
+        raise ValidationError(f"{step} needs ROWSxLINES in mm such as 4x4, got {argument!r}") from None
     if min(spacing) <= 0:
-        raise ValidationError(f"resample spacing must be positive, got {argument!r}")
+        raise ValidationError(f"{step} spacing must be positive, got {argument!r}")
     return spacing
+
+
+@register_step("spacing")
+def declare_spacing(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+    """Declare the pixel spacing (mm, rows × lines) of views whose file does not give it."""
+    spacing = _spacing(argument, "spacing")
+    views = []
+    for view in scan.views:
+        g = view.geometry
+        if g.spacing_known and (g.detector_spacing_mm, g.travel_spacing_mm) != spacing:
+            raise ValidationError(
+                f"view {view.name!r} already has a spacing of {g.detector_spacing_mm} × {g.travel_spacing_mm} mm"
+            )
+        geometry = replace(g, detector_spacing_mm=spacing[0], travel_spacing_mm=spacing[1])
+        views.append(view.with_channels(view.channels, geometry=geometry))
+    return scan.with_views(views), {"spacing_mm": list(spacing)}
 
 
 @register_step("resample")
@@ -182,6 +289,11 @@ def resample_views(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, An
         if view.calibration is CalibrationState.RAW:
             raise ValidationError(f"view {view.name!r} holds raw counts: calibrate before resampling")
         g = view.geometry
+        if g.detector_spacing_mm is None or g.travel_spacing_mm is None:
+            raise ValidationError(
+                f"view {view.name!r} has no known pixel spacing to resample from; give it first "
+                "(spacing=ROWSxLINES in mm, or [geometry] in a raw profile)"
+            )
         positions = (
             g.line_positions_mm
             if g.line_positions_mm is not None
@@ -195,7 +307,7 @@ def resample_views(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, An
                 spacing_mm=spacing,
             )
             for name, array in view.channels.items()
-            if name != "material"  # classes cannot be interpolated; recompute them after resampling
+            if name not in ("material", "pixel_flags")  # classes and flags cannot be interpolated
         }
         geometry = Geometry(spacing[0], spacing[1], g.travel_direction, g.row_order)
         views.append(view.with_channels(channels, geometry=geometry))
@@ -209,40 +321,97 @@ def _scanner_name(scan: Scan, argument: str | None) -> str:
     return name
 
 
+def _calibration_file(argument: str | None) -> Any:
+    """The measured calibration named by a step argument ending in ``.toml``, else None."""
+    if argument is None or not argument.endswith(".toml"):
+        return None
+    from nii.material_calibration import MaterialCalibration
+
+    return MaterialCalibration.load(argument)
+
+
 @register_step("steel")
 def steel_equivalent(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
     """Add ``steel_mm``, the steel-equivalent thickness of the high (or only) channel."""
     from nii.calibration import SteelEquivalentCurve
 
-    scanner = _scanner_name(scan, argument)
+    measured = _calibration_file(argument)
+    scanner = measured.scanner if measured is not None else _scanner_name(scan, argument)
     views = []
     for view in scan.views:
         channel = "high" if "high" in view.channels else next(iter(_measured(view)), None)
         if channel is None:
             raise ValidationError(f"view {view.name!r} has no measured channel to convert to steel thickness")
-        curve = SteelEquivalentCurve.from_scanner(scanner, channel if channel != "single" else None)
+        if measured is not None:
+            curve = measured.steel_curve(channel)
+        else:
+            curve = SteelEquivalentCurve.from_scanner(scanner, channel if channel != "single" else None)
         a = attenuation_of(view, channel)
         views.append(view.with_channels({**view.channels, "steel_mm": curve.apply(a)}))
-    return scan.with_views(views), {"scanner": scanner}
+    return scan.with_views(views), {"scanner": scanner} | ({"calibration": argument} if measured else {})
+
+
+class MaterialMisfitWarning(UserWarning):
+    """A scan's (high, low) attenuation pairs lie outside what the material calibration covers."""
+
+    def __init__(self, problem: str, path: str | None) -> None:
+        self.problem, self.path = problem, path
+        super().__init__(f"{path}: {problem}" if path else problem)
+
+
+MISFIT_TOLERANCE = 0.02
+"""Fraction of a view's decidable pixels (on plateaus, not edges) that may lie outside the calibration
+before it warns."""
 
 
 @register_step("materials")
 def materials(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
-    """Add ``zeff`` and ``material`` (:class:`nii.kernels.MaterialClass`) from the high and low channels."""
+    """Add ``zeff`` and ``material`` (:class:`nii.kernels.MaterialClass`) from the high and low channels.
+
+    Pixels whose pair lies outside the reference materials' span are unknown, not high Z; when
+    more than :data:`MISFIT_TOLERANCE` of a view's pixels do, a :class:`MaterialMisfitWarning`
+    names the file and the measured misfit (``nii convert --strict`` makes it an error).
+    """
     from nii.calibration import ZeffTable
     from nii.kernels import effective_z
+    from nii.material_calibration import plateaus
 
-    scanner = _scanner_name(scan, argument)
-    table = ZeffTable.from_scanner(scanner)
+    measured = _calibration_file(argument)
+    scanner = measured.scanner if measured is not None else _scanner_name(scan, argument)
+    table = measured.zeff_table() if measured is not None else ZeffTable.from_scanner(scanner)
     classes = table.material_table()
     views = []
+    misfits: dict[str, dict[str, float]] = {}
     for view in scan.views:
         if not {"high", "low"} <= set(view.channels):
             raise ValidationError(f"view {view.name!r} needs high and low channels for materials")
         # Per-pixel ratios are too noisy to classify near the thickness limits; average first.
         a_high = cv2.blur(attenuation_of(view, "high"), (MATERIAL_SMOOTHING_PX, MATERIAL_SMOOTHING_PX))
         a_low = cv2.blur(attenuation_of(view, "low"), (MATERIAL_SMOOTHING_PX, MATERIAL_SMOOTHING_PX))
-        derived = {"zeff": effective_z(a_high, a_low, table.grid), "material": table.classify(a_high, a_low, classes)}
+        material = table.classify(a_high, a_low, classes)
+        if "pixel_flags" in view.channels:  # starved or saturated: not measured
+            material[view.channels["pixel_flags"] != 0] = MaterialClass.UNKNOWN
+        misfit = table.misfit(a_high, a_low, material != MaterialClass.UNKNOWN)
+        outside = misfit > 0
+        material[outside] = MaterialClass.UNKNOWN
+        # Judged on plateaus: at edges the channels mix two materials into a ratio of neither.
+        judged = ~np.isnan(misfit) & plateaus(a_high) & plateaus(a_low)
+        share = float(outside[judged].mean()) if judged.any() else 0.0
+        misfits[view.name] = {
+            "outside_fraction": share,
+            "median_misfit": float(np.median(misfit[judged & outside])) if (judged & outside).any() else 0.0,
+        }
+        if share > MISFIT_TOLERANCE:
+            warnings.warn(
+                MaterialMisfitWarning(
+                    f"view {view.name!r}: {share:.1%} of the decidable pixels lie outside the material "
+                    f"calibration {scanner!r} (median ratio misfit {misfits[view.name]['median_misfit']:.3g}); "
+                    "they are marked unknown",
+                    scan.provenance.source_path,
+                ),
+                stacklevel=2,
+            )
+        derived = {"zeff": effective_z(a_high, a_low, table.grid), "material": material}
         views.append(view.with_channels({**view.channels, **derived}))
     return scan.with_views(views), {
         "scanner": scanner,
@@ -250,7 +419,45 @@ def materials(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
         "min_attenuation": classes.min_attenuation,
         "max_attenuation": classes.max_attenuation,
         "classes": {member.name: int(member) for member in MaterialClass},
-    }
+        "misfit": misfits,
+    } | ({"calibration": argument} if measured else {})
+
+
+@register_step("align")
+def align_channels(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+    """Put the low-energy channel on the high-energy one: the offset along travel of every detector
+    segment (``align=SEGMENTS``, default 8) measured and undone. A view whose offset cannot be
+    measured is left as it is, with a warning naming the file."""
+    from nii.kernels import estimate_channel_offset, shift_along_travel
+
+    segments = _count(argument, "align", default=8)
+    views, offsets = [], {}
+    for view in scan.views:
+        if not {"high", "low"} <= set(view.channels):
+            views.append(view)
+            continue
+        if view.calibration is not CalibrationState.ATTENUATION:
+            raise ValidationError(f"view {view.name!r} is {view.calibration}: align needs attenuation (attenuate)")
+        a_high, a_low = attenuation_of(view, "high"), attenuation_of(view, "low")
+        offset = estimate_channel_offset(a_high, a_low, segments=segments)
+        offsets[view.name] = offset.to_dict()
+        if offset.reason is not None:
+            source = scan.provenance.source_path
+            log.warning("%s: view %r: channels left unaligned: %s", source, view.name, offset.reason)
+            views.append(view)
+            continue
+        shifted = shift_along_travel(a_low, offset.row_offsets(), order="bicubic")
+        aligned = np.where(np.isnan(shifted), a_low, shifted).astype(np.float32)  # the ends keep their values
+        views.append(view.with_channels({**view.channels, "low": aligned}))
+    return scan.with_views(views), {"offsets": offsets}
+
+
+def _count(argument: str | None, step: str, *, default: int) -> int:
+    if argument is None:
+        return default
+    if not argument.isdigit() or int(argument) < 1:
+        raise ValidationError(f"{step} takes a positive whole number, got {argument!r}")
+    return int(argument)
 
 
 @register_step("quantize")

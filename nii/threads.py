@@ -113,3 +113,15 @@ def _shared_pool(threads: int) -> ThreadPoolExecutor:
             _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="nii")
             _pool_size = threads
         return _pool
+
+
+def _forget_pool_in_child() -> None:
+    """A forked child has none of its parent's threads: the pool (and a lock a pool thread may
+    have held) are the parent's; the child makes its own when it needs one."""
+    global _pool, _pool_size, _lock, _inside
+    _pool, _pool_size = None, 0
+    _lock = threading.Lock()
+    _inside = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_pool_in_child)

@@ -16,6 +16,7 @@ problem is a :mod:`nii.errors` exception naming the file and the tag.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import struct
 from collections.abc import Iterable, Iterator
@@ -333,6 +334,20 @@ def normalise_number_of_frames(dataset: Dataset, path: Path) -> None:
     dataset.NumberOfFrames = frames
 
 
+class BoundedReader(io.BufferedReader):
+    """A file whose reads never ask for more than the file holds: pydicom reads an element's
+    length as the file states it, and a damaged length of 4 GB must not allocate 4 GB."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(io.FileIO(os.fspath(path), "rb"))  # a str name: pydicom re-opens it for deferred reads
+        self.size = os.fstat(self.fileno()).st_size
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        if size is not None and size > 0:
+            size = min(size, max(0, self.size - self.tell()))
+        return super().read(size)
+
+
 def read_dataset(
     path: Path, *, stop_before_pixels: bool = False, tags: Iterable[int] | None = None, normalise: bool = True
 ) -> Dataset:
@@ -348,12 +363,15 @@ def read_dataset(
         The file ends inside an element.
     """
     try:
-        dataset = pydicom.dcmread(
-            path,
-            defer_size=DEFER_SIZE,
-            stop_before_pixels=stop_before_pixels,
-            specific_tags=list(tags) if tags is not None else None,
-        )
+        with BoundedReader(path) as handle:
+            dataset = pydicom.dcmread(
+                handle,
+                defer_size=DEFER_SIZE,
+                stop_before_pixels=stop_before_pixels,
+                specific_tags=list(tags) if tags is not None else None,
+            )
+    except MemoryError as error:
+        raise LimitExceededError("an element is larger than the memory available", path=path) from error
     except InvalidDicomError as error:
         raise CorruptFileError(
             f"not a DICOS/DICOM Part 10 file (no 128-byte preamble and 'DICM'): {error}", path=path

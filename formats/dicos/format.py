@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nii.errors import FileAccessError
+from nii.errors import CorruptFileError, FileAccessError
 from nii.model import Provenance, Scan
 from nii.registry import Format
 
@@ -39,13 +39,29 @@ def _head(path: Path) -> bytes:
         return b""
 
 
-def dicos_files(folder: Path) -> list[Path]:
-    """The DICOS files of a folder (by content, whatever their names), sorted by name."""
+def dicos_files(folder: Path, *, strict: bool = False) -> list[Path]:
+    """The DICOS files of a folder (by content, whatever their names), sorted by name.
+
+    ``strict``: a ``.dcs`` file that is not DICOS by content (empty, cut inside its header,
+    damaged) is an error, not a file to leave out: a scan missing a member is damaged.
+    """
     try:
         entries = sorted(folder.iterdir())
     except OSError as error:
         raise FileAccessError(f"cannot list folder: {error.strerror}", path=folder) from error
-    return [p for p in entries if p.is_file() and not p.name.startswith(".") and is_dicos(_head(p))]
+    found = []
+    for entry in entries:
+        if not entry.is_file() or entry.name.startswith("."):
+            continue
+        if is_dicos(_head(entry)):
+            found.append(entry)
+        elif strict and entry.suffix.lower() == ".dcs":
+            raise CorruptFileError(
+                f"not a DICOS file (no Part 10 header with a DICOS SOP class in its {entry.stat().st_size} bytes: "
+                "empty, cut inside its header or damaged)",
+                path=entry,
+            )
+    return found
 
 
 class DicosFormat(Format):

@@ -301,8 +301,12 @@ def scan_to_instances(scan: Scan, options: WriteOptions) -> Iterator[tuple[str, 
                 series_description=f"{view.name} {channel}",
                 kvp_kv=exact.ds("kvp", scanner.energies_kv.get(channel, 0.0)),
                 imager_pixel_spacing_mm=(
-                    exact.ds("detector_spacing_mm", geometry.detector_spacing_mm),
-                    exact.ds("travel_spacing_mm", geometry.travel_spacing_mm),
+                    (
+                        exact.ds("detector_spacing_mm", geometry.detector_spacing_mm),
+                        exact.ds("travel_spacing_mm", geometry.travel_spacing_mm),
+                    )
+                    if geometry.detector_spacing_mm is not None and geometry.travel_spacing_mm is not None
+                    else None  # unknown spacing is not invented
                 ),
                 detector_element_spacing_mm=(
                     (exact.ds("detector_pitch_mm", scanner.detector_pitch_mm),) * 2

@@ -131,17 +131,18 @@ def _group_views(images: Sequence[DXImage]) -> list[_ViewParts]:
 def _read_view(parts: _ViewParts) -> View:
     first = next(iter(parts.channels.values()))
     document, block = private_document(first)
-    spacing = first.floats(0x00181164) or [1.0, 1.0]
-    if len(spacing) != 2 or not all(math.isfinite(v) and v > 0 for v in spacing):
-        log.warning("%s: Imager Pixel Spacing %s is not two positive numbers; 1 mm used", first.path, spacing)
-        spacing = [1.0, 1.0]
+    declared = first.floats(0x00181164)
+    spacing: list[float | None] = list(declared) if declared else [None, None]
+    if len(spacing) != 2 or not all(v is None or (math.isfinite(v) and v > 0) for v in spacing):
+        log.warning("%s: Imager Pixel Spacing %s is not two positive numbers; spacing unknown", first.path, spacing)
+        spacing = [None, None]
     orientation = first.floats(0x00200037) or [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
     line_positions = None
     if block is not None and PRIVATE_LINE_POSITIONS in block:
         line_positions = private_array(block, PRIVATE_LINE_POSITIONS, None, first.path)
     geometry = Geometry(
-        detector_spacing_mm=exact_value(document, "detector_spacing_mm", spacing[0]),
-        travel_spacing_mm=exact_value(document, "travel_spacing_mm", spacing[1]),
+        detector_spacing_mm=None if spacing[0] is None else exact_value(document, "detector_spacing_mm", spacing[0]),
+        travel_spacing_mm=None if spacing[1] is None else exact_value(document, "travel_spacing_mm", spacing[1]),
         travel_direction=TravelDirection.RIGHT_TO_LEFT if orientation[0] < 0 else TravelDirection.LEFT_TO_RIGHT,
         row_order=RowOrder.BOTTOM_UP if len(orientation) > 4 and orientation[4] < 0 else RowOrder.TOP_DOWN,
         line_positions_mm=line_positions,

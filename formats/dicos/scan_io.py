@@ -126,7 +126,7 @@ def _group_scans(identities: Mapping[Path, tuple[str, str]]) -> dict[str, list[P
 
 def _scan_files(path: Path, scan_uid: str | None) -> list[Path]:
     folder = path if path.is_dir() else path.parent
-    candidates = dicos_files(folder)
+    candidates = dicos_files(folder, strict=True)
     if not path.is_dir():
         if path not in candidates and path.resolve() not in {c.resolve() for c in candidates}:
             raise CorruptFileError("not a DICOS file (no Part 10 header with a DICOS SOP class)", path=path)

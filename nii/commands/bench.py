@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from dataclasses import asdict
 from typing import Any
 
 from nii.bench import MIN_SECONDS, WORKLOADS
@@ -16,7 +19,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "same run (numpy float32 in place, the same with OpenCV's log, naive float64 numpy; pydicom writes; each "
         "checked to write nii's codes), and the disk's sequential write rate against nii's DICOS rate with fsync.",
     )
-    parser.add_argument("workloads", nargs="*", metavar="WORKLOAD", help=f"{', '.join(WORKLOADS)} (default: all)")
+    parser.add_argument(
+        "workloads",
+        nargs="*",
+        metavar="WORKLOAD|PATH",
+        help=f"{', '.join(WORKLOADS)} (default: all), or your own scan files and folders: their conversion to DICOS "
+        "is timed over rounds, with the spread and a warning when the machine was busy",
+    )
     parser.add_argument(
         "--repeats",
         type=int,
@@ -28,9 +37,46 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def _run_files(args: argparse.Namespace) -> int:
+    from nii.bench import BUSY_SPREAD, time_files
+    from nii.io import atomic_output
+
+    timings = time_files(args.workloads, repeats=args.repeats, folder=args.dir)
+    print(f"{'file':<40} {'format':<12} {'input MB':>9} {'rounds':>6} {'scans/s':>8} {'MB/s':>7} {'± %':>5}")
+    for t in timings:
+        name = t.path if len(t.path) <= 40 else "…" + t.path[-39:]
+        spread = 100 * t.seconds_std / t.seconds_mean
+        print(
+            f"{name:<40} {t.format:<12} {t.input_mb:>9.1f} {t.rounds:>6} {t.scans_per_s:>8.2f} {t.mb_per_s:>7.1f}"
+            f" {spread:>5.0f}"
+        )
+    busy = [t.path for t in timings if t.busy]
+    if busy:
+        print(
+            f"warning: the machine was busy (rounds spread by more than {100 * BUSY_SPREAD:.0f} %) for "
+            f"{len(busy)} file(s): the rates are lower bounds; best round instead: "
+            + ", ".join(f"{t.input_mb / t.seconds_best:.1f} MB/s" for t in timings if t.busy),
+            file=sys.stderr,
+        )
+    if args.json:
+        with atomic_output(args.json) as temporary:
+            temporary.write_text(
+                json.dumps(
+                    [
+                        asdict(t) | {"scans_per_s": t.scans_per_s, "mb_per_s": t.mb_per_s, "busy": t.busy}
+                        for t in timings
+                    ],
+                    indent=1,
+                )
+            )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from nii.bench import format_results, run_bench, write_results
 
+    if any(name not in WORKLOADS for name in args.workloads):
+        return _run_files(args)
     results = run_bench(args.workloads or list(WORKLOADS), repeats=args.repeats, folder=args.dir)
     for line in format_results(results):
         print(line)

@@ -7,6 +7,7 @@ import dataclasses
 import sys
 from typing import Any
 
+from nii.commands import add_read_options, reader_options
 from nii.errors import ConfigurationError
 from nii.pipeline import TARGETS, Recipe, convert
 from nii.steps import STEPS
@@ -21,6 +22,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="scan files, folders (recursive) or glob patterns")
     parser.add_argument("--out", required=True, help="output folder")
+    add_read_options(parser)
     parser.add_argument(
         "--to",
         choices=list(TARGETS),
@@ -37,11 +39,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         choices=["none", "rle", "jpeg-lossless", "jpegls", "j2k"],
         help="DICOS transfer syntax (lossless; default none)",
     )
+    parser.add_argument(
+        "--strict", action="store_true", help="a material calibration that does not fit a scan fails it (not a warning)"
+    )
     parser.add_argument("--fsync", action="store_true", help="flush every output to disk before reporting it done")
     parser.add_argument("--workers", type=int, help="scans in flight at once (default: number of cores)")
     parser.add_argument("--engine", choices=["local", "dask"], default="local")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://127.0.0.1:8786")
-    parser.add_argument("--resume", action="store_true", help="skip inputs already converted (needs --report)")
+    parser.add_argument(
+        "--resume", action="store_true", help="skip inputs converted and verified by an earlier run (needs --report)"
+    )
     parser.add_argument("--report", metavar="FILE", help="write a JSON or CSV report, one row per input")
     parser.add_argument(
         "--deidentify", metavar="KEY_FILE", help="de-identify the DICOS output with this key (as nii deidentify)"
@@ -53,12 +60,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from nii.exchange.deidentify import Deidentifier
 
+    if args.resume and not args.report:
+        print("nii convert: error: --resume needs the --report of the earlier run", file=sys.stderr)
+        return 2
     options: dict[str, object] = {"compression": args.compression} if args.compression and args.to == "dicos" else {}
     if args.fsync:
         if args.to != "dicos":
             raise ConfigurationError("--fsync is available for --to dicos")
         options["fsync"] = True
     recipe = Recipe.parse(args.normalize, target=args.to, **options)
+    reading = reader_options(args)
+    if args.profile or args.format:
+        reading["format"] = "profile" if args.profile else args.format
+    recipe = dataclasses.replace(recipe, read_options=reading, strict=args.strict)
     if args.deidentify:
         recipe = dataclasses.replace(recipe, deidentify=Deidentifier.from_key_file(args.deidentify, keep=args.keep))
     results = convert(

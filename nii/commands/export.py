@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nii.commands import add_scan_option, input_format, scan_options
+from nii.commands import add_read_options, add_scan_option, read_input
 from nii.errors import ConfigurationError
 from nii.render import Preset, Quantity, Strip
 from nii.render.export import IMAGE_FORMAT_BY_SUFFIX
@@ -58,7 +58,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--scanner", metavar="MODEL", help="scanner model for steel, Zeff and classes (default: the scan's own)"
     )
     add_scan_option(parser)
-    parser.add_argument("--format", help="force the input format instead of detecting it")
+    add_read_options(parser)
     return parser
 
 
@@ -67,7 +67,6 @@ _MODES = {"window": (None, False), "16bit": (None, True), "false-colour": (Quant
 
 
 def run(args: argparse.Namespace) -> int:
-    from nii.registry import read
     from nii.render import RenderOptions
     from nii.render.export import export_picture
 
@@ -91,8 +90,7 @@ def run(args: argparse.Namespace) -> int:
         crop=not args.no_crop,
         scanner=args.scanner,
     )
-    fmt = input_format(args)
-    scan = read(args.path, format=fmt.name, **scan_options(args, fmt))
+    _, scan = read_input(args)
     written = export_picture(
         scan,
         args.out,

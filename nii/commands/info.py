@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from nii.commands import add_scan_option, input_format, scan_options
+from nii.commands import add_read_options, add_scan_option, read_input
 from nii.registry import Format
 
 
@@ -15,7 +15,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "info", help="describe a scan: format, views, channels, spacing, metadata, threats"
     )
     parser.add_argument("path", help="scan file or folder")
-    parser.add_argument("--format", help="force a format instead of detecting it")
+    add_read_options(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--personal", action="store_true", help="include personal data (operator)")
     add_scan_option(parser)
@@ -42,14 +42,16 @@ def _archive_entries(args: argparse.Namespace, fmt: Format) -> list[dict[str, An
         ]
 
 
+def _mm(value: float | None) -> str:
+    return "?" if value is None else f"{value:g}"
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from nii.metadata import scan_to_dict
-    from nii.registry import read
 
-    fmt = input_format(args)  # recognised once, for the reader and the archive listing
-    scan = read(args.path, format=fmt.name, **scan_options(args, fmt))
+    fmt, scan = read_input(args)  # recognised once, for the reader and the archive listing
     info = scan_to_dict(scan, include_personal=args.personal)
     entries = _archive_entries(args, fmt)
     if entries is not None:
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         g = entry["geometry"]
         print(
             f"  view {entry['name']:<6} {entry['shape'][0]} rows × {entry['shape'][1]} lines, "
-            f"{g['detector_spacing_mm']:g} × {g['travel_spacing_mm']:g} mm, {entry['calibration']}"
+            f"{_mm(g['detector_spacing_mm'])} × {_mm(g['travel_spacing_mm'])} mm, {entry['calibration']}"
         )
         for name, channel in entry["channels"].items():
             print(f"    {name:<12} {channel['dtype']:<8} range {channel['min']:g} .. {channel['max']:g}")

@@ -17,7 +17,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "simulate",
         help="simulate a raw dual-energy scan (cargo, truck, suitcase, step wedges) with ground truth",
         description="Simulate a scan with the physics of nii.simulate and write it in any writable format, "
-        "with the ground truth (NAME.npz + NAME.json) and a PNG preview beside it.",
+        "with the ground truth (SCAN.truth.npz + SCAN.truth.json unless --truth names them) and a PNG preview "
+        "beside it. The portal-6/4 scanner (12-bit) writes --format ref-packed12.",
     )
     parser.add_argument("scenario", choices=sorted(SCENARIOS), help="what to scan")
     parser.add_argument("--out", required=True, type=Path, help="output scan file (or folder, for folder formats)")
@@ -29,7 +30,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--scale", type=float, default=1.0, help="factor on the default rows and lines")
     parser.add_argument("--speed-variation", type=float, help="relative amplitude of speed changes along the scan")
     parser.add_argument("--threats-in-scan", action="store_true", help="also store the known threats in the scan")
-    parser.add_argument("--truth", default="truth", help="name of the truth files beside the scan (default: truth)")
+    parser.add_argument(
+        "--truth", help="name of the truth files beside the scan (default: the scan's name + .truth, e.g. x.truth.json)"
+    )
     parser.add_argument("--no-preview", action="store_true", help="do not write the PNG preview")
     return parser
 
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     written = write(scan, out, format=args.format)
-    written += truth.save(out.parent / args.truth)
+    written += truth.save(out.parent / (args.truth or f"{out.stem}.truth"))
     if not args.no_preview:
         written.append(write_preview(preview_image(scan, truth.threats), out.with_name(out.stem + ".png")))
     shapes = ", ".join(f"{view.name} {view.shape[0]}×{view.shape[1]}" for view in scan.views)

@@ -111,7 +111,11 @@ def export_picture(
             raise ConfigurationError(error.problem, path=path) from None
         geometry = (scan.view(view) if view is not None else scan.views[0]).geometry
         image = Image.fromarray(stored.codes)
-        dpi = (_MM_PER_INCH / geometry.travel_spacing_mm, _MM_PER_INCH / geometry.detector_spacing_mm)
+        dpi = (
+            (_MM_PER_INCH / geometry.travel_spacing_mm, _MM_PER_INCH / geometry.detector_spacing_mm)
+            if geometry.travel_spacing_mm is not None and geometry.detector_spacing_mm is not None
+            else None  # unknown spacing: no resolution written
+        )
         metadata: dict[str, Any] = {"quantity": str(stored.quantity), "unit": stored.unit, "scale": stored.scale}
     else:
         try:
@@ -122,7 +126,8 @@ def export_picture(
         grey = bool((pixels[:, :, 0] == pixels[:, :, 1]).all() and (pixels[:, :, 1] == pixels[:, :, 2]).all())
         image = Image.fromarray(np.ascontiguousarray(pixels[:, :, 0]) if grey else pixels)
         row_mm, column_mm = picture.mm_per_pixel
-        dpi = (_MM_PER_INCH / column_mm, _MM_PER_INCH / row_mm)
+        known = (scan.view(view) if view is not None else scan.views[0]).geometry.spacing_known
+        dpi = (_MM_PER_INCH / column_mm, _MM_PER_INCH / row_mm) if known else None
         window = [picture.window.low, picture.window.high]
         metadata = {"quantity": str(picture.quantity), "unit": picture.unit, "window": window}
     _save(image, path, kind, dpi, metadata)
@@ -149,8 +154,8 @@ def picture_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         return result
 
 
-def _save(image: Image.Image, path: Path, kind: str, dpi: tuple[float, float], metadata: dict[str, Any]) -> None:
-    save: dict[str, Any] = {"dpi": dpi}
+def _save(image: Image.Image, path: Path, kind: str, dpi: tuple[float, float] | None, metadata: dict[str, Any]) -> None:
+    save: dict[str, Any] = {"dpi": dpi} if dpi is not None else {}
     if kind == "PNG":
         text = PngImagePlugin.PngInfo()
         for key, value in metadata.items():

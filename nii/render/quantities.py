@@ -338,6 +338,8 @@ def cell_edges(view: View) -> tuple[np.ndarray, np.ndarray]:
     """Cell edges in mm of the rows and of the lines, canonically oriented (line positions when known)."""
     g = view.geometry
     rows, lines = view.shape
+    if g.detector_spacing_mm is None or g.travel_spacing_mm is None:  # unknown: one unit per sample
+        return np.arange(rows + 1, dtype=np.float64), np.arange(lines + 1, dtype=np.float64)
     row_edges = g.detector_spacing_mm * np.arange(rows + 1, dtype=np.float64)
     positions = g.line_positions_mm
     if positions is None:

@@ -805,6 +805,18 @@ def steps_phantom(source: SourceKind | str = SourceKind.LINAC, *, steps: int = 8
 # Scenarios
 
 
+def _contents(builder: str, rng: np.random.Generator) -> Phantom:
+    from nii.simulate import contents  # builds on this module
+
+    return getattr(contents, builder)(rng)
+
+
+def _test_objects(scanner: ScannerModel) -> Phantom:
+    from nii.simulate.targets import test_objects_phantom  # the targets module builds on this one
+
+    return test_objects_phantom(scanner.source)
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A named kind of object to simulate, with the scanner it is normally seen on."""
@@ -842,6 +854,24 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType(
                 "calibration step wedges of polyethylene, aluminium, iron and lead",
                 "linac-6/4",
                 lambda rng, scanner: steps_phantom(scanner.source),
+            ),
+            Scenario(
+                "test-objects",
+                "image-quality test objects: penetration steps, wires, contrast plates, slanted edges",
+                "linac-6/4",
+                lambda rng, scanner: _test_objects(scanner),
+            ),
+            Scenario(
+                "container-goods",
+                "40 ft container of pallets of cartons, drums, tyres and machinery",
+                "linac-6/4",
+                lambda rng, scanner: _contents("goods_container_phantom", rng),
+            ),
+            Scenario(
+                "car-container",
+                "40 ft container with a car and pallets of cartons",
+                "linac-6/4",
+                lambda rng, scanner: _contents("car_container_phantom", rng),
             ),
         )
     }

@@ -443,6 +443,7 @@ def _simulate_view(
 ) -> tuple[View, ViewTruth, list[Threat]]:
     lines = centres.size
     pitch = geometry.detector_spacing_mm
+    assert pitch is not None  # the simulator always knows its geometry
     channels = model.channels
     nominal = _view_grid(view_name, rows, pitch, centres, steps)
     grids = {

@@ -99,7 +99,7 @@ def test_writer_refuses_float_channels(tmp_path):
 def test_truncated(written):
     _, path = written
     path.write_bytes(path.read_bytes()[: 3 * 48 * 80 * 2])
-    with pytest.raises(TruncatedFileError, match="bag.tif: page 2 data runs to byte"):
+    with pytest.raises(TruncatedFileError, match=r"bag.tif: page \d .*(data runs to byte|past the end of the file)"):
         nii.read(path)
 
 

@@ -42,7 +42,9 @@ def test_channel_offset_of_a_dual_energy_linac(low_offset_lines):
     expected = truth.channel_offsets_lines["high"] - truth.channel_offsets_lines["low"]
     assert result.offset == pytest.approx(expected, abs=0.05)
     measured = np.isfinite(result.segment_offsets)
-    assert measured.sum() >= 3  # the top segment sees air and a roof: not measurable
+    # The top segment sees air and a roof, the bottom one the chassis: their offsets scatter along the
+    # scan by more than the 0.03-column limit, so they are not measured.
+    assert measured.sum() >= 2
     np.testing.assert_allclose(result.segment_offsets[measured], expected, atol=0.05)
 
 
@@ -83,3 +85,59 @@ def test_two_scanners_at_two_speeds(two_scanners, model):
     unrelated = two_scanners["unrelated"]
     other = register(reference, unrelated, model=model, reference_mask=mask(reference), moving_mask=mask(unrelated))
     assert other.confidence < 0.5 < result.confidence
+
+
+@pytest.fixture(scope="module")
+def repeated_scans():
+    """Four scans of the same scanner (other loads, other noise): raw attenuation, no masks."""
+    return [channels(simulate("cargo", seed=seed, rows=ROWS, lines=900, speed_variation=0.0)[0]) for seed in range(4)]
+
+
+def test_segment_uncertainties_cover_the_spread_across_repeated_scans(repeated_scans):
+    results = [estimate_channel_offset(high, low, segments=4) for high, low in repeated_scans]
+    offsets = np.array([r.segment_offsets for r in results])
+    uncertainty = np.array([r.segment_uncertainty for r in results])
+    for k in range(4):
+        measured = np.isfinite(offsets[:, k])
+        if measured.sum() >= 3:
+            assert offsets[measured, k].std(ddof=1) <= 1.5 * np.median(uncertainty[measured, k])
+    assert np.isfinite(offsets).sum() >= 6
+
+
+def test_starved_pixels_are_left_out_and_a_runaway_is_nan_with_a_reason(repeated_scans):
+    high, low = (image.copy() for image in repeated_scans[0])
+    # Scattered starved pixels behind the load: the calibration's floor (13.8), not a measurement.
+    starved = (np.random.default_rng(1).random(high.shape) < 0.05) & (high > 3)
+    high[starved], low[np.roll(starved, 1, axis=0)] = 13.8, 13.8
+    result = estimate_channel_offset(high, low, segments=4)
+    assert result.offset == pytest.approx(-0.5, abs=0.05) and result.reason is None
+    fooled = estimate_channel_offset(high, low, segments=4, max_attenuation=np.inf)
+    assert abs(fooled.offset + 0.5) > abs(result.offset + 0.5)
+    shifted = np.roll(repeated_scans[0][0], 6, axis=1)  # 6 columns: no layer displacement is that large
+    runaway = estimate_channel_offset(repeated_scans[0][0], shifted, segments=4, max_offset=3.0)
+    assert np.isnan(runaway.offset) and np.isnan(runaway.segment_offsets).all()
+    assert "ran away" in runaway.reason and runaway.to_dict()["reason"] == runaway.reason
+
+
+def test_align_step_puts_low_on_high_and_warns_naming_the_file_when_it_cannot(repeated_scans, caplog):
+    import logging
+
+    from nii.model import CalibrationState, Provenance, Scan, View
+    from nii.pipeline import Recipe, convert_scan
+
+    high, low = repeated_scans[0]
+
+    def scan_of(low_channel):
+        view = View("side", {"high": high, "low": low_channel}, calibration=CalibrationState.ATTENUATION)
+        provenance = Provenance(source_path="lane3/truck-0042.npy")
+        return Scan([view], acquired_at=simulate("steps", rows=16, lines=16)[0].acquired_at, provenance=provenance)
+
+    aligned = convert_scan(scan_of(low), Recipe.parse("align=4", target="npz"))
+    measured = aligned.provenance.steps[-1].parameters["offsets"]["side"]["offset"]
+    assert measured == pytest.approx(-0.5, abs=0.05)
+    again = estimate_channel_offset(high, aligned.views[0].channels["low"], segments=4)
+    assert again.offset == pytest.approx(0.0, abs=0.05)
+    with caplog.at_level(logging.WARNING, logger="nii.steps"):
+        unaligned = convert_scan(scan_of(np.roll(high, 6, axis=1)), Recipe.parse("align", target="npz"))
+    assert "lane3/truck-0042.npy: view 'side': channels left unaligned: the global offset ran away" in caplog.text
+    np.testing.assert_array_equal(unaligned.views[0].channels["low"], np.roll(high, 6, axis=1))

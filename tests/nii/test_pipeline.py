@@ -32,7 +32,10 @@ def make_inputs(root: Path, count: int = 3, *, rows: int = 48, lines: int = 80) 
 def test_plan_walks_folders_and_globs_keeping_relative_paths(tmp_path):
     inputs = make_inputs(tmp_path / "in")
     (tmp_path / "in" / "site" / "notes.txt").write_text("not a scan")
-    jobs = plan([tmp_path / "in"], tmp_path / "out", NPZ)
+    everything = plan([tmp_path / "in"], tmp_path / "out", NPZ)
+    [notes] = [j for j in everything if j.skip]
+    assert notes.input.name == "notes.txt" and "notes.txt: not a known scan format" in notes.skip
+    jobs = [j for j in everything if not j.skip]
     assert [j.input for j in jobs] == sorted(inputs)
     assert jobs[0].output == tmp_path / "out" / "site" / "lane0" / "scan0.npz"
     globbed = plan([str(tmp_path / "in" / "**" / "scan1.*")], tmp_path / "out", NPZ)

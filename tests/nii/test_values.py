@@ -16,6 +16,11 @@ def test_attenuation_of_agrees_across_representations():
         # 16-bit codes are within half a code of the float value.
         tolerance = QUANTIZATION[str(view.calibration)] if view.channels["high"].dtype == np.uint16 else 1e-5
         lossy = recipe == "calibrate,quantize"  # transmission codes lose precision where T is small
+        # Starved and saturated pixels are flagged by the steps and given a bounded value instead.
+        measured = view.channels["pixel_flags"] == 0 if "pixel_flags" in view.channels else slice(None)
         np.testing.assert_allclose(
-            attenuation_of(view, "high"), from_raw, rtol=0.02 if lossy else 0, atol=0.05 if lossy else tolerance
+            attenuation_of(view, "high")[measured],
+            from_raw[measured],
+            rtol=0.02 if lossy else 0,
+            atol=0.05 if lossy else tolerance,
         )
