@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from nii.compare import MAX_SIDE_PX, compare_scans, write_pictures
-from nii.io import atomic_output
-from nii.registry import read
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -37,6 +35,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nii.io import atomic_output
+    from nii.registry import read
+
     comparison = compare_scans(
         read(args.reference),
         read(args.moving),
