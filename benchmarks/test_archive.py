@@ -182,5 +182,8 @@ def test_random_access(benchmark, tmp_path, request, layout):
 
     back = benchmark(read_last)
     assert back.scan_uid == target.scan_uid
+    for view in target.views:  # the pixels themselves, not only the right scan
+        for channel, pixels in view.channels.items():
+            np.testing.assert_array_equal(np.asarray(back.view(view.name).channels[channel]), pixels)
     benchmark.extra_info["scans_in_archive"] = 1 if layout == "one-scan-archive" else count
     benchmark.extra_info["archive_bytes"] = path.stat().st_size

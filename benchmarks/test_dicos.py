@@ -18,7 +18,8 @@ so neither side is slowed by the other's dirty pages waiting for write-back. nii
 instances of a scan in parallel threads (2 cores here), the SDK one after the other.
 
 Run for real with ``python -m pytest benchmarks --benchmark-enable``; with benchmarks
-disabled (the default) the tests run once on a small scan as smoke tests of the same code.
+disabled (the default) the tests run once on a small scan as smoke tests of the same code, the
+SDK's output checked against the scan's pixels as nii's is.
 """
 
 from __future__ import annotations
@@ -89,12 +90,19 @@ def _measure(benchmark, scan: Scan, tmp_path: Path, compression: str) -> tuple[f
     return benchmark.stats.stats.min, tmp_path / f"nii-{compression}-0"
 
 
-def _pydicos(tmp_path: Path, scan: Scan, transfer: str) -> dict:
+def _pydicos(tmp_path: Path, scan: Scan, transfer: str, rounds: int) -> dict:
     images = tmp_path / "images.npy"
     np.save(images, np.stack(list(scan.view("side").channels.values())))
     out = tmp_path / f"pydicos-{transfer}"
     out.mkdir()
-    return run_pydicos("bench-dx", out, images, ROUNDS, transfer)
+    return run_pydicos("bench-dx", out, images, rounds, transfer)
+
+
+def assert_same_pixels(scan: Scan, reference_folder: Path) -> None:
+    """The SDK's DX images hold the scan's channels exactly (the same work as nii's, which
+    :func:`assert_scans_equal` checks), in the order they were handed over."""
+    for index, pixels in enumerate(scan.view("side").channels.values()):
+        np.testing.assert_array_equal(pydicom.dcmread(reference_folder / f"dx-{index}.dcs").pixel_array, pixels)
 
 
 @pytest.mark.parametrize(
@@ -102,11 +110,13 @@ def _pydicos(tmp_path: Path, scan: Scan, transfer: str) -> dict:
 )
 def test_dicos_write_speed_against_pydicos(benchmark, tmp_path, compression, baseline, speedup):
     scan = cargo_scan(SMOKE if benchmark.disabled else FULL)
-    # The baseline runs first, so its files are written back while nii is measured, not the reverse.
-    reference = None if benchmark.disabled else _pydicos(tmp_path, scan, baseline)
+    # The baseline runs first, so its files are written back while nii is measured, not the reverse;
+    # once in smoke mode, to check that both write the same pixels.
+    reference = _pydicos(tmp_path, scan, baseline, 1 if benchmark.disabled else ROUNDS)
     seconds, folder = _measure(benchmark, scan, tmp_path, compression)
     assert_scans_equal(nii.read(folder), scan)
-    if seconds is None or reference is None:
+    assert_same_pixels(scan, Path(reference["folder"]))
+    if seconds is None:
         return
     raw = sum(array.nbytes for array in scan.view("side").channels.values())
     ours_ratio = raw / _pixel_data_bytes(folder)

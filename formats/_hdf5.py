@@ -23,13 +23,18 @@ import struct
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import h5py
 import numpy as np
 
 from nii.errors import CorruptFileError, TruncatedFileError
+from nii.imports import lazy_module
 from nii.threads import map_threads, thread_count
+
+if TYPE_CHECKING:
+    import h5py
+else:
+    h5py = lazy_module("h5py", also=["hdf5plugin"])  # hdf5plugin registers the Blosc filters used on reading
 
 __all__ = ["BLOSC_FILTER", "ChunkedChannel", "check_global_heaps", "read_whole"]
 

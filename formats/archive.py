@@ -33,10 +33,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
-import h5py
-import hdf5plugin
 import numpy as np
 
 from nii.errors import (
@@ -50,12 +48,20 @@ from nii.errors import (
     ValidationError,
 )
 from nii.formats._hdf5 import check_global_heaps, read_whole
+from nii.imports import lazy_module
 from nii.io import atomic_output
 from nii.limits import check_image_size
 from nii.metadata import scan_arrays, scan_from_dict, scan_to_dict
 from nii.model import LenientStrEnum, Scan
 from nii.registry import Format, Option, declare, register
 from nii.version import __version__
+
+if TYPE_CHECKING:
+    import h5py
+    import hdf5plugin
+else:
+    h5py = lazy_module("h5py", also=["hdf5plugin"])  # hdf5plugin registers the Blosc filters used on reading
+    hdf5plugin = lazy_module("hdf5plugin")
 
 __all__ = [
     "ARCHIVE_VERSION",

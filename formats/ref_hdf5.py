@@ -14,10 +14,8 @@ while any channel of the scan is alive.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-import h5py
-import hdf5plugin
 import numpy as np
 
 from nii.errors import CorruptFileError, UnsupportedError
@@ -31,11 +29,19 @@ from nii.formats._vendor import (
     reading,
     warn_unstored,
 )
+from nii.imports import lazy_module
 from nii.io import atomic_output
 from nii.lazy import LazyArray
 from nii.limits import check_image_size
 from nii.model import Box, Operator, Scan, Threat, View
 from nii.registry import Format, Option, declare, register
+
+if TYPE_CHECKING:
+    import h5py
+    import hdf5plugin
+else:
+    h5py = lazy_module("h5py", also=["hdf5plugin"])  # hdf5plugin registers the Blosc filters used on reading
+    hdf5plugin = lazy_module("hdf5plugin")
 
 MAGIC = b"NIIREFH5\r\n\x1a\n"
 VERSION = 1

@@ -13,10 +13,9 @@ import json
 import struct
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import tifffile
 
 from nii.errors import CorruptFileError, LimitExceededError, TruncatedFileError, UnsupportedError
 from nii.formats._vendor import (
@@ -30,10 +29,16 @@ from nii.formats._vendor import (
     unique_names,
     warn_unstored,
 )
+from nii.imports import lazy_module
 from nii.io import atomic_output
 from nii.limits import check_image_size
 from nii.model import Box, Scan, Threat, View
 from nii.registry import Format, declare, register
+
+if TYPE_CHECKING:
+    import tifffile
+else:
+    tifffile = lazy_module("tifffile")
 
 FORMAT_ID = "nii-ref-tiff"
 VERSION = 1

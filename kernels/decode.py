@@ -26,8 +26,9 @@ Examples
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from nii.kernels.jit import jit_on_first_call
 
 __all__ = [
     "deinterleave_lines",
@@ -79,7 +80,7 @@ def _unit_stride(array: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]]:
     return np.lib.stride_tricks.as_strided(array, shape=(span,), strides=(item,), writeable=False), steps
 
 
-@numba.njit(cache=True, nogil=True)
+@jit_on_first_call(cache=True, nogil=True)
 def _unpack12_kernel(flat: np.ndarray, record_step: int, out: np.ndarray, big_endian: bool) -> None:
     count = out.shape[1]
     pairs = count // 2
@@ -166,7 +167,7 @@ def _check_values12(values: np.ndarray) -> np.ndarray:
     return records
 
 
-@numba.njit(cache=True, nogil=True)
+@jit_on_first_call(cache=True, nogil=True)
 def _pack12_kernel(records: np.ndarray, out: np.ndarray, big_endian: bool) -> bool:
     """Pack; return False as soon as a sample is over 4095 (the output is then garbage)."""
     count = records.shape[1]
@@ -241,7 +242,7 @@ def pack12_reference(values: np.ndarray, *, big_endian: bool = False) -> np.ndar
     return out.reshape(-1) if values.ndim == 1 else out
 
 
-@numba.njit(cache=True, nogil=True)
+@jit_on_first_call(cache=True, nogil=True)
 def _deinterleave_kernel(flat: np.ndarray, line_step: int, channel_step: int, out: np.ndarray, swap: bool) -> None:
     channels, lines, samples = out.shape
     for line in range(lines):

@@ -12,6 +12,9 @@ import importlib.util
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nii.version import __version__
 
 
 def _writable(folder: Path) -> bool:
@@ -50,24 +53,25 @@ def _ensure_numba_cache_dir() -> None:
 
 _ensure_numba_cache_dir()
 
-from nii.errors import NiiError  # noqa: E402 - after the numba cache folder is settled
-from nii.model import (  # noqa: E402
-    Box,
-    CalibrationState,
-    Geometry,
-    InspectedObject,
-    ObjectType,
-    Operator,
-    ProcessingStep,
-    Provenance,
-    Scan,
-    Scanner,
-    Site,
-    Threat,
-    View,
-)
-from nii.registry import read, write  # noqa: E402
-from nii.version import __version__  # noqa: E402
+
+if TYPE_CHECKING:
+    from nii.errors import NiiError
+    from nii.model import (
+        Box,
+        CalibrationState,
+        Geometry,
+        InspectedObject,
+        ObjectType,
+        Operator,
+        ProcessingStep,
+        Provenance,
+        Scan,
+        Scanner,
+        Site,
+        Threat,
+        View,
+    )
+    from nii.registry import read, write
 
 __all__ = [
     "Box",
@@ -88,3 +92,17 @@ __all__ = [
     "read",
     "write",
 ]
+
+_HOMES = {"NiiError": "nii.errors", "read": "nii.registry", "write": "nii.registry"}
+
+
+def __getattr__(name: str) -> Any:
+    """The public names, imported on first use: ``import nii`` (and so every ``nii.x`` module,
+    the CLI's included) then costs nothing until the model, numpy or the registry are needed."""
+    if name not in __all__ or name == "__version__":
+        raise AttributeError(f"module 'nii' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_HOMES.get(name, "nii.model")), name)
+    globals()[name] = value
+    return value

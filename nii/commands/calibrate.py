@@ -5,15 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import numpy as np
-
 from nii.commands import add_read_options, read_arguments
-from nii.errors import ValidationError
-from nii.material_calibration import MaterialCalibration, WedgeSet, measure_wedges
-from nii.model import CalibrationState
-from nii.pipeline import Recipe, convert_scan
-from nii.registry import read
-from nii.values import attenuation_of
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -34,6 +26,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from nii.errors import ValidationError
+    from nii.material_calibration import MaterialCalibration, WedgeSet, measure_wedges
+    from nii.model import CalibrationState
+    from nii.pipeline import Recipe, convert_scan
+    from nii.registry import read
+    from nii.values import attenuation_of
+
     wedges = WedgeSet.load(args.wedges)
     options = read_arguments(args)
     points = []

@@ -9,8 +9,6 @@ from typing import Any
 
 from nii.commands import add_read_options, read_arguments
 from nii.compare import MAX_SIDE_PX, compare_scans, write_pictures
-from nii.io import atomic_output
-from nii.registry import read
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -39,6 +37,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nii.io import atomic_output
+    from nii.registry import read
+
     options = read_arguments(args)
     comparison = compare_scans(
         read(args.reference, **options),

@@ -9,7 +9,6 @@ from typing import Any
 
 from nii.commands import add_read_options, read_arguments
 from nii.errors import ConfigurationError
-from nii.exchange.deidentify import Deidentifier
 from nii.pipeline import TARGETS, Recipe, convert
 from nii.steps import STEPS
 
@@ -59,6 +58,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nii.exchange.deidentify import Deidentifier
+
     if args.resume and not args.report:
         print("nii convert: error: --resume needs the --report of the earlier run", file=sys.stderr)
         return 2

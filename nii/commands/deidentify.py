@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from nii.exchange.deidentify import Deidentifier, KeepOption, deidentify_paths
+from nii.exchange.deidentify import KeepOption
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -28,6 +28,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nii.exchange.deidentify import Deidentifier, deidentify_paths
+
     profile = Deidentifier.from_key_file(args.key_file, keep=args.keep)
     results = deidentify_paths(args.paths, args.out, profile, report=args.report)
     failed = [result for result in results if result.status != "ok"]

@@ -6,8 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from nii.formats.dicos.dump import dump_file
-
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -20,6 +18,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nii.formats.dicos.dump import dump_file
+
     entries = dump_file(args.path)
     if args.json:
         print(json.dumps([entry.as_dict() for entry in entries], indent=1))

@@ -7,8 +7,8 @@ from typing import Any
 
 from nii.commands import add_read_options, add_scan_option, read_input
 from nii.errors import ConfigurationError
-from nii.render import Preset, Quantity, RenderOptions, Strip
-from nii.render.export import IMAGE_FORMAT_BY_SUFFIX, export_picture
+from nii.render import Preset, Quantity, Strip
+from nii.render.export import IMAGE_FORMAT_BY_SUFFIX
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -67,6 +67,9 @@ _MODES = {"window": (None, False), "16bit": (None, True), "false-colour": (Quant
 
 
 def run(args: argparse.Namespace) -> int:
+    from nii.render import RenderOptions
+    from nii.render.export import export_picture
+
     quantity, sixteen_bit = _MODES.get(args.mode, (None, False))
     if args.mode and args.quantity and quantity and args.quantity != quantity:
         raise ConfigurationError(

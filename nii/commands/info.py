@@ -6,10 +6,7 @@ import argparse
 import json
 from typing import Any
 
-import numpy as np
-
 from nii.commands import add_read_options, add_scan_option, read_input
-from nii.metadata import scan_to_dict
 from nii.registry import Format
 
 
@@ -50,6 +47,10 @@ def _mm(value: float | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from nii.metadata import scan_to_dict
+
     fmt, scan = read_input(args)  # recognised once, for the reader and the archive listing
     info = scan_to_dict(scan, include_personal=args.personal)
     entries = _archive_entries(args, fmt)

@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from nii.pilot import load_pilot, run_pilot
-
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -27,6 +25,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nii.pilot import load_pilot, run_pilot
+
     config = load_pilot(args.pilot)
     if args.action == "check":
         print(f"{config.name}: {len(config.scanners)} scanners, {len(config.objects)} objects: OK")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nii.formats.profile import RawProfile, check_file
-
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -22,6 +20,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nii.formats.profile import RawProfile, check_file
+
     profile = RawProfile.load(args.profile)
     failed = 0
     for path in args.files:

@@ -9,8 +9,7 @@ from typing import Any
 
 from nii.commands.send import add_tls_arguments, quiet_library_logs
 from nii.errors import ConfigurationError
-from nii.network import Receiver, ReceiverOptions, server_tls_context
-from nii.pipeline import TARGETS, Recipe
+from nii.pipeline import TARGETS
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -37,6 +36,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nii.network import Receiver, ReceiverOptions, server_tls_context
+    from nii.pipeline import Recipe
+
     quiet_library_logs(args.verbose)
     if args.normalize and not args.convert:
         raise ConfigurationError("--normalize needs --convert")

@@ -8,8 +8,6 @@ import sys
 from typing import Any
 
 from nii.errors import ConfigurationError
-from nii.io import write_table
-from nii.network import Peer, client_tls_context, parse_address, send
 
 REPORT_FIELDS = ["path", "status", "code", "bytes", "seconds", "message"]
 
@@ -55,6 +53,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nii.io import write_table
+    from nii.network import Peer, client_tls_context, parse_address, send
+
     quiet_library_logs(args.verbose)
     host, port = parse_address(args.to)
     if args.retries < 0 or args.backoff < 0 or args.timeout <= 0:

@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 from nii.errors import NiiError
-from nii.exchange.sign import Signer, dicom_files, sign_file
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -25,6 +24,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nii.exchange.sign import Signer, dicom_files, sign_file
+
     signer = Signer.from_files(args.cert, args.key)
     signed = failed = 0
     for path in dicom_files(args.paths):

@@ -7,8 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from nii.registry import write
-from nii.simulate import SCANNERS, SCENARIOS, preview_image, simulate, write_preview
+from nii.simulate import SCANNERS, SCENARIOS
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +38,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nii.registry import write
+    from nii.simulate import preview_image, simulate, write_preview
+
     scan, truth = simulate(
         args.scenario,
         scanner=args.scanner,

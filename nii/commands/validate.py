@@ -6,8 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from nii.formats.dicos.validate import validate_paths
-
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -25,6 +23,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nii.formats.dicos.validate import validate_paths
+
     reports = validate_paths(args.paths)
     if args.json:
         print(json.dumps([report.as_dict() for report in reports], indent=2))

@@ -7,8 +7,6 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from nii.exchange.sign import dicom_files, load_authorities, verify_file
-
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -24,6 +22,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nii.exchange.sign import dicom_files, load_authorities, verify_file
+
     authorities = load_authorities(args.ca) if args.ca else None
     results = [verify_file(path, authorities=authorities) for path in dicom_files(args.paths)]
     if args.json:

@@ -45,15 +45,18 @@ Examples
 (dtype('uint8'), 'attenuation', ('scale bar',))
 """
 
-from nii.render.quantities import (
-    AIR_ATTENUATION,
-    Preset,
-    Quantity,
-    Strip,
-    Window,
-    auto_window,
-)
-from nii.render.renderer import Picture, Renderer, RenderOptions, render, render_tile, stored_codes
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nii.render.quantities import (
+        AIR_ATTENUATION,
+        Preset,
+        Quantity,
+        Strip,
+        Window,
+        auto_window,
+    )
+    from nii.render.renderer import Picture, Renderer, RenderOptions, StoredCodes, render, render_tile, stored_codes
 
 __all__ = [
     "AIR_ATTENUATION",
@@ -70,3 +73,18 @@ __all__ = [
     "render_tile",
     "stored_codes",
 ]
+
+_QUANTITIES = frozenset({"AIR_ATTENUATION", "Preset", "Quantity", "Strip", "Window", "auto_window"})
+
+
+def __getattr__(name: str) -> Any:
+    """The public names, imported on first use: the picture formats live in :mod:`nii.render.export`,
+    which every format look-up imports, and must not load the kernels (numba) until a picture is made."""
+    if name not in __all__:
+        raise AttributeError(f"module 'nii.render' has no attribute {name!r}")
+    import importlib
+
+    home = "nii.render.quantities" if name in _QUANTITIES else "nii.render.renderer"
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value

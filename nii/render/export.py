@@ -20,22 +20,29 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from nii.errors import ConfigurationError, UnsupportedError
+from nii.imports import lazy_module
 from nii.io import atomic_output
 from nii.model import Scan
 from nii.registry import Format, Option, declare, register
-from nii.render.renderer import RenderOptions, render, stored_codes
+
+if TYPE_CHECKING:
+    from nii.render import renderer
+    from nii.render.renderer import RenderOptions
+else:
+    renderer = lazy_module("nii.render.renderer")  # the kernels load when a picture is made
 
 __all__ = ["IMAGE_FORMAT_BY_SUFFIX", "ImageExportFormat", "export_picture", "picture_metadata"]
 
@@ -102,7 +109,7 @@ def export_picture(
         if kind == "JPEG":
             raise UnsupportedError("JPEG holds 8-bit images only; write 16-bit as PNG or TIFF", path=path)
         try:
-            stored = stored_codes(scan, view=view, options=options)
+            stored = renderer.stored_codes(scan, view=view, options=options)
         except ConfigurationError as error:
             raise ConfigurationError(error.problem, path=path) from None
         geometry = (scan.view(view) if view is not None else scan.views[0]).geometry
@@ -115,7 +122,7 @@ def export_picture(
         metadata: dict[str, Any] = {"quantity": str(stored.quantity), "unit": stored.unit, "scale": stored.scale}
     else:
         try:
-            picture = render(scan, view=view, options=options, max_width=max_width, level=level)
+            picture = renderer.render(scan, view=view, options=options, max_width=max_width, level=level)
         except ConfigurationError as error:
             raise ConfigurationError(error.problem, path=path) from None
         pixels = picture.image
@@ -176,18 +183,28 @@ _PICTURE_OPTIONS = {
 }
 
 
+@functools.cache
 def _declared_options() -> Mapping[str, Option]:
     """The picture writers' options: every :class:`RenderOptions` field and :func:`export_picture`'s own
     (their defaults from those definitions; their values checked by them)."""
     picture = inspect.signature(export_picture).parameters
     declared = {
         field.name: Option(f"RenderOptions.{field.name}", default=field.default, kind=object)
-        for field in fields(RenderOptions)
+        for field in fields(renderer.RenderOptions)
     }
     for name, text in _PICTURE_OPTIONS.items():
         declared[name] = Option(text, default=picture[name].default, kind=object)
-    declared["options"] = Option("a whole RenderOptions, instead of its fields", kind=RenderOptions)
+    declared["options"] = Option("a whole RenderOptions, instead of its fields", kind=renderer.RenderOptions)
     return declare(**declared)
+
+
+class _DeclaredOnFirstUse:
+    """The picture writers' declared options, built when first asked for: they come from
+    :class:`~nii.render.RenderOptions`, whose module loads the kernels (numba), which listing or
+    reading formats (``nii info``, the CLI's start) must not pay for."""
+
+    def __get__(self, instance: object, owner: type) -> Mapping[str, Option]:
+        return _declared_options()
 
 
 class ImageExportFormat(Format):
@@ -197,11 +214,11 @@ class ImageExportFormat(Format):
     pillow_format: ClassVar[str]
     capabilities = frozenset({"picture", "write-only"})
 
-    write_options = _declared_options()
+    write_options = _DeclaredOnFirstUse()
 
     def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
-        fields_given = {field.name: options.pop(field.name) for field in fields(RenderOptions)}
-        render_options = options.pop("options") or RenderOptions(**fields_given)
+        fields_given = {field.name: options.pop(field.name) for field in fields(renderer.RenderOptions)}
+        render_options = options.pop("options") or renderer.RenderOptions(**fields_given)
         return [export_picture(scan, path, options=render_options, image_format=self.pillow_format, **options)]
 
 

@@ -5,9 +5,20 @@ import time
 
 import numpy as np
 import pydicom
+import pytest
 
 import nii
-from nii.bench import naive_convert, nii_convert, run_bench, write_results
+from nii.bench import (
+    BASELINES,
+    MachineLoad,
+    check_baselines,
+    format_results,
+    naive_convert,
+    nii_convert,
+    run_bench,
+    watch_machine,
+    write_results,
+)
 from nii.simulate.simulator import simulate
 
 
@@ -39,6 +50,15 @@ def test_bench_reports_rates_against_the_baseline(tmp_path):
     assert result.nii_mb_per_s > 0 and result.naive_mb_per_s > 0 and result.disk_mb_per_s > 0
     assert result.fsync_fraction_of_disk == result.dicos_fsync_mb_per_s / result.disk_mb_per_s
     assert abs(result.speedup - result.nii_mb_per_s / result.naive_mb_per_s) < 1e-9
+    assert set(result.baseline_mb_per_s) == {"naive", "numpy-float32", "opencv"}
+    best = max(result.baseline_mb_per_s.values())
+    assert result.baseline_mb_per_s[result.best_baseline] == best
+    assert result.speedup_vs_best == pytest.approx(result.nii_mb_per_s / best)
+    assert set(result.seconds_spread) == {"nii", "naive", "numpy-float32", "opencv"}
+    assert all(least <= median <= largest for least, median, largest in result.seconds_spread.values())
+    lines = format_results(results)
+    assert lines[0].startswith("baggage") and "the best baseline" in lines[0] and result.best_baseline in lines[0]
+    assert sum("ms per scan (median" in line for line in lines) == 4
     write_results(results, tmp_path / "bench.json")
     document = json.loads((tmp_path / "bench.json").read_text())
     assert document["results"][0]["workload"] == "baggage" and document["machine"]["cpus"] >= 1
@@ -64,3 +84,39 @@ def test_comparisons_run_rounds_until_the_minimum_time():
     calls.update(a=0, b=0)
     best_in_turn([timed("a", 0.0), timed("b", 0.0)], 3, min_seconds=0)
     assert calls == {"a": 3, "b": 3}
+
+
+def test_competent_baselines_write_nii_codes_even_on_dead_elements(tmp_path):
+    """The full-size suitcase has a dead detector element per view: the float32 baselines repair it as nii does."""
+    scan, truth = simulate("suitcase", seed=1)
+    assert all(len(truth.views[view.name].dead_elements) for view in scan.views)
+    source = tmp_path / "bag.npz"
+    nii.write(scan, source)
+    check_baselines(source, tmp_path)  # raises when a baseline's codes differ from nii's by more than one
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bag.npz"]
+
+
+def test_a_baseline_doing_other_work_is_refused(tmp_path, monkeypatch):
+    scan, _ = simulate("suitcase", seed=2, scale=0.25)
+    source = tmp_path / "bag.npz"
+    nii.write(scan, source)
+
+    def unscaled(source, target):  # the right calibration, then half the codes: other work
+        naive_convert(source, target)
+        for path in target.iterdir():
+            dataset = pydicom.dcmread(path)
+            dataset.PixelData = (dataset.pixel_array // 2).tobytes()
+            dataset.save_as(path)
+
+    monkeypatch.setitem(BASELINES, "numpy-float32", unscaled)
+    with pytest.raises(nii.NiiError, match="numpy-float32 baseline's codes differ"):
+        check_baselines(source, tmp_path)
+
+
+def test_the_machine_watch_warns_when_others_take_the_cpus():
+    assert MachineLoad(others_cpu_fraction=0.05).warning() == ""
+    assert "busy" in MachineLoad(others_cpu_fraction=0.6, load_average=3.5).warning()
+    assert "steal time was 10%" in MachineLoad(steal_fraction=0.1).warning()
+    with watch_machine() as load:
+        sum(range(10**6))
+    assert 0 <= load.others_cpu_fraction <= 1 and 0 <= load.steal_fraction <= 1
