@@ -294,8 +294,8 @@ def wire_detection(
     pitch, _ = geometry.known_spacing("wire detection")
     scores = []
     for wire in layout.wires:
-        half = max(6 * pitch, 60.0)
-        region = Region((wire.x[0] + 50, wire.x[1] - 50), (wire.z - half, wire.z + half))
+        half = max(6 * pitch, 60.0 * layout.size)
+        region = Region((wire.x[0] + 50 * layout.size, wire.x[1] - 50 * layout.size), (wire.z - half, wire.z + half))
         rows, columns = layout.pixels(region, geometry, attenuation.shape)
         block = np.asarray(attenuation[rows, columns], np.float64)
         profile = block.mean(axis=1)

@@ -5,7 +5,10 @@ Routes (all ``GET`` but the report):
 ``/``, ``/assets/<name>``
     The client (fixed files, see :func:`nii.viewer.security.asset_table`).
 ``/api/scans``
-    The scans named on the command line: id and label (nothing opened).
+    The scans named on the command line: id, label and group (nothing opened), and the reports of the
+    pilots named.
+``/reports/<id>``
+    A pilot's ``report.html`` (the file found at start, nothing else of its folder).
 ``/api/scans/<id>``
     One scan: views, channels, pixel spacing, pyramid, threats, metadata.
 ``/api/scans/<id>/thumbnail``
@@ -46,7 +49,7 @@ from nii.model import Box, Operator, Threat, ThreatCategory, ThreatOrigin
 from nii.viewer.catalogue import Catalogue, OpenScan
 from nii.viewer.compare import PairCache, pair_tile
 from nii.viewer.describe import describe_display, describe_scan, readout
-from nii.viewer.security import SECURITY_HEADERS, TokenGate, asset_table
+from nii.viewer.security import REPORT_HEADERS, SECURITY_HEADERS, TokenGate, asset_table
 from nii.viewer.tiles import (
     IMAGE_TYPES,
     Display,
@@ -120,10 +123,24 @@ class Viewer:
 
     def scans(self, request: Request) -> Response:
         entries = [
-            {"id": e.id, "label": e.label, "format": e.format, "can_annotate": e.is_dicos_folder}
+            {"id": e.id, "label": e.label, "group": e.group, "format": e.format, "can_annotate": e.is_dicos_folder}
             for e in self.catalogue.entries
         ]
-        return JSONResponse({"scans": entries}, headers=dict(SECURITY_HEADERS))
+        reports = [
+            {"id": f"r{index}", "title": report.title, "url": f"reports/r{index}", "scans": report.scans}
+            for index, report in enumerate(self.catalogue.reports)
+        ]
+        return JSONResponse({"scans": entries, "reports": reports}, headers=dict(SECURITY_HEADERS))
+
+    def report(self, request: Request) -> Response:
+        """A pilot's report.html, by its index: no path from the browser reaches the file system."""
+        names = {f"r{index}": report.path for index, report in enumerate(self.catalogue.reports)}
+        path = names.get(request.path_params["report_id"])
+        if path is None or path.is_symlink() or not path.is_file():
+            raise HTTPException(404, "no such report")
+        return FileResponse(
+            path, media_type="text/html; charset=utf-8", headers={**REPORT_HEADERS, "Cache-Control": "no-cache"}
+        )
 
     def scan(self, request: Request) -> Response:
         opened = self._open(request)
@@ -257,6 +274,7 @@ def create_app(
         Route("/", viewer.asset),
         Route("/assets/{name:path}", viewer.asset),
         Route("/api/scans", viewer.scans),
+        Route("/reports/{report_id}", viewer.report),
         Route("/api/scans/{scan_id}", viewer.scan),
         Route("/api/scans/{scan_id}/thumbnail", viewer.thumbnail),
         Route("/api/scans/{scan_id}/display", viewer.display),

@@ -22,6 +22,7 @@ from nii.formats.archive import open_archive
 from nii.model import Scan
 from nii.pipeline import find_scans
 from nii.registry import find_format, get_format, read
+from nii.viewer.pilot_output import PilotReport, is_pilot_output, pilot_scans
 
 __all__ = ["Catalogue", "OpenScan", "ScanEntry"]
 
@@ -40,11 +41,13 @@ class ScanEntry:
     path
         The scan's file or folder (for an archive, the archive file).
     label
-        What the scan list shows.
+        What the scan list shows (under its group's heading).
     archive_index
         Index of the scan in an NII archive; ``None`` for single-scan files and folders.
     format
         The name of the format that reads it.
+    group
+        The heading the scan list shows it under (a pilot's scanner); ``None`` for none.
     """
 
     id: str
@@ -52,6 +55,7 @@ class ScanEntry:
     label: str
     format: str
     archive_index: int | None = None
+    group: str | None = None
 
     @property
     def is_dicos_folder(self) -> bool:
@@ -76,15 +80,19 @@ class OpenScan:
             return self.derived[key]
 
 
-def _entries_of(path: Path, first_id: int, forced_format: str | None) -> list[ScanEntry]:
+def _entries_of(
+    path: Path, first_id: int, forced_format: str | None, *, label: str | None = None, group: str | None = None
+) -> list[ScanEntry]:
     fmt = get_format(forced_format) if forced_format else find_format(path)
     if "multi-scan" not in fmt.capabilities:
-        label = path.name if path.name else str(path)
-        return [ScanEntry(f"s{first_id}", path, label, fmt.name)]
+        label = label or (path.name if path.name else str(path))
+        return [ScanEntry(f"s{first_id}", path, label, fmt.name, group=group)]
     with open_archive(path) as archive:
         count = len(archive)
     return [
-        ScanEntry(f"s{first_id + index}", path, f"{path.name} #{index}", fmt.name, archive_index=index)
+        ScanEntry(
+            f"s{first_id + index}", path, f"{label or path.name} #{index}", fmt.name, archive_index=index, group=group
+        )
         for index in range(count)
     ]
 
@@ -95,7 +103,8 @@ class Catalogue:
     Parameters
     ----------
     paths
-        Scan files, scan folders (DICOS), NII archives, or folders holding any of these.
+        Scan files, scan folders (DICOS), NII archives, folders holding any of these, or the output
+        folders of pilots (their DICOS scans, grouped by scanner, and their reports).
     open_limit
         Scans kept open at once.
     read_options
@@ -120,8 +129,21 @@ class Catalogue:
         self._read_options = {key: value for key, value in (read_options or {}).items() if key != "format"}
         forced_format = (read_options or {}).get("format")
         entries: list[ScanEntry] = []
-        for path in find_scans(paths, read_options=read_options):
-            entries.extend(_entries_of(path, len(entries), forced_format))
+        self.reports: list[PilotReport] = []
+        """The reports of the pilots named (``nii pilot run`` output folders), served as fixed files."""
+        seen: set[Path] = set()
+        found: list[tuple[Path, str | None, str | None]]  # path, label, group
+        for item in paths:
+            if is_pilot_output(Path(item)):
+                scans, report = pilot_scans(Path(item))
+                self.reports.append(report)
+                found = [(scan.path, scan.object, scan.scanner) for scan in scans]
+            else:
+                found = [(path, None, None) for path in find_scans([item], read_options=read_options)]
+            for path, label, group in found:
+                if path not in seen:
+                    seen.add(path)
+                    entries.extend(_entries_of(path, len(entries), forced_format, label=label, group=group))
         if not entries:
             raise ConfigurationError(f"no scan found in {', '.join(map(str, paths))}")
         self.entries = entries

@@ -37,6 +37,7 @@ def describe_scan(opened: OpenScan) -> dict[str, Any]:
     return {
         "id": entry.id,
         "label": entry.label,
+        "group": entry.group,
         "format": entry.format,
         "can_annotate": entry.is_dicos_folder,
         "views": views,

@@ -6,7 +6,8 @@
 * :func:`asset_table`: the client's files, listed once at start (regular files inside the
   assets folder, no symbolic link followed), so a request can only name one of them: there is
   no path from the browser to the file system, encoded or not, and no directory listing.
-* :data:`SECURITY_HEADERS`: no remote resources (Content-Security-Policy), no sniffing, no referrer.
+* :data:`SECURITY_HEADERS`: no remote resources (Content-Security-Policy), no sniffing, no referrer;
+  :data:`REPORT_HEADERS` the same for a pilot's self-contained report (no script, pictures inline).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["SECURITY_HEADERS", "TOKEN_COOKIE", "TokenGate", "asset_table", "is_loopback", "new_token"]
+__all__ = ["REPORT_HEADERS", "SECURITY_HEADERS", "TOKEN_COOKIE", "TokenGate", "asset_table", "is_loopback", "new_token"]
 
 TOKEN_COOKIE = "nii_token"
 TOKEN_HEADER = b"x-nii-token"
@@ -34,6 +35,15 @@ SECURITY_HEADERS: Mapping[str, str] = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
+}
+
+REPORT_HEADERS: Mapping[str, str] = {
+    **SECURITY_HEADERS,
+    # A pilot's report.html is self-contained: its own styles, pictures as data: URLs, no script at all.
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    ),
 }
 
 CONTENT_TYPES = {

@@ -88,6 +88,8 @@ def serve(
     url = f"http://{shown}:{bound_port}/" + (f"?token={token}" if token else "")
     if announce:
         print(f"nii view: {len(catalogue.entries)} scan(s) at {url}", flush=True)
+        for report in catalogue.reports:
+            print(f"nii view: pilot report {report.title!r}: the 'report' link at the top of the page", flush=True)
         if token:
             print("nii view: listening beyond this machine; every request needs the token above", flush=True)
     config = uvicorn.Config(app, log_level="warning", limit_concurrency=64, timeout_keep_alive=5)

@@ -22,6 +22,7 @@ from nii.pilot.run import Record, finite_or_none
 from nii.pipeline import Recipe, convert_scan
 from nii.progress import progress
 from nii.simulate.solids import SUPERSAMPLING
+from nii.simulate.targets import layout_for
 from nii.steps import STEPS
 from nii.values import attenuation_of
 
@@ -119,13 +120,14 @@ def _test_object_figures(record: Record) -> dict[str, Any]:
     geometry = view.geometry
     noise_free = -np.log(record.truth.views["side"].transmission[channel]).astype(np.float32)
     detector = record.model.detector
-    penetration = quality.penetration(measured, geometry)
-    wires = quality.wire_detection(measured, geometry)
-    contrast = quality.contrast_sensitivity(measured, geometry)
-    penetration_physics = quality.penetration(noise_free, geometry, noise_model=detector)
-    wires_physics = quality.wire_detection(noise_free, geometry, noise_model=detector)
-    contrast_physics = quality.contrast_sensitivity(noise_free, geometry, noise_model=detector)
-    edges = quality.resolution(measured, geometry)
+    layout = layout_for(record.model.source)  # cargo or baggage size
+    penetration = quality.penetration(measured, geometry, layout=layout)
+    wires = quality.wire_detection(measured, geometry, layout=layout)
+    contrast = quality.contrast_sensitivity(measured, geometry, layout=layout)
+    penetration_physics = quality.penetration(noise_free, geometry, noise_model=detector, layout=layout)
+    wires_physics = quality.wire_detection(noise_free, geometry, noise_model=detector, layout=layout)
+    contrast_physics = quality.contrast_sensitivity(noise_free, geometry, noise_model=detector, layout=layout)
+    edges = quality.resolution(measured, geometry, layout=layout)
     return {
         "penetration_mm": (penetration.limit, penetration_physics.limit),
         "penetration_curve": {

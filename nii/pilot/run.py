@@ -136,11 +136,12 @@ def travelling_right_to_left(scan: Scan) -> Scan:
 def _quality_runs(config: PilotConfig, scanner: ScannerSpec) -> list[tuple[str, str, int, float, str]]:
     """(scenario, name, seed, scale, kind) of the test-object scans of one simulated scanner."""
     model = SCANNERS.get(scanner.model or "")
-    if not config.quality.enabled or not scanner.simulated or model is None or model.source is not SourceKind.LINAC:
+    if not config.quality.enabled or not scanner.simulated or model is None:
         return []
     repeats = range(config.quality.repeats)
     runs = [("test-objects", f"test-objects-{r + 1}", QUALITY_SEED + r, 1.0, "test-objects") for r in repeats]
-    if "low" in model.channels:
+    # Material discrimination is scored on linacs' wedges; a kV tube's table cannot name lead high Z.
+    if "low" in model.channels and model.source is SourceKind.LINAC:
         runs += [
             ("steps", f"steps-{r + 1}", 2 * QUALITY_SEED + r, config.quality.steps_scale, "steps")
             for r in range(config.quality.repeats)

@@ -1,4 +1,4 @@
-"""Image-quality test objects for cargo scanners, in the manner of IEC 62523, ANSI N42.46 and ASTM F792.
+"""Image-quality test objects for cargo and baggage scanners, in the manner of IEC 62523, ANSI N42.46 and ASTM F792.
 
 One phantom (scenario ``test-objects``) holds four groups, side by side along the travel, on open
 stands so that nothing else lies in the beam; the material-discrimination step wedges are the
@@ -16,6 +16,10 @@ stands so that nothing else lies in the beam; the material-discrimination step w
 ``edges``
     A 30 mm steel plate with two straight edges slanted by 5° (one nearly across the travel, one
     nearly along it), for the edge spread function and the MTF along travel and along the detector.
+
+These are the cargo sizes (:data:`LAYOUT`, linacs). A baggage tunnel (kV tube) gets the same arrangement a
+fifth the size, with walls, wires and plates for its energies (:data:`BAGGAGE_LAYOUT`); :func:`layout_for`
+picks one by the scanner's source.
 
 :class:`TestObjectLayout` gives every region of interest in mm, and turns them into pixel boxes of a
 scan of the phantom (:meth:`TestObjectLayout.pixels`), so the metrics of :mod:`nii.quality` know where
@@ -41,6 +45,7 @@ from nii.simulate.phantoms import Phantom
 from nii.simulate.solids import Box, Prism, Solid
 
 __all__ = [
+    "BAGGAGE_LAYOUT",
     "EDGE_ANGLE_DEG",
     "LAYOUT",
     "ContrastPlate",
@@ -48,6 +53,7 @@ __all__ = [
     "Region",
     "TestObjectLayout",
     "Wire",
+    "layout_for",
     "test_objects_phantom",
 ]
 
@@ -123,6 +129,8 @@ class TestObjectLayout:
     """Around the edge that is nearly across the travel (a profile along the travel crosses it)."""
     edge_along_travel: Region
     """Around the edge that is nearly along the travel (a profile down the detector crosses it)."""
+    size: float = 1.0
+    """Scale of the whole arrangement (1: cargo; smaller for a baggage tunnel): every position and extent."""
 
     def pixels(self, region: Region, geometry: Geometry, shape: tuple[int, int]) -> tuple[slice, slice]:
         """Rows and columns of a canonically oriented side view of this phantom inside ``region``.
@@ -151,42 +159,78 @@ class TestObjectLayout:
         return (np.arange(lines) + 0.5) * geometry.known_spacing("locating test objects")[1] - self.margin_mm
 
 
-def _layout() -> TestObjectLayout:
+def _layout(
+    size: float,
+    walls_mm: np.ndarray,
+    depths: dict[str, float],
+    wire_diameters_mm: tuple[float, ...],
+) -> TestObjectLayout:
+    """The arrangement of the module docstring, its positions and extents times ``size``."""
     steps = []
-    for k, steel in enumerate(np.arange(150.0, 501.0, 25.0)):
+    for k, steel in enumerate(walls_mm):
         x0 = 250.0 * k
-        block = Region((x0 + 75, x0 + 175), (650.0, 750.0))
-        background = (Region((x0 + 50, x0 + 200), (300.0, 550.0)), Region((x0 + 50, x0 + 200), (850.0, 1100.0)))
+        block = _region((x0 + 75, x0 + 175), (650.0, 750.0), size)
+        background = (
+            _region((x0 + 50, x0 + 200), (300.0, 550.0), size),
+            _region((x0 + 50, x0 + 200), (850.0, 1100.0), size),
+        )
         steps.append(PenetrationStep(float(steel), block, background))
     wires = tuple(
-        Wire(diameter, 1650.0 + 200.0 * i, (100.0, 1100.0)) for i, diameter in enumerate((8, 6, 4, 3, 2, 1.5, 1, 0.5))
+        Wire(diameter, (1650.0 + 200.0 * i) * size, (100.0 * size, 1100.0 * size))
+        for i, diameter in enumerate(wire_diameters_mm)
     )
     contrast = tuple(
         ContrastPlate(
             percent,
-            Region((1500.0 + 200.0 * j, 1560.0 + 200.0 * j), (2370.0, 2430.0)),
-            Region((1480.0 + 200.0 * j, 1580.0 + 200.0 * j), (2550.0, 2750.0)),
+            _region((1500.0 + 200.0 * j, 1560.0 + 200.0 * j), (2370.0, 2430.0), size),
+            _region((1480.0 + 200.0 * j, 1580.0 + 200.0 * j), (2550.0, 2750.0), size),
         )
         for j, percent in enumerate((8.0, 4.0, 2.0, 1.0, 0.5, 0.25, 0.125))
     )
     return TestObjectLayout(
-        length_mm=3750.0,
-        margin_mm=600.0,
+        length_mm=3750.0 * size,
+        margin_mm=600.0 * size,
         penetration=tuple(steps),
-        penetration_block_mm=_WALL_DEPTH["penetration_block"],
+        penetration_block_mm=depths["penetration_block"],
         wires=wires,
-        wire_plate_mm=_WALL_DEPTH["wire_plate"],
+        wire_plate_mm=depths["wire_plate"],
         wire_material="copper",
         contrast=contrast,
-        contrast_wall_mm=_WALL_DEPTH["contrast_wall"],
-        edge_plate_mm=_WALL_DEPTH["edge_plate"],
-        edge_across_travel=Region((3100.0, 3500.0), (1600.0, 2400.0)),
-        edge_along_travel=Region((3100.0, 3650.0), (2650.0, 3150.0)),
+        contrast_wall_mm=depths["contrast_wall"],
+        edge_plate_mm=depths["edge_plate"],
+        edge_across_travel=_region((3100.0, 3500.0), (1600.0, 2400.0), size),
+        edge_along_travel=_region((3100.0, 3650.0), (2650.0, 3150.0), size),
+        size=size,
     )
 
 
-LAYOUT = _layout()
-"""The layout of :func:`test_objects_phantom`."""
+def _region(x: tuple[float, float], z: tuple[float, float], size: float) -> Region:
+    return Region((x[0] * size, x[1] * size), (z[0] * size, z[1] * size))
+
+
+LAYOUT = _layout(1.0, np.arange(150.0, 501.0, 25.0), _WALL_DEPTH, (8, 6, 4, 3, 2, 1.5, 1, 0.5))
+"""The layout of :func:`test_objects_phantom` for cargo scanners (linacs)."""
+
+BAGGAGE_LAYOUT = _layout(
+    0.2,
+    np.arange(4.0, 61.0, 4.0),
+    {"penetration_block": 2.0, "wire_plate": 1.0, "contrast_wall": 5.0, "edge_plate": 6.0},
+    (1.6, 1.2, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1),
+)
+"""The same arrangement a fifth the size for a baggage tunnel (0.75 m long, 0.66 m high; kV tubes): steel walls
+4 to 60 mm with a 2 mm block, copper wires 0.1 to 1.6 mm behind 1 mm of steel, plates on a 5 mm wall, 6 mm
+edges."""
+
+
+def layout_for(source: SourceKind | str) -> TestObjectLayout:
+    """The test-object layout for a scanner's source: :data:`LAYOUT` (linac) or :data:`BAGGAGE_LAYOUT` (tube).
+
+    Examples
+    --------
+    >>> layout_for("TUBE").length_mm, layout_for("LINAC").length_mm
+    (750.0, 3750.0)
+    """
+    return LAYOUT if SourceKind(source) is SourceKind.LINAC else BAGGAGE_LAYOUT
 
 
 def _wall(x: tuple[float, float], z: tuple[float, float], depth: float, *, behind: float = 0.0) -> Box:
@@ -194,29 +238,29 @@ def _wall(x: tuple[float, float], z: tuple[float, float], depth: float, *, behin
 
 
 def test_objects_phantom(source: SourceKind | str = SourceKind.LINAC) -> Phantom:
-    """The phantom of :data:`LAYOUT` (no random parts), for a cargo scanner (linac) only: a baggage scanner's
-    field of view (0.7 m) does not hold it."""
-    if SourceKind(source) is not SourceKind.LINAC:
-        raise ValidationError("the test objects are cargo-scanner objects (steel walls up to 500 mm): use a linac")
-    layout = LAYOUT
+    """The phantom of :func:`layout_for` the source (no random parts): cargo size for a linac, a fifth of it
+    for a baggage scanner's tunnel (tube)."""
+    layout = layout_for(source)
+    size = layout.size
     solids: list[Solid] = []
     for step in layout.penetration:
-        x0 = step.block.x[0] - 75
-        solids.append(_wall((x0, x0 + 250), (200.0, 1200.0), step.steel_mm))
-        back = step.steel_mm / 2 + 50 + layout.penetration_block_mm / 2
+        x0 = step.block.x[0] - 75 * size
+        solids.append(_wall((x0, x0 + 250 * size), (200.0 * size, 1200.0 * size), step.steel_mm))
+        back = step.steel_mm / 2 + 50 * size + layout.penetration_block_mm / 2
         solids.append(_wall(step.block.x, step.block.z, layout.penetration_block_mm, behind=back))
-    solids.append(_wall((0.0, 1200.0), (1500.0, 3300.0), layout.wire_plate_mm))
+    solids.append(_wall((0.0, 1200.0 * size), (1500.0 * size, 3300.0 * size), layout.wire_plate_mm))
     for wire in layout.wires:
-        y, half = layout.wire_plate_mm / 2 + 100.0, wire.side_mm / 2
+        y, half = layout.wire_plate_mm / 2 + 100.0 * size, wire.side_mm / 2
         solids.append(Box(layout.wire_material, 1.0, wire.x, (y - half, y + half), (wire.z - half, wire.z + half)))
-    solids.append(_wall((1400.0, 3000.0), (1500.0, 3300.0), layout.contrast_wall_mm))
+    solids.append(_wall((1400.0 * size, 3000.0 * size), (1500.0 * size, 3300.0 * size), layout.contrast_wall_mm))
     for plate in layout.contrast:
         depth = layout.contrast_wall_mm * plate.percent / 100
-        solids.append(_wall(plate.plate.x, plate.plate.z, depth, behind=layout.contrast_wall_mm / 2 + 50 + depth / 2))
+        behind = layout.contrast_wall_mm / 2 + 50 * size + depth / 2
+        solids.append(_wall(plate.plate.x, plate.plate.z, depth, behind=behind))
     slant = math.tan(math.radians(EDGE_ANGLE_DEG))
     # Edge across the travel at x = 3300 (+ slant × height above 1500); edge along the travel at z = 2900.
-    across = np.array([(3300.0, 1500.0), (3300.0 + 1000.0 * slant, 2500.0), (3750.0, 2500.0), (3750.0, 1500.0)])
-    along = np.array([(3000.0, 2900.0), (3750.0, 2900.0 + 750.0 * slant), (3750.0, 3300.0), (3000.0, 3300.0)])
+    across = size * np.array([(3300.0, 1500.0), (3300.0 + 1000.0 * slant, 2500.0), (3750.0, 2500.0), (3750.0, 1500.0)])
+    along = size * np.array([(3000.0, 2900.0), (3750.0, 2900.0 + 750.0 * slant), (3750.0, 3300.0), (3000.0, 3300.0)])
     half = layout.edge_plate_mm / 2
     for ring in (across, along):
         solids.append(Prism("steel", 1.0, axis="y", extent=(-half, half), rings=(ring,)))

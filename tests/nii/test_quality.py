@@ -18,50 +18,54 @@ from nii.physics import SCANNERS
 from nii.pipeline import Recipe, convert_scan
 from nii.simulate import simulate
 from nii.simulate.solids import SUPERSAMPLING
+from nii.simulate.targets import layout_for
 from nii.steps import attenuate
 
 
-@pytest.fixture(scope="module", params=["linac-6/4", "linac-4"])
+@pytest.fixture(scope="module", params=["linac-6/4", "linac-4", "tube-160/80"])
 def test_objects(request):
+    """A test-object scan's attenuation, the truth's, the geometry, the noise model and the layout: cargo size
+    on the linacs, baggage size in the 160/80 kV tunnel."""
     name = request.param
     scan, truth = simulate("test-objects", scanner=name, seed=7)
     channel = "high" if "high" in scan.views[0].channels else "single"
     view = attenuate(scan, None)[0].views[0]
     noise_free = -np.log(truth.views["side"].transmission[channel]).astype(np.float32)
-    return view.channels[channel], noise_free, view.geometry, SCANNERS[name].detector
+    return view.channels[channel], noise_free, view.geometry, SCANNERS[name].detector, layout_for(scan.scanner.source)
 
 
 def test_penetration_within_one_step_of_the_physics(test_objects):
-    measured, noise_free, geometry, detector = test_objects
-    found = quality.penetration(measured, geometry)
-    predicted = quality.penetration(noise_free, geometry, noise_model=detector)
-    assert 250 < predicted.limit < 500
-    assert found.limit == pytest.approx(predicted.limit, abs=25.0)
+    measured, noise_free, geometry, detector, layout = test_objects
+    found = quality.penetration(measured, geometry, layout=layout)
+    predicted = quality.penetration(noise_free, geometry, noise_model=detector, layout=layout)
+    walls = [step.steel_mm for step in layout.penetration]
+    assert walls[3] < predicted.limit < walls[-2]  # the walls bracket the limit
+    assert found.limit == pytest.approx(predicted.limit, abs=walls[1] - walls[0])
     # The thin walls: the block is obvious, and the measured index follows the prediction within 15 %.
     np.testing.assert_allclose(found.detectability[:4], predicted.detectability[:4], rtol=0.15)
 
 
 def test_contrast_sensitivity_within_30_percent(test_objects):
     # Near the threshold one scan's index scatters by about ±1 (the means of N pixels): ±20 % of 5.
-    measured, noise_free, geometry, detector = test_objects
-    found = quality.contrast_sensitivity(measured, geometry)
-    predicted = quality.contrast_sensitivity(noise_free, geometry, noise_model=detector)
+    measured, noise_free, geometry, detector, layout = test_objects
+    found = quality.contrast_sensitivity(measured, geometry, layout=layout)
+    predicted = quality.contrast_sensitivity(noise_free, geometry, noise_model=detector, layout=layout)
     assert found.limit == pytest.approx(predicted.limit, rel=0.3)
     np.testing.assert_allclose(found.detectability[:3], predicted.detectability[:3], rtol=0.25)
 
 
 def test_thinnest_wire_within_one_size_of_the_physics(test_objects):
-    measured, noise_free, geometry, detector = test_objects
-    found = quality.wire_detection(measured, geometry)
-    predicted = quality.wire_detection(noise_free, geometry, noise_model=detector)
+    measured, noise_free, geometry, detector, layout = test_objects
+    found = quality.wire_detection(measured, geometry, layout=layout)
+    predicted = quality.wire_detection(noise_free, geometry, noise_model=detector, layout=layout)
     sizes = sorted(found.diameter_mm)
     assert abs(sizes.index(found.thinnest_mm) - sizes.index(predicted.thinnest_mm)) <= 1
-    assert found.score[0] > 100  # the 8 mm wire
+    assert found.score[0] > 100  # the thickest wire (8 mm cargo, 1.6 mm baggage)
 
 
 def test_edge_mtf50_within_10_percent_of_the_aperture(test_objects):
-    measured, _, geometry, _ = test_objects
-    found = quality.resolution(measured, geometry)
+    measured, _, geometry, _, layout = test_objects
+    found = quality.resolution(measured, geometry, layout=layout)
     travel = quality.aperture_mtf50(geometry.travel_spacing_mm, samples=SUPERSAMPLING)
     detector = quality.aperture_mtf50(geometry.detector_spacing_mm, samples=SUPERSAMPLING)
     assert found["travel"].mtf50 == pytest.approx(travel, rel=0.1)

@@ -100,7 +100,7 @@ def test_the_report_is_self_contained_and_shows_the_results(quickstart):
     page = (out / "report.html").read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     penetration = results["quality"]["gate-a"]["penetration_mm"]["measured"]
-    assert f"{penetration['mean']:.0f} ± {penetration['std']:.0f}" in page
+    assert f"{penetration['mean']:.1f} ± {penetration['std']:.1f}" in page
     assert page.count("data:image/png;base64,") >= 8
 
 

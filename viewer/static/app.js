@@ -95,19 +95,30 @@ function displayQuery() {
 }
 
 async function loadScanList() {
-  const { scans } = await getJSON("api/scans");
+  const { scans, reports } = await getJSON("api/scans");
   state.scans = scans;
+  // A pilot's output: its reports open in a new tab, its scans are listed under their scanner's heading.
+  $("reports").replaceChildren(...reports.map((r) => el("a", { class: "report-link", href: r.url, target: "_blank", rel: "noopener" }, `report: ${r.title}`)));
   const list = $("scan-list");
   list.replaceChildren();
+  let group = null;
   for (const scan of scans) {
-    const item = el("li", { "data-id": scan.id }, el("img", { src: `api/scans/${scan.id}/thumbnail`, alt: scan.label, loading: "lazy" }), el("div", {}, scan.label));
+    if (scan.group && scan.group !== group) list.append(el("li", { class: "group-heading" }, scan.group));
+    group = scan.group;
+    const item = el("li", { "data-id": scan.id }, el("img", { src: `api/scans/${scan.id}/thumbnail`, alt: fullLabel(scan), loading: "lazy" }), el("div", {}, scan.label));
     item.addEventListener("click", () => openScan(scan.id));
     list.append(item);
   }
   for (const select of [$("pair-a"), $("pair-b")]) {
-    select.replaceChildren(...scans.map((s) => el("option", { value: s.id }, s.label)));
+    select.replaceChildren(...scans.map((s) => el("option", { value: s.id }, fullLabel(s))));
   }
-  if (scans.length > 1) $("pair-b").value = scans[1].id;
+  // Compare the first scan with the same object seen by another scanner when there is one.
+  const partner = scans.find((s) => s.group && s.group !== scans[0].group && s.label === scans[0].label) || scans[1];
+  if (partner) $("pair-b").value = partner.id;
+}
+
+function fullLabel(scan) {
+  return scan.group ? `${scan.group} / ${scan.label}` : scan.label;
 }
 
 async function openScan(id) {
@@ -201,7 +212,7 @@ function drawThreats() {
 function showMetadata(info) {
   const m = info.metadata; const rows = [];
   const add = (k, v) => { if (v !== null && v !== undefined && v !== "" && !(Array.isArray(v) && !v.length)) rows.push(el("dt", {}, k), el("dd", {}, typeof v === "object" ? JSON.stringify(v) : String(v))); };
-  add("file", `${info.label} (${info.format})`);
+  add("file", `${fullLabel(info)} (${info.format})`);
   add("time", m.acquired_at);
   if (m.object) { add("object", m.object.type); add("containers", (m.object.container_numbers || []).join(", ")); add("plate", m.object.licence_plate); add("declaration", m.object.declaration); add("identifier", m.object.identifier); }
   if (m.scanner) { add("scanner", [m.scanner.manufacturer, m.scanner.model].filter(Boolean).join(" ")); add("energies (kV)", m.scanner.energies_kv); }
@@ -347,7 +358,7 @@ function exportPNG() {
       context.fillText(threatLabel(t), a.x * ratio, a.y * ratio - 4 * ratio);
     }
   }
-  const link = el("a", { download: `${state.info.label}-${state.display.view}.png`, href: canvas.toDataURL("image/png") });
+  const link = el("a", { download: `${fullLabel(state.info).replace(" / ", "-")}-${state.display.view}.png`, href: canvas.toDataURL("image/png") });
   document.body.append(link); link.click(); link.remove();
 }
 
