@@ -239,12 +239,15 @@ class _ScannerParameters(StepParameters):
     None: the scan's ``Scanner.model``."""
 
     scanner: str | Path | None = None
+    """A scanner model's name; a path (or a name ending in ``.toml``, made a path): a measured calibration."""
 
     def __post_init__(self) -> None:
         if not (
             self.scanner is None or isinstance(self.scanner, Path) or (isinstance(self.scanner, str) and self.scanner)
         ):
             raise ValidationError(f"{self.step} takes a scanner model or a calibration file, got {self.scanner!r}")
+        if isinstance(self.scanner, str) and self.scanner.endswith(".toml"):
+            object.__setattr__(self, "scanner", Path(self.scanner))
 
     @classmethod
     def parse(cls, argument: str | None) -> Self:
@@ -256,8 +259,7 @@ class _ScannerParameters(StepParameters):
     @property
     def calibration_file(self) -> str | None:
         """The measured calibration file named, else None."""
-        argument = self.argument()
-        return argument if isinstance(self.scanner, Path) or (argument or "").endswith(".toml") else None
+        return str(self.scanner) if isinstance(self.scanner, Path) else None
 
 
 @dataclass(frozen=True)
@@ -268,6 +270,8 @@ class SteelParameters(_ScannerParameters):
     --------
     >>> SteelParameters.parse("linac-6/4") == SteelParameters("linac-6/4")
     True
+    >>> SteelParameters.parse("site.toml").calibration_file
+    'site.toml'
     """
 
     step: ClassVar[str] = "steel"
