@@ -245,3 +245,18 @@ def test_a_typed_recipe_converts_as_the_parsed_one(steps_scan):
     np.testing.assert_array_equal(by_type.view("side").channels["high"], by_text.view("side").channels["high"])
     assert by_type.provenance.steps == by_text.provenance.steps
     assert by_type.provenance.steps[-1].parameters == {"spacing_mm": [8.0, 6.0]}
+
+
+def test_the_command_line_refuses_a_bad_argument_before_reading_any_input(tmp_path, capsys, steps_scan):
+    from nii.cli import main
+
+    scan, _ = steps_scan
+    nii.write(scan, tmp_path / "steps.npz")
+    command = ["convert", str(tmp_path / "steps.npz"), "--to", "npz", "--out", str(tmp_path / "out"), "--normalize"]
+    assert main([*command, "calibrate,resample=big"]) == 1
+    assert capsys.readouterr().err == "nii: error: resample needs ROWSxLINES in mm such as 4x4, got 'big'\n"
+    assert not (tmp_path / "out").exists()
+    assert main([*command, "calibrate,resample=8"]) == 0
+    written = nii.read(tmp_path / "out" / "steps.npz").provenance.steps
+    assert [step.name for step in written][-2:] == ["calibrate", "resample"]
+    assert written[-1].parameters == {"spacing_mm": [8.0, 8.0]}
