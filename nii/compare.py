@@ -39,7 +39,7 @@ from nii.model import CalibrationState, Geometry, Scan, View
 from nii.physics import SCANNERS
 from nii.render import Quantity, RenderOptions, Window, auto_window, render
 from nii.render.quantities import measured_channel
-from nii.steps import STEPS
+from nii.steps import STEPS, OrientParameters, ResampleParameters
 from nii.values import attenuation_of
 
 __all__ = [
@@ -146,8 +146,8 @@ def comparison_image(
         CalibrationState.ATTENUATION,
     )
     reduced = replace(scan, views=[single], threats=[])
-    reduced, _ = STEPS["orient"](reduced, None)
-    reduced, _ = STEPS["resample"](reduced, f"{spacing_mm}x{spacing_mm}")
+    reduced, _ = STEPS["orient"](reduced, OrientParameters())
+    reduced, _ = STEPS["resample"](reduced, ResampleParameters((spacing_mm, spacing_mm)))
     image = np.ascontiguousarray(reduced.views[0].channels[name], dtype=np.float32)
     return ComparisonImage(image, float(spacing_mm), source.name, name, scan.scanner.model or "")
 

@@ -51,7 +51,7 @@ from nii.exchange.deidentify import Deidentifier, write_deidentified
 from nii.model import ProcessingStep, Scan
 from nii.progress import progress
 from nii.registry import available, find_format, get_format
-from nii.steps import STEPS, MaterialMisfitWarning
+from nii.steps import STEP_PARAMETERS, STEPS, MaterialMisfitWarning, QuantizeParameters, StepParameters
 from nii.threads import set_thread_count
 
 __all__ = [
@@ -60,7 +60,7 @@ __all__ = [
     "Job",
     "JobResult",
     "Recipe",
-    "StepSpec",
+    "Step",
     "convert",
     "convert_scan",
     "find_scans",
@@ -73,26 +73,53 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+def _parameters_class(step: str) -> type[StepParameters]:
+    if step not in STEP_PARAMETERS:
+        raise ConfigurationError(f"unknown processing step {step!r}; steps: {', '.join(sorted(STEPS))}")
+    return STEP_PARAMETERS[step]
+
+
 @dataclass(frozen=True)
-class StepSpec:
-    """One step of a recipe: its name and optional argument (``resample=4x4``)."""
+class Step:
+    """One step of a recipe: its name and its parameters (:mod:`nii.steps`), None for the step's defaults.
+
+    Examples
+    --------
+    >>> from nii.steps import ResampleParameters
+    >>> Step("resample", ResampleParameters((4.0, 4.0))) == Step.parse("resample=4x4")
+    True
+    >>> str(Step("align"))
+    'align'
+    """
 
     name: str
-    argument: str | None = None
+    parameters: StepParameters | None = None
 
     def __post_init__(self) -> None:
-        if self.name not in STEPS:
-            raise ConfigurationError(f"unknown processing step {self.name!r}; steps: {', '.join(sorted(STEPS))}")
+        kind = _parameters_class(self.name)
+        if self.parameters is None:
+            object.__setattr__(self, "parameters", kind.parse(None))
+        elif type(self.parameters) is not kind:
+            raise ConfigurationError(f"step {self.name!r} takes {kind.__name__}, got {type(self.parameters).__name__}")
+
+    @classmethod
+    def parse(cls, text: str) -> Step:
+        """The step written ``name[=argument]`` on the command line."""
+        name, _, argument = text.partition("=")
+        name = name.strip()
+        return cls(name, _parameters_class(name).parse(argument.strip() or None))
 
     def __str__(self) -> str:
-        return self.name if self.argument is None else f"{self.name}={self.argument}"
+        argument = self.parameters.argument() if self.parameters is not None else None
+        return self.name if argument is None else f"{self.name}={argument}"
 
 
 @dataclass(frozen=True)
 class Recipe:
     """What to do between reading and writing: processing steps, then the output format and its options."""
 
-    steps: tuple[StepSpec, ...] = ()
+    steps: Sequence[Step] = ()
+    """The processing steps, in order (kept as a tuple)."""
     target: str = "dicos"
     options: Mapping[str, Any] = field(default_factory=dict)
     read_options: Mapping[str, Any] = field(default_factory=dict)
@@ -104,6 +131,7 @@ class Recipe:
     """De-identify the DICOS output (:mod:`nii.exchange.deidentify`); only its result is written."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "steps", tuple(self.steps))
         if self.target not in TARGETS:
             raise ConfigurationError(f"unknown output {self.target!r}; outputs: {', '.join(TARGETS)}")
         if self.deidentify is not None and self.target != "dicos":
@@ -112,12 +140,7 @@ class Recipe:
     @classmethod
     def parse(cls, spec: str | None, *, target: str = "dicos", **options: Any) -> Recipe:
         """Build a recipe from ``"step[=arg],step[=arg],..."`` (empty or None: no processing)."""
-        steps = []
-        for part in (spec or "").split(","):
-            part = part.strip()
-            if part:
-                name, _, argument = part.partition("=")
-                steps.append(StepSpec(name.strip(), argument.strip() or None))
+        steps = [Step.parse(part) for part in (spec or "").split(",") if part.strip()]
         return cls(tuple(steps), target, {k: v for k, v in options.items() if v is not None})
 
     @property
@@ -141,12 +164,12 @@ SIXTEEN_BIT_TARGETS = frozenset({"dicos"})
 """Outputs that store 16-bit pixels only: float results are quantized (:func:`nii.steps.quantize`)."""
 
 
-def _apply(scan: Scan, spec: StepSpec, *, strict: bool = False) -> Scan:
+def _apply(scan: Scan, spec: Step, *, strict: bool = False) -> Scan:
     try:
         with warnings.catch_warnings():
             if strict:
                 warnings.simplefilter("error", MaterialMisfitWarning)
-            scan, parameters = STEPS[spec.name](scan, spec.argument)
+            scan, parameters = STEPS[spec.name](scan, spec.parameters)
     except MaterialMisfitWarning as misfit:
         raise ValidationError(f"{spec}: {misfit.problem} (--strict)", path=misfit.path) from misfit
     except NiiError as error:
@@ -168,7 +191,7 @@ def convert_scan(scan: Scan, recipe: Recipe) -> Scan:
     if recipe.target in SIXTEEN_BIT_TARGETS and any(
         array.dtype.kind == "f" for view in scan.views for array in view.channels.values()
     ):
-        scan = _apply(scan, StepSpec("quantize"))
+        scan = _apply(scan, Step("quantize", QuantizeParameters()))
     return scan
 
 

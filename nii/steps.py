@@ -1,7 +1,9 @@
 """Processing steps of the pipeline: kernels applied to a whole :class:`~nii.model.Scan`.
 
-A step is a function ``(scan, argument) -> (scan, parameters)``; the pipeline records the
-parameters in the scan's provenance. Steps compute in float32; :func:`quantize` turns the
+A step is a function ``(scan, parameters) -> (scan, recorded)`` whose parameters are a frozen
+dataclass validated at construction (:class:`ResampleParameters` ...); ``parse`` reads them from the
+command line's ``step=ARGUMENT`` text. The pipeline records what the step returns in the scan's
+provenance. Steps compute in float32; :func:`quantize` turns the
 result into the 16-bit codes that DICOS stores (conventions in :mod:`nii.values`).
 
 Available steps (``nii convert --normalize calibrate,resample=4x4,steel``):
@@ -44,8 +46,9 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Self, TypeVar
 
 import cv2
 import numpy as np
@@ -72,24 +75,277 @@ from nii.values import (
     raw_of,
 )
 
-__all__ = ["STEPS", "MaterialMisfitWarning", "StepFunction", "quantize", "register_step"]
+__all__ = [
+    "STEPS",
+    "STEP_PARAMETERS",
+    "AlignParameters",
+    "AttenuateParameters",
+    "CalibrateParameters",
+    "MaterialMisfitWarning",
+    "MaterialsParameters",
+    "OrientParameters",
+    "QuantizeParameters",
+    "ResampleParameters",
+    "SpacingParameters",
+    "SteelParameters",
+    "StepFunction",
+    "StepParameters",
+    "quantize",
+    "register_step",
+]
 
 log = logging.getLogger(__name__)
 
-StepFunction = Callable[[Scan, str | None], tuple[Scan, dict[str, Any]]]
+
+@dataclass(frozen=True)
+class StepParameters:
+    """The parameters of a step that takes none; the base of every step's parameters.
+
+    Examples
+    --------
+    >>> CalibrateParameters.parse(None)
+    CalibrateParameters()
+    >>> CalibrateParameters.parse("x")
+    Traceback (most recent call last):
+    nii.errors.ValidationError: calibrate takes no argument, got 'x'
+    """
+
+    step: ClassVar[str] = ""
+    """The step's name (``nii convert --normalize NAME[=ARGUMENT]``)."""
+
+    @classmethod
+    def parse(cls, argument: str | None) -> Self:
+        """The parameters written as the command line's ``ARGUMENT`` (None: none given)."""
+        if argument is not None:
+            raise ValidationError(f"{cls.step} takes no argument, got {argument!r}")
+        return cls()
+
+    def argument(self) -> str | None:
+        """These parameters as the command line writes them (:meth:`parse` reads it back)."""
+        return None
+
+
+@dataclass(frozen=True)
+class CalibrateParameters(StepParameters):
+    """``calibrate``: no parameters."""
+
+    step: ClassVar[str] = "calibrate"
+
+
+@dataclass(frozen=True)
+class OrientParameters(StepParameters):
+    """``orient``: no parameters."""
+
+    step: ClassVar[str] = "orient"
+
+
+@dataclass(frozen=True)
+class QuantizeParameters(StepParameters):
+    """``quantize``: no parameters."""
+
+    step: ClassVar[str] = "quantize"
+
+
+@dataclass(frozen=True)
+class AttenuateParameters(StepParameters):
+    """``attenuate[=float32|uint16]``: the type of the attenuation written.
+
+    Examples
+    --------
+    >>> AttenuateParameters.parse("uint16") == AttenuateParameters("uint16")
+    True
+    >>> AttenuateParameters("int8")
+    Traceback (most recent call last):
+    nii.errors.ValidationError: attenuate takes float32 or uint16, got 'int8'
+    """
+
+    step: ClassVar[str] = "attenuate"
+    dtype: Literal["float32", "uint16"] = "float32"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("float32", "uint16"):
+            raise ValidationError(f"attenuate takes float32 or uint16, got {self.dtype!r}")
+
+    @classmethod
+    def parse(cls, argument: str | None) -> Self:
+        return cls() if argument is None else cls(argument)  # type: ignore[arg-type]  # checked at construction
+
+    def argument(self) -> str | None:
+        return None if self.dtype == "float32" else self.dtype
+
+
+@dataclass(frozen=True)
+class _PixelSpacing(StepParameters):
+    """``ROWSxLINES``: a pixel spacing in mm, rows × lines (``4`` means ``4x4``)."""
+
+    spacing_mm: tuple[float, float]
+
+    def __post_init__(self) -> None:
+        try:
+            rows, lines = (float(value) for value in self.spacing_mm)
+        except (TypeError, ValueError):
+            raise ValidationError(f"{self.step} needs (rows, lines) in mm, got {self.spacing_mm!r}") from None
+        if min(rows, lines) <= 0:
+            raise ValidationError(f"{self.step} spacing must be positive, got {self.spacing_mm!r}")
+        object.__setattr__(self, "spacing_mm", (rows, lines))
+
+    @classmethod
+    def parse(cls, argument: str | None) -> Self:
+        try:
+            rows, _, lines = (argument or "").lower().partition("x")
+            spacing = (float(rows), float(lines or rows))
+        except ValueError:
+            raise ValidationError(f"{cls.step} needs ROWSxLINES in mm such as 4x4, got {argument!r}") from None
+        if min(spacing) <= 0:
+            raise ValidationError(f"{cls.step} spacing must be positive, got {argument!r}")
+        return cls(spacing)
+
+    def argument(self) -> str | None:
+        return "x".join(f"{value:g}" for value in self.spacing_mm)
+
+
+@dataclass(frozen=True)
+class SpacingParameters(_PixelSpacing):
+    """``spacing=ROWSxLINES``: the pixel spacing to declare, in mm.
+
+    Examples
+    --------
+    >>> SpacingParameters.parse("5x8") == SpacingParameters((5.0, 8.0))
+    True
+    """
+
+    step: ClassVar[str] = "spacing"
+
+
+@dataclass(frozen=True)
+class ResampleParameters(_PixelSpacing):
+    """``resample=ROWSxLINES``: the pixel spacing to resample to, in mm.
+
+    Examples
+    --------
+    >>> ResampleParameters.parse("4") == ResampleParameters((4.0, 4.0))
+    True
+    >>> ResampleParameters((4.0, 0.0))
+    Traceback (most recent call last):
+    nii.errors.ValidationError: resample spacing must be positive, got (4.0, 0.0)
+    """
+
+    step: ClassVar[str] = "resample"
+
+
+@dataclass(frozen=True)
+class _ScannerParameters(StepParameters):
+    """``[=SCANNER]``: a model of :data:`nii.physics.SCANNERS`, or a measured calibration (a ``.toml`` file);
+    None: the scan's ``Scanner.model``."""
+
+    scanner: str | Path | None = None
+    """A scanner model's name; a path (or a name ending in ``.toml``, made a path): a measured calibration."""
+
+    def __post_init__(self) -> None:
+        if not (
+            self.scanner is None or isinstance(self.scanner, Path) or (isinstance(self.scanner, str) and self.scanner)
+        ):
+            raise ValidationError(f"{self.step} takes a scanner model or a calibration file, got {self.scanner!r}")
+        if isinstance(self.scanner, str) and self.scanner.endswith(".toml"):
+            object.__setattr__(self, "scanner", Path(self.scanner))
+
+    @classmethod
+    def parse(cls, argument: str | None) -> Self:
+        return cls(argument)
+
+    def argument(self) -> str | None:
+        return None if self.scanner is None else str(self.scanner)
+
+    @property
+    def calibration_file(self) -> str | None:
+        """The measured calibration file named, else None."""
+        return str(self.scanner) if isinstance(self.scanner, Path) else None
+
+
+@dataclass(frozen=True)
+class SteelParameters(_ScannerParameters):
+    """``steel[=SCANNER]``: the physics calibration curve's scanner, or a measured calibration.
+
+    Examples
+    --------
+    >>> SteelParameters.parse("linac-6/4") == SteelParameters("linac-6/4")
+    True
+    >>> SteelParameters.parse("site.toml").calibration_file
+    'site.toml'
+    """
+
+    step: ClassVar[str] = "steel"
+
+
+@dataclass(frozen=True)
+class MaterialsParameters(_ScannerParameters):
+    """``materials[=SCANNER]``: the scanner whose materials table classifies, or a measured calibration.
+
+    Examples
+    --------
+    >>> MaterialsParameters.parse(None)
+    MaterialsParameters(scanner=None)
+    """
+
+    step: ClassVar[str] = "materials"
+
+
+@dataclass(frozen=True)
+class AlignParameters(StepParameters):
+    """``align[=SEGMENTS]``: detector segments whose offsets are measured separately.
+
+    Examples
+    --------
+    >>> AlignParameters.parse("4") == AlignParameters(4)
+    True
+    >>> AlignParameters.parse("0")
+    Traceback (most recent call last):
+    nii.errors.ValidationError: align takes a positive whole number, got '0'
+    """
+
+    step: ClassVar[str] = "align"
+    segments: int = 8
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.segments, int) or isinstance(self.segments, bool) or self.segments < 1:
+            raise ValidationError(f"align takes a positive whole number, got {self.segments!r}")
+
+    @classmethod
+    def parse(cls, argument: str | None) -> Self:
+        if argument is None:
+            return cls()
+        if not argument.isdigit() or int(argument) < 1:
+            raise ValidationError(f"align takes a positive whole number, got {argument!r}")
+        return cls(int(argument))
+
+    def argument(self) -> str | None:
+        return None if self.segments == 8 else str(self.segments)
+
+
+Parameters = TypeVar("Parameters", bound=StepParameters)
+
+StepFunction = Callable[[Scan, Any], tuple[Scan, dict[str, Any]]]
+"""``(scan, parameters) -> (scan, what the provenance records)``; ``parameters`` the step's
+:class:`StepParameters`."""
 
 STEPS: dict[str, StepFunction] = {}
 """Processing steps by name."""
+
+STEP_PARAMETERS: dict[str, type[StepParameters]] = {}
+"""The parameters class of each step, by name."""
 
 MATERIAL_SMOOTHING_PX = 5
 """Box average (pixels) of both attenuation images before material classification."""
 
 
-def register_step(name: str) -> Callable[[StepFunction], StepFunction]:
-    """Decorator adding a processing step under ``name``."""
+def register_step(
+    parameters: type[Parameters],
+) -> Callable[[Callable[[Scan, Parameters], tuple[Scan, dict[str, Any]]]], StepFunction]:
+    """Decorator adding a processing step taking ``parameters``, under ``parameters.step``."""
 
-    def decorate(function: StepFunction) -> StepFunction:
-        STEPS[name] = function
+    def decorate(function: Callable[[Scan, Parameters], tuple[Scan, dict[str, Any]]]) -> StepFunction:
+        STEPS[parameters.step] = function
+        STEP_PARAMETERS[parameters.step] = parameters
         return function
 
     return decorate
@@ -167,8 +423,8 @@ class _Calibrator:
         )
 
 
-@register_step("calibrate")
-def calibrate(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+@register_step(CalibrateParameters)
+def calibrate(scan: Scan, parameters: CalibrateParameters) -> tuple[Scan, dict[str, Any]]:
     """Raw counts → float32 transmission."""
     calibrator = _Calibrator()
 
@@ -184,13 +440,11 @@ def calibrate(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
     return calibrator.with_flags(scan), calibrator.parameters()
 
 
-@register_step("attenuate")
-def attenuate(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+@register_step(AttenuateParameters)
+def attenuate(scan: Scan, parameters: AttenuateParameters) -> tuple[Scan, dict[str, Any]]:
     """→ attenuation −ln T as float32, or with ``attenuate=uint16`` straight to the 16-bit codes of
     :data:`QUANTIZATION` (raw counts then go to codes in one fused pass)."""
-    if argument not in (None, "float32", "uint16"):
-        raise ValidationError(f"attenuate takes float32 or uint16, got {argument!r}")
-    dtype = np.uint16 if argument == "uint16" else np.float32
+    dtype = np.uint16 if parameters.dtype == "uint16" else np.float32
     calibrator = _Calibrator()
 
     def convert(view: View, name: str) -> np.ndarray:
@@ -208,8 +462,8 @@ def attenuate(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
     return calibrator.with_flags(scan), calibrator.parameters() | {"dtype": np.dtype(dtype).name}
 
 
-@register_step("orient")
-def orient_canonically(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+@register_step(OrientParameters)
+def orient_canonically(scan: Scan, parameters: OrientParameters) -> tuple[Scan, dict[str, Any]]:
     """Travel left to right, top of the object in row 0."""
     flipped: dict[str, list[str]] = {}
     views = []
@@ -242,21 +496,10 @@ def orient_canonically(scan: Scan, argument: str | None) -> tuple[Scan, dict[str
     return scan.with_views(views), {"flipped": flipped}
 
 
-def _spacing(argument: str | None, step: str = "resample") -> tuple[float, float]:
-    try:
-        rows, _, lines = (argument or "").lower().partition("x")
-        spacing = (float(rows), float(lines or rows))
-    except ValueError:
-        raise ValidationError(f"{step} needs ROWSxLINES in mm such as 4x4, got {argument!r}") from None
-    if min(spacing) <= 0:
-        raise ValidationError(f"{step} spacing must be positive, got {argument!r}")
-    return spacing
-
-
-@register_step("spacing")
-def declare_spacing(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+@register_step(SpacingParameters)
+def declare_spacing(scan: Scan, parameters: SpacingParameters) -> tuple[Scan, dict[str, Any]]:
     """Declare the pixel spacing (mm, rows × lines) of views whose file does not give it."""
-    spacing = _spacing(argument, "spacing")
+    spacing = parameters.spacing_mm
     views = []
     for view in scan.views:
         g = view.geometry
@@ -269,10 +512,10 @@ def declare_spacing(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, A
     return scan.with_views(views), {"spacing_mm": list(spacing)}
 
 
-@register_step("resample")
-def resample_views(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+@register_step(ResampleParameters)
+def resample_views(scan: Scan, parameters: ResampleParameters) -> tuple[Scan, dict[str, Any]]:
     """Resample every channel to the given pixel spacing in mm (rows × lines)."""
-    spacing = _spacing(argument)
+    spacing = parameters.spacing_mm
     views = []
     for view in scan.views:
         if view.calibration is CalibrationState.RAW:
@@ -303,29 +546,29 @@ def resample_views(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, An
     return scan.with_views(views), {"spacing_mm": list(spacing)}
 
 
-def _scanner_name(scan: Scan, argument: str | None) -> str:
-    name = argument or scan.scanner.model
+def _scanner_name(scan: Scan, parameters: _ScannerParameters) -> str:
+    name = parameters.argument() or scan.scanner.model
     if not name:
         raise ValidationError("the scan names no scanner model; give one, e.g. steel=linac-6")
     return name
 
 
-def _calibration_file(argument: str | None) -> Any:
-    """The measured calibration named by a step argument ending in ``.toml``, else None."""
-    if argument is None or not argument.endswith(".toml"):
+def _calibration_file(parameters: _ScannerParameters) -> Any:
+    """The measured calibration the parameters name (a ``.toml`` file), else None."""
+    if parameters.calibration_file is None:
         return None
     from nii.material_calibration import MaterialCalibration
 
-    return MaterialCalibration.load(argument)
+    return MaterialCalibration.load(parameters.calibration_file)
 
 
-@register_step("steel")
-def steel_equivalent(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+@register_step(SteelParameters)
+def steel_equivalent(scan: Scan, parameters: SteelParameters) -> tuple[Scan, dict[str, Any]]:
     """Add ``steel_mm``, the steel-equivalent thickness of the high (or only) channel."""
     from nii.calibration import SteelEquivalentCurve
 
-    measured = _calibration_file(argument)
-    scanner = measured.scanner if measured is not None else _scanner_name(scan, argument)
+    measured = _calibration_file(parameters)
+    scanner = measured.scanner if measured is not None else _scanner_name(scan, parameters)
     views = []
     for view in scan.views:
         channel = "high" if "high" in view.channels else next(iter(_measured(view)), None)
@@ -337,7 +580,9 @@ def steel_equivalent(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, 
             curve = SteelEquivalentCurve.from_scanner(scanner, channel if channel != "single" else None)
         a = attenuation_of(view, channel)
         views.append(view.with_channels({**view.channels, "steel_mm": curve.apply(a)}))
-    return scan.with_views(views), {"scanner": scanner} | ({"calibration": argument} if measured else {})
+    return scan.with_views(views), {"scanner": scanner} | (
+        {"calibration": parameters.calibration_file} if measured else {}
+    )
 
 
 class MaterialMisfitWarning(UserWarning):
@@ -353,8 +598,8 @@ MISFIT_TOLERANCE = 0.02
 before it warns."""
 
 
-@register_step("materials")
-def materials(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+@register_step(MaterialsParameters)
+def materials(scan: Scan, parameters: MaterialsParameters) -> tuple[Scan, dict[str, Any]]:
     """Add ``zeff`` and ``material`` (:class:`nii.kernels.MaterialClass`) from the high and low channels.
 
     Pixels whose pair lies outside the reference materials' span are unknown, not high Z; when
@@ -365,8 +610,8 @@ def materials(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
     from nii.kernels import effective_z
     from nii.material_calibration import plateaus
 
-    measured = _calibration_file(argument)
-    scanner = measured.scanner if measured is not None else _scanner_name(scan, argument)
+    measured = _calibration_file(parameters)
+    scanner = measured.scanner if measured is not None else _scanner_name(scan, parameters)
     table = measured.zeff_table() if measured is not None else ZeffTable.from_scanner(scanner)
     classes = table.material_table()
     views = []
@@ -409,17 +654,17 @@ def materials(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
         "max_attenuation": classes.max_attenuation,
         "classes": {member.name: int(member) for member in MaterialClass},
         "misfit": misfits,
-    } | ({"calibration": argument} if measured else {})
+    } | ({"calibration": parameters.calibration_file} if measured else {})
 
 
-@register_step("align")
-def align_channels(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, Any]]:
+@register_step(AlignParameters)
+def align_channels(scan: Scan, parameters: AlignParameters) -> tuple[Scan, dict[str, Any]]:
     """Put the low-energy channel on the high-energy one: the offset along travel of every detector
     segment (``align=SEGMENTS``, default 8) measured and undone. A view whose offset cannot be
     measured is left as it is, with a warning naming the file."""
     from nii.kernels import estimate_channel_offset, shift_along_travel
 
-    segments = _count(argument, "align", default=8)
+    segments = parameters.segments
     views, offsets = [], {}
     for view in scan.views:
         if not {"high", "low"} <= set(view.channels):
@@ -441,16 +686,8 @@ def align_channels(scan: Scan, argument: str | None) -> tuple[Scan, dict[str, An
     return scan.with_views(views), {"offsets": offsets}
 
 
-def _count(argument: str | None, step: str, *, default: int) -> int:
-    if argument is None:
-        return default
-    if not argument.isdigit() or int(argument) < 1:
-        raise ValidationError(f"{step} takes a positive whole number, got {argument!r}")
-    return int(argument)
-
-
-@register_step("quantize")
-def quantize(scan: Scan, argument: str | None = None) -> tuple[Scan, dict[str, Any]]:
+@register_step(QuantizeParameters)
+def quantize(scan: Scan, parameters: QuantizeParameters = QuantizeParameters()) -> tuple[Scan, dict[str, Any]]:
     """Turn float channels into the 16-bit codes of :data:`QUANTIZATION` (for 16-bit formats such as DICOS)."""
     scales: dict[str, float] = {}
     views = []

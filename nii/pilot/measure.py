@@ -23,7 +23,7 @@ from nii.pipeline import Recipe, convert_scan
 from nii.progress import progress
 from nii.simulate.solids import SUPERSAMPLING
 from nii.simulate.targets import layout_for
-from nii.steps import STEPS
+from nii.steps import STEPS, OrientParameters
 from nii.values import attenuation_of
 
 __all__ = ["METADATA_FIELDS", "agreement", "interoperability", "lost_metadata", "quality_figures"]
@@ -107,7 +107,7 @@ def interoperability(records: list[Record], recipe: Recipe) -> dict[str, Any]:
 
 
 def _oriented_view(path: Path) -> Any:
-    scan, _ = STEPS["orient"](nii.read(path), None)
+    scan, _ = STEPS["orient"](nii.read(path), OrientParameters())
     return scan.views[0]
 
 

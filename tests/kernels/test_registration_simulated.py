@@ -15,13 +15,13 @@ import pytest
 
 from nii.kernels import estimate_channel_offset, register, valid_mask
 from nii.simulate import SCANNERS, simulate
-from nii.steps import attenuate
+from nii.steps import AttenuateParameters, attenuate
 
 ROWS = 256
 
 
 def channels(scan):
-    attenuated, _ = attenuate(scan, None)
+    attenuated, _ = attenuate(scan, AttenuateParameters())
     view = attenuated.view("side")
     return view.channels["high"], view.channels["low"]
 

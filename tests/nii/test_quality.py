@@ -19,7 +19,7 @@ from nii.pipeline import Recipe, convert_scan
 from nii.simulate import simulate
 from nii.simulate.solids import SUPERSAMPLING
 from nii.simulate.targets import layout_for
-from nii.steps import attenuate
+from nii.steps import AttenuateParameters, attenuate
 
 
 @pytest.fixture(scope="module", params=["linac-6/4", "linac-4", "tube-160/80"])
@@ -29,7 +29,7 @@ def test_objects(request):
     name = request.param
     scan, truth = simulate("test-objects", scanner=name, seed=7)
     channel = "high" if "high" in scan.views[0].channels else "single"
-    view = attenuate(scan, None)[0].views[0]
+    view = attenuate(scan, AttenuateParameters())[0].views[0]
     noise_free = -np.log(truth.views["side"].transmission[channel]).astype(np.float32)
     return view.channels[channel], noise_free, view.geometry, SCANNERS[name].detector, layout_for(scan.scanner.source)
 

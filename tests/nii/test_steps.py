@@ -1,17 +1,51 @@
 """Pipeline steps on simulated scans, checked against the simulator's ground truth."""
 
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 import nii
-from nii.errors import ValidationError
+from nii.errors import ConfigurationError, ValidationError
 from nii.kernels import QUANTIZATION, MaterialClass, target_positions
 from nii.model import CalibrationState, Geometry, RowOrder, TravelDirection
-from nii.pipeline import Recipe, convert, convert_scan
+from nii.pipeline import Recipe, Step, convert, convert_scan
 from nii.simulate.simulator import simulate
+from nii.steps import (
+    STEP_PARAMETERS,
+    STEPS,
+    AlignParameters,
+    AttenuateParameters,
+    CalibrateParameters,
+    MaterialsParameters,
+    OrientParameters,
+    QuantizeParameters,
+    ResampleParameters,
+    SpacingParameters,
+    SteelParameters,
+)
+
+# Every step's command-line text, the typed parameters it means, and how the recipe writes it back.
+PARSED_AND_TYPED = [
+    ("calibrate", CalibrateParameters(), "calibrate"),
+    ("attenuate", AttenuateParameters(), "attenuate"),
+    ("attenuate=float32", AttenuateParameters("float32"), "attenuate"),
+    ("attenuate=uint16", AttenuateParameters("uint16"), "attenuate=uint16"),
+    ("orient", OrientParameters(), "orient"),
+    ("spacing=5x8", SpacingParameters((5.0, 8.0)), "spacing=5x8"),
+    ("resample=4", ResampleParameters((4.0, 4.0)), "resample=4x4"),
+    ("resample=10X8.4", ResampleParameters((10, 8.4)), "resample=10x8.4"),
+    ("steel", SteelParameters(), "steel"),
+    ("steel=linac-6/4", SteelParameters("linac-6/4"), "steel=linac-6/4"),
+    ("steel=site.toml", SteelParameters(Path("site.toml")), "steel=site.toml"),
+    ("materials", MaterialsParameters(), "materials"),
+    ("materials=linac-9", MaterialsParameters("linac-9"), "materials=linac-9"),
+    ("align", AlignParameters(), "align"),
+    ("align=4", AlignParameters(4), "align=4"),
+    ("quantize", QuantizeParameters(), "quantize"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +163,100 @@ def test_convert_with_steps_records_provenance(tmp_path, steps_scan):
     assert [s.name for s in out.provenance.steps][-2:] == ["calibrate", "resample"]
     assert out.provenance.steps[-1].parameters == {"spacing_mm": [8.0, 8.0]}
     assert out.views[0].geometry.detector_spacing_mm == 8.0
+
+
+@pytest.mark.parametrize(("text", "typed", "written"), PARSED_AND_TYPED)
+def test_parsed_steps_equal_typed_ones(text, typed, written):
+    name, _, argument = text.partition("=")
+    assert STEP_PARAMETERS[name].parse(argument or None) == typed
+    step = Step.parse(text)
+    assert step == Step(name, typed) and step.parameters == typed
+    assert str(step) == written and Step.parse(written) == step
+
+
+def test_every_step_has_typed_parameters():
+    assert set(STEP_PARAMETERS) == set(STEPS) == {text.partition("=")[0] for text, _, _ in PARSED_AND_TYPED}
+    assert Step("align").parameters == AlignParameters(8) and Step("steel").parameters == SteelParameters(None)
+    with pytest.raises(ValidationError, match="resample needs ROWSxLINES in mm such as 4x4, got None"):
+        Step("resample")  # no default spacing
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("resample=big", "resample needs ROWSxLINES in mm such as 4x4, got 'big'"),
+        ("spacing=0x4", "spacing spacing must be positive, got '0x4'"),
+        ("attenuate=int8", "attenuate takes float32 or uint16, got 'int8'"),
+        ("align=0", "align takes a positive whole number, got '0'"),
+        ("align=two", "align takes a positive whole number, got 'two'"),
+        ("calibrate=fast", "calibrate takes no argument, got 'fast'"),
+        ("orient=left", "orient takes no argument, got 'left'"),
+    ],
+)
+def test_a_bad_argument_is_refused_when_the_recipe_is_parsed(text, message):
+    with pytest.raises(ValidationError) as refused:
+        Recipe.parse(f"attenuate,{text}", target="npz")
+    assert refused.value.problem == message
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: AttenuateParameters("int8"), "attenuate takes float32 or uint16, got 'int8'"),
+        (lambda: ResampleParameters((4.0, 0.0)), "resample spacing must be positive, got (4.0, 0.0)"),
+        (lambda: SpacingParameters((-1.0, 2.0)), "spacing spacing must be positive, got (-1.0, 2.0)"),
+        (lambda: ResampleParameters((4.0,)), "resample needs (rows, lines) in mm, got (4.0,)"),
+        (lambda: ResampleParameters(("a", "b")), "resample needs (rows, lines) in mm, got ('a', 'b')"),
+        (lambda: AlignParameters(0), "align takes a positive whole number, got 0"),
+        (lambda: AlignParameters(2.5), "align takes a positive whole number, got 2.5"),
+        (lambda: AlignParameters(True), "align takes a positive whole number, got True"),
+        (lambda: SteelParameters(""), "steel takes a scanner model or a calibration file, got ''"),
+        (lambda: MaterialsParameters(6), "materials takes a scanner model or a calibration file, got 6"),
+    ],
+)
+def test_typed_parameters_are_validated_at_construction(build, message):
+    with pytest.raises(ValidationError) as refused:
+        build()
+    assert refused.value.problem == message
+
+
+def test_a_step_refuses_another_steps_parameters():
+    with pytest.raises(ConfigurationError, match="step 'resample' takes ResampleParameters, got SpacingParameters"):
+        Step("resample", SpacingParameters((4.0, 4.0)))
+    with pytest.raises(ConfigurationError, match="unknown processing step 'sharpen'"):
+        Step("sharpen")
+
+
+def test_a_typed_recipe_converts_as_the_parsed_one(steps_scan):
+    scan, _ = steps_scan
+    typed = Recipe(
+        steps=[
+            Step("calibrate"),
+            Step("attenuate", AttenuateParameters("float32")),
+            Step("resample", ResampleParameters((8.0, 6.0))),
+        ],
+        target="npz",
+    )
+    assert typed == Recipe.parse("calibrate,attenuate,resample=8x6", target="npz")
+    by_type, by_text = (
+        convert_scan(scan, typed),
+        convert_scan(scan, Recipe.parse("calibrate,attenuate,resample=8x6", target="npz")),
+    )
+    np.testing.assert_array_equal(by_type.view("side").channels["high"], by_text.view("side").channels["high"])
+    assert by_type.provenance.steps == by_text.provenance.steps
+    assert by_type.provenance.steps[-1].parameters == {"spacing_mm": [8.0, 6.0]}
+
+
+def test_the_command_line_refuses_a_bad_argument_before_reading_any_input(tmp_path, capsys, steps_scan):
+    from nii.cli import main
+
+    scan, _ = steps_scan
+    nii.write(scan, tmp_path / "steps.npz")
+    command = ["convert", str(tmp_path / "steps.npz"), "--to", "npz", "--out", str(tmp_path / "out"), "--normalize"]
+    assert main([*command, "calibrate,resample=big"]) == 1
+    assert capsys.readouterr().err == "nii: error: resample needs ROWSxLINES in mm such as 4x4, got 'big'\n"
+    assert not (tmp_path / "out").exists()
+    assert main([*command, "calibrate,resample=8"]) == 0
+    written = nii.read(tmp_path / "out" / "steps.npz").provenance.steps
+    assert [step.name for step in written][-2:] == ["calibrate", "resample"]
+    assert written[-1].parameters == {"spacing_mm": [8.0, 8.0]}

@@ -19,7 +19,7 @@ from nii.render import (
     stored_codes,
 )
 from nii.simulate import simulate
-from nii.steps import STEPS
+from nii.steps import STEPS, CalibrateParameters, MaterialsParameters, QuantizeParameters
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +125,8 @@ def test_quantities_of_a_raw_scan(cargo):
 
 def test_material_classes_in_uint16_as_dicos_stores_them(cargo):
     scan, _ = cargo
-    with_classes, _ = STEPS["materials"](scan, None)
-    quantized, _ = STEPS["quantize"](with_classes, None)
+    with_classes, _ = STEPS["materials"](scan, MaterialsParameters())
+    quantized, _ = STEPS["quantize"](with_classes, QuantizeParameters())
     assert quantized.views[0].channels["material"].dtype == np.uint16
     options = RenderOptions(quantity="material")
     np.testing.assert_array_equal(render(quantized, options=options).image, render(with_classes, options=options).image)
@@ -189,7 +189,7 @@ def test_unknown_view_channel_and_impossible_quantities(cargo):
         render(scan, view="front")
     with pytest.raises(ConfigurationError, match="no channel"):
         render(scan, options=RenderOptions(channel="zeff"))
-    calibrated, _ = STEPS["calibrate"](scan, None)
+    calibrated, _ = STEPS["calibrate"](scan, CalibrateParameters())
     with pytest.raises(ConfigurationError, match="not raw counts"):
         render(calibrated, options=RenderOptions(quantity="raw"))
     with pytest.raises(ConfigurationError, match="zoom level"):
