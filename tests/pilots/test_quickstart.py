@@ -13,9 +13,9 @@ import pytest
 
 from nii.kernels import MaterialClass
 from nii.pilot.reference import reference_python
+from tests.viewer.browser import browser_page
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
@@ -105,29 +105,12 @@ def test_the_report_is_self_contained_and_shows_the_results(quickstart):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by .ci/run")
 def test_the_report_renders_in_headless_chromium(quickstart, tmp_path):
-    playwright = pytest.importorskip("playwright.sync_api")
     out, _, _ = quickstart
-    errors: list[str] = []
-    arguments = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ]
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=str(CHROMIUM), args=arguments)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on("requestfailed", lambda request: errors.append(f"request failed: {request.url}"))
-        page.goto((out / "report.html").as_uri())
+    with browser_page((out / "report.html").as_uri(), width=1280, height=900, failed_requests=True) as (page, errors):
         images = page.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
         tables = page.evaluate("document.querySelectorAll('table').length")
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-        browser.close()
     assert errors == []
     assert len(images) >= 8 and min(images) > 0
     assert tables >= 4

@@ -68,8 +68,11 @@ def running_viewer(paths: Sequence[Path], *, assets: Path = STATIC) -> Iterator[
 
 
 @contextmanager
-def browser_page(url: str, *, width: int = 1500, height: int = 850) -> Iterator[tuple[Any, list[str]]]:
-    """A chromium page at ``url`` and the list its page errors and console errors go to."""
+def browser_page(
+    url: str, *, width: int = 1500, height: int = 850, failed_requests: bool = False
+) -> Iterator[tuple[Any, list[str]]]:
+    """A chromium page at ``url`` and the list its page errors and console errors go to (and, with
+    ``failed_requests``, every request that failed: for self-contained pages, where none may)."""
     sync_api = require_browser()
     errors: list[str] = []
     with sync_api.sync_playwright() as playwright:
@@ -78,6 +81,8 @@ def browser_page(url: str, *, width: int = 1500, height: int = 850) -> Iterator[
             page = browser.new_page(viewport={"width": width, "height": height})
             page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
             page.on("console", lambda m: errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            if failed_requests:
+                page.on("requestfailed", lambda request: errors.append(f"request failed: {request.url}"))
             page.goto(url)
             yield page, errors
         finally:
