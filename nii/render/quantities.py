@@ -210,16 +210,16 @@ def choose(view: View, quantity: Quantity | None, channel: str | None) -> tuple[
     if channel is not None and channel not in view.channels:
         raise ConfigurationError(f"view {view.name!r} has no channel {channel!r}; channels: {view.channel_names}")
     channel = channel or (measured_channel(view) if measured else view.channel_names[0])
+    # Asked once: for raw counts without references it means finding the scan's open beam.
+    attenuable = channel in MEASURED_CHANNELS and can_attenuate(view, channel)
     if quantity is None:
         if channel in _DERIVED_CHANNEL.values():
             quantity = next(q for q, name in _DERIVED_CHANNEL.items() if name == channel)
-        elif channel in MEASURED_CHANNELS and can_attenuate(view, channel):
+        elif attenuable:
             quantity = Quantity.ATTENUATION
         else:
             quantity = Quantity.RAW
-    if quantity in (Quantity.TRANSMISSION, Quantity.ATTENUATION) and not (
-        channel in MEASURED_CHANNELS and can_attenuate(view, channel)
-    ):
+    if quantity in (Quantity.TRANSMISSION, Quantity.ATTENUATION) and not attenuable:
         raise ConfigurationError(
             f"{quantity} of view {view.name!r} channel {channel!r} needs a measured channel: calibrated, or raw "
             "counts (calibrated with their dark and air references, or on the open beam the scan shows)"
@@ -314,11 +314,13 @@ def object_mask(view: View, channel: str, values: np.ndarray, quantity: Quantity
         if channel in MEASURED_CHANNELS
         else (measured_channel(view) if any(n in MEASURED_CHANNELS for n in view.channels) else None)
     )
-    if source is None or not can_attenuate(view, source):
+    # The attenuation shown was computed, so the source can attenuate: no need to find its open beam again.
+    shown = quantity is Quantity.ATTENUATION and source == channel
+    if source is None or not (shown or can_attenuate(view, source)):
         finite = np.isfinite(values)
         low, high = np.percentile(values[finite], (0, 100)) if finite.any() else (0.0, 0.0)
         return finite & (values > low) & (values < high)
-    a = attenuation_of(view, source) if quantity is not Quantity.ATTENUATION or source != channel else values
+    a = values if shown else attenuation_of(view, source)
     mask = (a > AIR_ATTENUATION) & (a < STARVED_ATTENUATION)
     if view.calibration is CalibrationState.RAW:
         counts = np.asarray(view.channels[source])
