@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import nii
-from nii.batch import Journal, die_with_parent, journal_path, output_lock, remove_leftovers
+from nii.batch import Journal, PoolProcesses, die_with_parent, journal_path, output_lock, remove_leftovers
 from nii.errors import ConfigurationError, FileAccessError, NiiError, ValidationError
 from nii.exchange.deidentify import Deidentifier, write_deidentified
 from nii.model import ProcessingStep, Scan
@@ -516,6 +516,10 @@ def _run_local(
             yield from _run_pool(queue, suspects, recipe, workers)
 
 
+WORKER_CHECK_SECONDS = 0.5
+"""How often a waiting batch checks that none of its workers died unseen."""
+
+
 def _run_pool(
     queue: list[tuple[int, Job]], crashed: list[tuple[int, Job]], recipe: Recipe, workers: int
 ) -> Iterator[tuple[int, JobResult]]:
@@ -524,6 +528,7 @@ def _run_pool(
     threads = _threads_per_worker(workers)
     # forkserver: numba's OpenMP threads make fork() from this process unsafe.
     context = multiprocessing.get_context("forkserver")
+    processes = PoolProcesses()
     with ProcessPoolExecutor(workers, context, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         in_flight: dict[Future[JobResult], tuple[int, Job]] = {}
         try:
@@ -532,7 +537,10 @@ def _run_pool(
                 while queue and len(in_flight) < workers:
                     index, job = queue.pop()
                     in_flight[pool.submit(run_job, job, recipe, threads)] = (index, job)
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                finished, _ = wait(in_flight, timeout=WORKER_CHECK_SECONDS, return_when=FIRST_COMPLETED)
+                if not finished and processes.any_died():
+                    # The pool may not have seen it: ending the others breaks the pool for sure.
+                    processes.end()
                 for future in finished:
                     index, job = in_flight.pop(future)
                     try:
@@ -543,6 +551,7 @@ def _run_pool(
                     yield index, result
                 if crashed:
                     crashed.extend(in_flight.values())
+                    processes.end()  # leaving the `with` joins them: none may be blocked
                     return
         except BaseException:
             for future in in_flight:
