@@ -48,8 +48,9 @@ import nii
 from nii.batch import Journal, PoolProcesses, die_with_parent, journal_path, output_lock, remove_leftovers
 from nii.errors import ConfigurationError, FileAccessError, NiiError, ValidationError
 from nii.exchange.deidentify import Deidentifier, write_deidentified
-from nii.model import ProcessingStep, Scan
+from nii.model import Scan
 from nii.progress import progress
+from nii.provenance import ProcessingStep
 from nii.registry import available, find_format, get_format
 from nii.steps import STEP_PARAMETERS, STEPS, MaterialMisfitWarning, QuantizeParameters, StepParameters
 from nii.threads import set_thread_count
