@@ -9,7 +9,8 @@ unflagged pixels, saturated ones open beam — the rule of :func:`~nii.kernels.a
 One kernel does it all row by row: the calibrated values of a row (the vectorised loop of
 :func:`~nii.kernels.calibrated_attenuation`), then, while the row is in the cache, its flags, their counts and
 the row's extreme unflagged value, each a loop without branches that LLVM vectorises; a second pass touches only
-rows holding flagged pixels. Separate kernels took four passes over the frame (each a parallel region, which a
+rows holding flagged pixels. Small frames run on one thread (:data:`~nii.kernels._common.PARALLEL_PIXELS`).
+Separate kernels took four passes over the frame (each a parallel region, which a
 busy machine makes wait for a descheduled thread) and two more in numpy to count the flags.
 """
 
@@ -21,6 +22,7 @@ import numba
 import numpy as np
 
 from nii.errors import ValidationError
+from nii.kernels._common import run
 from nii.kernels._core import fast_ln, output_array
 from nii.kernels.air import SATURATED, STARVED, pixel_flags_reference, replace_flagged_reference
 from nii.kernels.attenuation import attenuation_code_reference, attenuation_reference, store_attenuation
@@ -150,13 +152,14 @@ def calibrated_flagged(
     line_scale = c.line_scale_for(raw.shape[1])
     arguments = (c.offset, c.inverse_gain, line_scale, c.lower, c.upper, c.weight, np.float32(saturation))
     kernel = _attenuation_flagged if attenuate else _transmission_flagged
-    kernel(raw, *arguments, out, flags, counts, best)
+    run(kernel, raw.size, raw, *arguments, out, flags, counts, best)
     starved, saturated = (int(n) for n in counts.sum(axis=0))
     if starved or saturated:
         # With nothing measured at all: attenuation 0 (the rows' start), transmission 1 (not the rows' 2).
         extreme = float(best.max()) if attenuate else min(float(best.min()), 1.0)
         rows = np.flatnonzero(counts.any(axis=1))
-        _fill_rows(out, flags, rows, out.dtype.type(extreme), out.dtype.type(0.0 if attenuate else 1.0))
+        filled = (out.dtype.type(extreme), out.dtype.type(0.0 if attenuate else 1.0))
+        run(_fill_rows, rows.size * raw.shape[1], out, flags, rows, *filled)
     return out, flags, (starved, saturated)
 
 

@@ -220,9 +220,16 @@ def numba_stream_convert(source: Path, target: Path) -> None:
         inverse_gain = np.where(bad, 0, 1 / np.where(bad, 1, gain)).astype(np.float32)
         monitor = arrays.get(f"views/{view}/reference/{channel}")
         line_scale = np.ones(raw.shape[1], np.float32) if monitor is None else np.median(monitor) / monitor
-        _fused_codes(
-            raw, dark.astype(np.float32), inverse_gain, line_scale.astype(np.float32), *_repair_sources(bad), codes
-        )
+        # One thread below a million pixels: waking the others costs more than it saves (much more when the
+        # machine is busy and a woken thread waits for a core), as nii's kernels also know.
+        threads = numba.get_num_threads()
+        numba.set_num_threads(1 if raw.size < 1 << 20 else threads)
+        try:
+            _fused_codes(
+                raw, dark.astype(np.float32), inverse_gain, line_scale.astype(np.float32), *_repair_sources(bad), codes
+            )
+        finally:
+            numba.set_num_threads(threads)
         header.SOPInstanceUID = header.file_meta.MediaStorageSOPInstanceUID = generate_uid()
         stream = io.BytesIO()
         dcmwrite(stream, header, enforce_file_format=True)
