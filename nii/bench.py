@@ -5,24 +5,27 @@ Workloads (simulated, then stored as stored-uncompressed ``.npz``, the input of 
 * ``cargo``: one view, high and low channels of 2048 detector rows × 8192 lines (uint16);
 * ``baggage``: the two-view 160/80 kV suitcase at the simulator's default size.
 
-Paths, each timed per scan from the input file to the DICOS files on disk:
+Paths, each timed per scan from the input file to the DICOS files on disk (:func:`time_conversion`):
 
-* **nii**: ``nii.read`` → the fused kernel from raw counts to 16-bit attenuation codes →
-  DICOS folder (``nii.write``);
-* **naive**: ``numpy.load`` → the same calibration (dark, air, source monitor) in plain numpy
-  float64 with temporaries, without dead-element repair → 16-bit codes → one pydicom dataset per
-  channel written with pydicom's default path (``Dataset.save_as``);
-* **numpy-float32**: what a competent numpy user writes: float32 in place (``out=``) in one reused
-  buffer, with nii's dead-element repair, the same pydicom write;
-* **opencv**: numpy-float32 with OpenCV's vectorised ``cv2.log``.
+* **nii**: ``nii.read`` → the fused kernel from raw counts to 16-bit attenuation codes (starved and saturated
+  pixels flagged) → DICOS folder (``nii.write``);
+* the baselines of :mod:`nii.baselines`: naive float64 numpy, numpy float32 in place, the same with OpenCV's
+  log, and the careful user's fused numba pass with a streamed pydicom write;
+* **read+write**: the machine's limit for the same bytes, a plain read of the input and write of as many bytes
+  as nii's DICOS output (:func:`plain_copy`).
 
-Every baseline's codes are checked against nii's before timing (:func:`check_baselines`). The
-paths are timed in turn, round after round, so that a busy machine slows them alike; the ratio to
-the best baseline comes first, each time with its spread over the rounds, and a warning when other
-processes took CPU time meanwhile (:func:`watch_machine`). The disk's sequential write rate is
-measured in the same run (the same number of bytes as the DICOS output, in blocks of up to 16 MiB,
-then fsync) and set against the rate at which the DICOS writer puts a converted scan on disk with
-``fsync`` (files written, flushed and renamed into place, the rename flushed too).
+Every baseline's codes are checked against nii's before timing (:func:`check_baselines`). The paths are timed
+in turn, round after round, with the input in the page cache and, in the same rounds, cold (its pages dropped
+before each, :func:`drop_cached_pages`), so that a busy machine slows them alike. A ratio is the median of the
+rounds' own ratios, with their spread (:class:`Ratio`); the ratio to the best baseline comes first, and the
+goal (:data:`GOAL_SPEEDUP` × the best baseline, or :data:`GOAL_LIMIT_FRACTION` of the limit) is judged. One
+judgment of a busy machine serves every measurement: :meth:`MachineLoad.warning`, from the CPU time other
+processes and the hypervisor took meanwhile (:func:`watch_machine`). The disk's sequential write rate is
+measured in the same run (the same number of bytes as the DICOS output, in blocks of up to 16 MiB, then fsync)
+and set against the rate at which the DICOS writer puts a converted scan on disk with ``fsync`` (files written,
+flushed and renamed into place, the rename flushed too).
+
+``nii bench --json benchmarks/results/nii-bench.json`` rewrites the results the README cites.
 """
 
 from __future__ import annotations

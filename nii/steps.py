@@ -396,7 +396,10 @@ class _Calibrator:
         self.flagged[f"{view.name}/{name}"] = {"starved": starved, "saturated": saturated}
         if starved or saturated:
             previous = self.flags.get(view.name)
-            self.flags[view.name] = flags if previous is None else previous | flags
+            if previous is None:
+                self.flags[view.name] = flags
+            else:  # in place: a new frame would cost its page faults again
+                np.bitwise_or(previous, flags, out=previous)
         return result
 
     def parameters(self) -> dict[str, Any]:

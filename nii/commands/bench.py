@@ -16,10 +16,13 @@ from nii.errors import ConfigurationError
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "bench",
-        help="measure conversion throughput against numpy, OpenCV and naive baselines",
-        description="Simulate the standard workloads, then time nii's conversion to DICOS and baselines in the "
-        "same run (numpy float32 in place, the same with OpenCV's log, naive float64 numpy; pydicom writes; each "
-        "checked to write nii's codes), and the disk's sequential write rate against nii's DICOS rate with fsync.",
+        help="measure conversion throughput against numpy, OpenCV, numba and naive baselines",
+        description="Simulate the standard workloads, then time nii's conversion to DICOS, the baselines (naive "
+        "float64 numpy; numpy float32 in place; the same with OpenCV's log; a careful user's fused numba pass with "
+        "a streamed pydicom write; each checked first to write nii's codes) and a plain read+write of the same "
+        "bytes (the machine's limit) in turn, with the input in the page cache and dropped from it; ratios are "
+        "medians over the rounds with their spread. Also the disk's sequential write rate against nii's DICOS rate "
+        "with fsync. `nii bench --json benchmarks/results/nii-bench.json` rewrites the committed results.",
     )
     parser.add_argument(
         "workloads",
