@@ -19,6 +19,7 @@ import numba
 import numpy as np
 
 from nii.errors import ValidationError
+from nii.kernels._common import run
 from nii.kernels._core import check_array, output_array
 
 __all__ = ["TRANSMISSION_FLOOR", "Calibration", "transmission", "transmission_reference"]
@@ -251,8 +252,17 @@ def transmission(raw: np.ndarray, calibration: Calibration, *, out: np.ndarray |
     raw = calibration.check_raw(raw)
     result = output_array(out, raw.shape, np.float32)
     c = calibration
-    _transmission_kernel(
-        raw, c.offset, c.inverse_gain, c.line_scale_for(raw.shape[1]), c.lower, c.upper, c.weight, result
+    run(
+        _transmission_kernel,
+        raw.size,
+        raw,
+        c.offset,
+        c.inverse_gain,
+        c.line_scale_for(raw.shape[1]),
+        c.lower,
+        c.upper,
+        c.weight,
+        result,
     )
     return result
 
