@@ -465,25 +465,32 @@ def refine(
 
 
 def coarse_to_fine(
-    refs: list[np.ndarray], movs: list[np.ndarray], chosen: list[int], *, tolerance: float, max_iterations: int
+    refs: dict[int, np.ndarray],
+    movs: dict[int, np.ndarray],
+    chosen: list[int],
+    *,
+    tolerance: float,
+    max_iterations: int,
 ) -> tuple[Estimate, int, np.ndarray, bool]:
-    """Phase correlation on the coarsest level, then Gauss-Newton on every level down to the finest."""
-    shift, _ = phase_correlation(refs[-1], movs[-1])
+    """Phase correlation on the coarsest level, then Gauss-Newton on each level given (pyramid level →
+    image), coarsest to finest."""
+    levels = sorted(refs, reverse=True)
+    coarsest_ref, coarsest_mov = refs[levels[0]], movs[levels[0]]
+    shift, _ = phase_correlation(coarsest_ref, coarsest_mov)
     if chosen == TRAVEL_ONLY:
         shift[0] = 0.0
     matrix = np.eye(3)
     matrix[:2, 2] = shift
-    coarse_ref = refs[-1][np.isfinite(refs[-1])]
-    coarse_mov = movs[-1][np.isfinite(movs[-1])]
+    coarse_ref = coarsest_ref[np.isfinite(coarsest_ref)]
+    coarse_mov = coarsest_mov[np.isfinite(coarsest_mov)]
     gain = float(coarse_mov.std() / max(float(coarse_ref.std()), 1e-12))
     estimate = Estimate(matrix, gain, float(coarse_mov.mean() - gain * coarse_ref.mean()))
     iterations = 0
     converged = True
     stats = np.zeros(3)
-    to_coarser = np.linalg.inv(TO_FINER)
-    for level in range(len(refs) - 1, -1, -1):
-        if level < len(refs) - 1:
-            estimate.matrix = TO_FINER @ estimate.matrix @ to_coarser
+    for coarser, level in zip([levels[0], *levels], levels, strict=False):
+        to_finer = np.linalg.matrix_power(TO_FINER, coarser - level)
+        estimate.matrix = to_finer @ estimate.matrix @ np.linalg.inv(to_finer)
         estimate, used, stats, level_converged = refine(
             refs[level], movs[level], estimate, chosen, tolerance=tolerance, max_iterations=max_iterations
         )

@@ -8,8 +8,9 @@ reference's grid.
 Registration runs coarse to fine: both images are reduced to a pyramid (2 × 2 means, masked pixels left
 out), phase correlation finds the translation on the coarsest level, then a Gauss–Newton refinement
 (Lucas–Kanade in its compositional form with the reference's gradient, plus a gain and an offset so that
-two energies or two scanners can be compared) improves the transform on every level down to full
-resolution. Pixels outside the masks (air, saturation) and NaN pixels take no part.
+two energies or two scanners can be compared) improves the transform on every second level down to full
+resolution (:func:`~nii.kernels.pyramid.refined_levels`). Pixels outside the masks (air, saturation) and
+NaN pixels take no part.
 
 Examples
 --------
