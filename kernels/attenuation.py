@@ -147,19 +147,7 @@ def calibrated_attenuation(
     """
     raw = calibration.check_raw(raw)
     result = output_array(out, raw.shape, _result_dtype(dtype))
-    c = calibration
-    run(
-        _calibrated_attenuation_kernel,
-        raw.size,
-        raw,
-        c.offset,
-        c.inverse_gain,
-        c.line_scale_for(raw.shape[1]),
-        c.lower,
-        c.upper,
-        c.weight,
-        result,
-    )
+    run(_calibrated_attenuation_kernel, raw.size, raw, *calibration.kernel_arguments(raw.shape[1]), result)
     return result
 
 
