@@ -18,6 +18,7 @@ import numba
 import numpy as np
 
 from nii.errors import ValidationError
+from nii.kernels._common import run
 
 __all__ = [
     "SATURATED",
@@ -180,7 +181,7 @@ def pixel_flags(raw: np.ndarray, *, dark: np.ndarray | float = 0.0, saturation: 
     counts = np.ascontiguousarray(raw)
     offset = np.broadcast_to(np.asarray(dark, dtype=np.float64), (counts.shape[0],)).copy()
     flags = np.empty(counts.shape, np.uint16)
-    _flags_kernel(counts, offset, float(saturation), flags, np.empty((counts.shape[0], 2), np.int64))
+    run(_flags_kernel, counts.size, counts, offset, float(saturation), flags, np.empty((counts.shape[0], 2), np.int64))
     return flags
 
 
@@ -232,11 +233,18 @@ def replace_flagged(values: np.ndarray, flags: np.ndarray, *, attenuation: bool)
     """
     sign = 1.0 if attenuation else -1.0
     best = np.empty(values.shape[0], np.float64)
-    _row_best_unflagged(values, flags, sign, best)
+    run(_row_best_unflagged, values.size, values, flags, sign, best)
     extreme = sign * float(best.max())
     if not np.isfinite(extreme):  # nothing measured at all
         extreme = 0.0 if attenuation else 1.0
-    _fill_flagged(values, flags, values.dtype.type(extreme), values.dtype.type(0.0 if attenuation else 1.0))
+    run(
+        _fill_flagged,
+        values.size,
+        values,
+        flags,
+        values.dtype.type(extreme),
+        values.dtype.type(0.0 if attenuation else 1.0),
+    )
 
 
 def replace_flagged_reference(values: np.ndarray, flags: np.ndarray, *, attenuation: bool) -> None:
