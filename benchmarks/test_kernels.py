@@ -29,6 +29,7 @@ import numba
 import numpy as np
 import pytest
 
+from benchmarks import timed
 from nii.bench import spread, times_in_turn, watch_machine
 from nii.kernels import (
     Calibration,
@@ -95,20 +96,11 @@ def _compare(benchmark, ours: Callable[[], object], baselines: dict[str, Callabl
     benchmark.pedantic(ours, rounds=5, iterations=1)
 
 
-def _timed(function: Callable[[], object]) -> Callable[[], float]:
-    def run() -> float:
-        start = time.perf_counter()
-        function()
-        return time.perf_counter() - start
-
-    return run
-
-
 def _time_ratios(benchmark, ours: Callable[[], object], others: dict[str, Callable[[], object]], rounds: int) -> None:
     """Time ``ours`` and the ``others`` in turn; record and print each ``ours / other`` time ratio: of the
     best times, and its spread over the rounds (ratios of the times of one round)."""
     with watch_machine() as load:
-        times = times_in_turn([_timed(ours), *map(_timed, others.values())], rounds, min_seconds=1.0)
+        times = times_in_turn([timed(ours), *map(timed, others.values())], rounds, min_seconds=1.0)
     lines = []
     for name, other in zip(others, times[1:], strict=True):
         per_round = [a / b for a, b in zip(times[0], other, strict=True)]
