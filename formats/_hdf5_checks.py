@@ -32,13 +32,18 @@ from typing import TYPE_CHECKING, Any
 
 from nii.errors import CorruptFileError, UnsupportedError
 from nii.imports import lazy_module
+from nii.registry import library_errors
 
 if TYPE_CHECKING:
     import h5py
 else:
     h5py = lazy_module("h5py", also=["hdf5plugin"])
 
-__all__ = ["CheckedFile", "GlobalHeaps", "check_global_heaps", "check_storage"]
+__all__ = ["HDF5_ERRORS", "CheckedFile", "GlobalHeaps", "check_global_heaps", "check_storage"]
+
+HDF5_ERRORS = library_errors("OSError", "KeyError", "RuntimeError", "UnicodeDecodeError")
+"""What h5py raises on a damaged file (an object that does not open, a read that fails, a chunk
+index that does not iterate, text that is not UTF-8): the ``read_errors`` of the HDF5-based formats."""
 
 GlobalHeaps = dict[int, dict[int, int]]
 """Global heap collections by file offset: each a map of object index to object size."""

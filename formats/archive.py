@@ -48,7 +48,7 @@ from nii.errors import (
     ValidationError,
 )
 from nii.formats._hdf5 import read_whole
-from nii.formats._hdf5_checks import CheckedFile, GlobalHeaps, check_global_heaps, check_storage
+from nii.formats._hdf5_checks import HDF5_ERRORS, CheckedFile, GlobalHeaps, check_global_heaps, check_storage
 from nii.imports import lazy_module
 from nii.io import atomic_output
 from nii.limits import check_image_size
@@ -685,6 +685,7 @@ class ArchiveFormat(Format):
     description = "NII archive: many scans with truth and threats in one compressed HDF5 file (lossless)"
     capabilities = frozenset({"dual-energy", "multi-view", "threats", "lossless", "compression", "multi-scan", "truth"})
     version = "1"
+    read_errors = HDF5_ERRORS
     read_options = declare(scan=Option("index or UID of the scan to read", default=0, kind=(int, str)))
     write_options = declare(
         compression=Option("lossless filter of the pixels", default=Compression.BLOSC_LZ4, kind=Compression)

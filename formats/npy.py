@@ -34,7 +34,7 @@ import numpy as np
 from nii.errors import ConfigurationError, CorruptFileError, TruncatedFileError, UnsupportedError
 from nii.limits import check_image_size
 from nii.model import CalibrationState, ProcessingStep, Provenance, Scan, View
-from nii.registry import Format, Option, declare, register
+from nii.registry import Format, Option, declare, library_errors, register
 
 __all__ = ["NPY_MAGIC", "NpyFormat", "NpyHeader", "read_npy_header"]
 
@@ -140,6 +140,7 @@ class NpyFormat(Format):
     description = "one NumPy array per file: (rows, lines) or (rows, lines, channels), high/low in the last axis"
     capabilities = frozenset({"dual-energy"})
     version = "1"
+    read_errors = library_errors("zlib.error")
     read_options = declare(
         channels=Option("channel names, comma-separated (high,low); default: by channel count", kind=(str, tuple)),
         axes=Option("the array's axes in order, comma-separated (lines,rows); default rows,lines[,channels]"),

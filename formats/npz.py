@@ -24,7 +24,7 @@ from nii.io import atomic_output
 from nii.limits import check_image_size
 from nii.metadata import scan_arrays, scan_from_dict, scan_to_dict
 from nii.model import Scan
-from nii.registry import Format, Option, declare, register
+from nii.registry import Format, Option, declare, library_errors, register
 
 METADATA_ENTRY = "nii.json"
 _SIGNATURE = b"PK\x03\x04"
@@ -38,6 +38,7 @@ class NpzFormat(Format):
     description = "NumPy .npz archive with nii.json metadata (lossless, memory-mapped)"
     capabilities = frozenset({"dual-energy", "multi-view", "threats", "lossless", "memory-map"})
     version = "1"
+    read_errors = library_errors("zipfile.BadZipFile", "zlib.error", limits=("zipfile.LargeZipFile",))
     read_options = declare(mmap=Option("map the file's arrays instead of reading them", default=True, kind=bool))
     write_options = declare()
 

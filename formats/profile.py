@@ -48,7 +48,7 @@ from nii.model import (
     Site,
     View,
 )
-from nii.registry import Format, Option, declare, register
+from nii.registry import Format, Option, declare, library_errors, register
 
 __all__ = ["ContainerAxis", "HeaderValue", "ProfileReport", "RawProfile", "check_file", "fits", "for_file"]
 
@@ -613,6 +613,7 @@ class ProfileFormat(Format):
     description = "raw export described by a TOML profile: nii.read(path, format='profile', profile='x.toml')"
     capabilities = frozenset({"dual-energy", "calibration-lines"})
     version = "1"
+    read_errors = library_errors("tifffile.tifffile.TiffFileError", "struct.error", "zlib.error")
     read_options = declare(
         profile=Option("the TOML profile (a path) or a RawProfile; required", kind=(str, os.PathLike, RawProfile))
     )

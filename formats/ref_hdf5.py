@@ -20,7 +20,7 @@ import numpy as np
 
 from nii.errors import CorruptFileError, UnsupportedError
 from nii.formats._hdf5 import ChunkedChannel
-from nii.formats._hdf5_checks import CheckedFile, check_global_heaps
+from nii.formats._hdf5_checks import HDF5_ERRORS, CheckedFile, check_global_heaps
 from nii.formats._vendor import (
     geometry_fields,
     geometry_from_fields,
@@ -91,6 +91,7 @@ class RefHdf5Format(Format):
     description = "reference cargo format: HDF5 groups and attributes, chunked, compressed, read lazily"
     capabilities = frozenset({"dual-energy", "multi-view", "threats", "lazy", "compression", "calibration-lines"})
     version = "1"
+    read_errors = HDF5_ERRORS
     read_options = declare()
     write_options = declare(
         compression=Option("lossless filter of the channels", default="blosc-lz4", choices=("blosc-lz4", "gzip"))

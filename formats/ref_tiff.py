@@ -33,7 +33,7 @@ from nii.imports import lazy_module
 from nii.io import atomic_output
 from nii.limits import check_image_size
 from nii.model import Box, Scan, Threat, View
-from nii.registry import Format, declare, register
+from nii.registry import Format, declare, library_errors, register
 
 if TYPE_CHECKING:
     import tifffile
@@ -109,6 +109,7 @@ class RefTiffFormat(Format):
     description = "reference baggage format: multi-page 16-bit TIFF, JSON metadata, two views"
     capabilities = frozenset({"dual-energy", "multi-view", "threats"})
     version = "1"
+    read_errors = library_errors("tifffile.tifffile.TiffFileError", "struct.error", "zlib.error")
     read_options = declare()
     write_options = declare()
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from nii.errors import CorruptFileError, FileAccessError
 from nii.model import Scan
-from nii.registry import Format, Option, declare
+from nii.registry import Format, Option, declare, library_errors
 
 __all__ = ["DicosFormat", "dicos_files", "is_dicos"]
 
@@ -75,6 +75,12 @@ class DicosFormat(Format):
         {"dual-energy", "multi-view", "threats", "volumes", "folder", "compression", "lossless", "memory-map"}
     )
     version = "1"
+    read_errors = library_errors(
+        "pydicom.errors.InvalidDicomError",
+        "pydicom.errors.BytesLengthException",
+        "pyo3_runtime.PanicException",
+        "zlib.error",
+    )
     read_options = declare(scan_uid=Option("the scan to read from a folder that holds several"))
     write_options = declare(
         compression=Option(

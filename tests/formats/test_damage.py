@@ -13,7 +13,7 @@ import tifffile
 
 import nii
 from nii.errors import CorruptFileError, FileAccessError
-from nii.registry import Format, find_format
+from nii.registry import Format, find_format, get_format
 from tests.conftest import make_scan
 from tests.formats.vendor_scans import counts_scan
 
@@ -116,8 +116,10 @@ def test_a_library_panic_in_a_reader_becomes_a_corrupt_file_error(tmp_path):
     folder = sorted((Path(__file__).parent / "fuzz_corpus" / "dicos-rle").glob("text-*.dicos"))[0]
     copy = tmp_path / folder.name
     shutil.copytree(folder, copy)
-    with pytest.raises(CorruptFileError, match=f"{folder.name}: dicos reader failed: PanicException"):
+    with pytest.raises(CorruptFileError, match=f"{folder.name}: damaged dicos file \\(PanicException"):
         nii.read(copy)
+    with pytest.raises(CorruptFileError, match="PanicException"):  # also when the reader is called directly
+        get_format("dicos").read(copy, scan_uid=None)
 
 
 def test_an_hdf5_heap_that_hdf5_would_loop_on_forever_is_refused(tmp_path):
