@@ -15,6 +15,7 @@ and a file before converting it (:func:`check_file`).
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -242,6 +243,8 @@ class RawProfile:
         """Read and check a TOML profile."""
         source = Path(path)
         try:
+            if not stat.S_ISREG(source.stat().st_mode):  # opening a FIFO would wait for a writer forever
+                raise ConfigurationError("profile is not a regular file (a pipe, socket or device)", path=source)
             data = tomllib.loads(source.read_text(encoding="utf-8"))
         except OSError as error:
             raise ConfigurationError(f"cannot read profile: {error.strerror}", path=source) from error

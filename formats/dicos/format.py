@@ -52,7 +52,15 @@ def dicos_files(folder: Path, *, strict: bool = False) -> list[Path]:
         raise FileAccessError(f"cannot list folder: {error.strerror}", path=folder) from error
     found = []
     for entry in entries:
-        if not entry.is_file() or entry.name.startswith("."):
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_file():  # never opened: a FIFO would block
+            if strict and entry.suffix.lower() == ".dcs" and not entry.is_dir():
+                raise FileAccessError(
+                    "not a regular file (a pipe, socket, device or a link that leads nowhere): "
+                    "a scan missing a member is damaged",
+                    path=entry,
+                )
             continue
         if is_dicos(_head(entry)):
             found.append(entry)

@@ -12,9 +12,10 @@ import pytest
 import tifffile
 
 import nii
-from nii.errors import CorruptFileError, FileAccessError
+from nii.errors import ConfigurationError, CorruptFileError, FileAccessError
 from nii.registry import Format, find_format, get_format
 from tests.conftest import make_scan
+from tests.formats.fuzzing import make_special
 from tests.formats.vendor_scans import counts_scan
 
 
@@ -64,6 +65,26 @@ def test_a_dicos_folder_with_a_damaged_member_fails(tmp_path, content):
         nii.read(folder)
     with pytest.raises(CorruptFileError, match="dx-side-low.dcs: not a DICOS file"):
         nii.read(folder / "dx-side-high.dcs")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink-loop"])
+def test_a_dicos_folder_whose_member_is_not_a_regular_file_fails_without_opening_it(tmp_path, kind):
+    # Found by the final campaign: such a member was left out and the scan read with a channel missing.
+    folder = tmp_path / "scan.dicos"
+    nii.write(make_scan(), folder)
+    member = folder / "dx-side-high.dcs"
+    make_special(kind, member)
+    with pytest.raises(FileAccessError, match="dx-side-high.dcs: not a regular file"):
+        nii.read(folder)
+
+
+def test_a_profile_that_is_a_fifo_is_refused_before_it_is_opened(tmp_path):
+    # Found by the final campaign: reading the profile waited for a writer forever.
+    data, profile = tmp_path / "export.raw", tmp_path / "profile.toml"
+    data.write_bytes(bytes(64))
+    os.mkfifo(profile)
+    with pytest.raises(ConfigurationError, match="profile.toml: profile is not a regular file"):
+        nii.read(data, format="profile", profile=profile)
 
 
 def test_a_rawxml_line_count_that_shifts_the_pixels_is_refused(tmp_path):
