@@ -24,6 +24,8 @@ Examples
 
 from __future__ import annotations
 
+import math
+import tokenize
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,14 +73,14 @@ def read_npy_header(path: Path) -> NpyHeader:
             reader = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
             shape, fortran_order, dtype = reader(handle, max_header_size=MAX_HEADER_BYTES)
             offset = handle.tell()
-    except (ValueError, OSError, SyntaxError, EOFError) as error:
+    except (ValueError, OSError, SyntaxError, EOFError, tokenize.TokenError) as error:  # numpy tokenizes the header
         raise CorruptFileError(f"not a readable .npy header: {error}", path=path) from error
     if dtype.kind not in SAMPLE_KINDS or dtype.fields is not None or dtype.subdtype is not None:
         raise CorruptFileError(f".npy samples are {dtype}, not plain numbers", path=path)
     shape = tuple(int(n) for n in shape)
     if any(n <= 0 for n in shape):
         raise CorruptFileError(f".npy array has an empty axis: shape {shape}", path=path)
-    expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = offset + math.prod(shape) * dtype.itemsize  # Python integers: an absurd shape does not overflow
     size = path.stat().st_size
     if size < expected:
         raise TruncatedFileError(f"file has {size} bytes, its .npy header announces {expected}", path=path)

@@ -84,6 +84,8 @@ class DicosFormat(Format):
     )
     version = "1"
     read_errors = library_errors(
+        "NotImplementedError",  # pydicom: an unknown value representation
+        "AttributeError",  # pydicom: a required element missing, read as an attribute
         "pydicom.errors.InvalidDicomError",
         "pydicom.errors.BytesLengthException",
         "pyo3_runtime.PanicException",

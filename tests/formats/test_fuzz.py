@@ -112,7 +112,8 @@ def test_every_kept_crash_input_reads_or_gives_a_nii_error(tmp_path):
 
     A reader may come to accept an input it once refused, as it learns the tolerance of the
     reference toolkit (an empty TDR algorithm name, say, which `nii validate` still flags); what it
-    must never do again is let another exception out, hang or die.
+    must never do again is let another exception out, hang or die, or fail with a library exception
+    its format does not declare (``Format.read_errors``: "nii: ... from ..." is the last resort's).
     """
     inputs = corpus()
     assert inputs, "the corpus holds the inputs earlier campaigns found"
@@ -128,4 +129,6 @@ def test_every_kept_crash_input_reads_or_gives_a_nii_error(tmp_path):
                 worker = Worker()
     finally:
         worker.close()
-    assert {str(k): v for k, v in outcomes.items() if not (v == "ok" or v.startswith("nii"))} == {}
+    assert {
+        str(k): v for k, v in outcomes.items() if not (v == "ok" or (v.startswith("nii") and " from " not in v))
+    } == {}
