@@ -434,8 +434,8 @@ def for_file(profile: RawProfile, path: str | os.PathLike[str]) -> RawProfile:
 def _plan(profile: RawProfile, path: Path) -> _Plan:
     """Resolve sizes from the header and the file size; raise on the first mismatch."""
     size = path.stat().st_size
-    with open(path, "rb") as handle:
-        header = handle.read(profile.header_size)
+    with open(path, "rb") as handle:  # a header size past the file is not read (2**63 does not even fit a read)
+        header = handle.read(profile.header_size) if profile.header_size <= size else b""
     if len(header) < profile.header_size:
         raise TruncatedFileError(
             f"file has {size} bytes, the profile's header alone is {profile.header_size}", path=path

@@ -12,7 +12,7 @@ import pytest
 import tifffile
 
 import nii
-from nii.errors import ConfigurationError, CorruptFileError, FileAccessError
+from nii.errors import ConfigurationError, CorruptFileError, FileAccessError, TruncatedFileError
 from nii.registry import Format, find_format, get_format
 from tests.conftest import make_scan
 from tests.formats.fuzzing import make_special
@@ -160,3 +160,14 @@ def test_a_symlink_loop_is_a_file_access_error(tmp_path):
     (tmp_path / "b.npz").symlink_to(tmp_path / "a.npz")
     with pytest.raises(FileAccessError, match="a.npz: cannot open: Too many levels of symbolic links"):
         nii.read(tmp_path / "a.npz")
+
+
+def test_a_profile_header_size_of_2_to_the_63_is_a_truncation_not_an_overflow(tmp_path):
+    # Found by the final campaign: the header was read before its size was compared with the file's.
+    profile = tmp_path / "profile.toml"
+    text = (Path(__file__).parents[2] / "docs/formats/example-profile.toml").read_text()
+    profile.write_text(text.replace("size = 64", f"size = {2**63}"))
+    data = tmp_path / "export.bin"
+    data.write_bytes(b"NIIX" + bytes(60))
+    with pytest.raises(TruncatedFileError, match=f"the profile's header alone is {2**63}"):
+        nii.read(data, format="profile", profile=profile)
