@@ -311,7 +311,8 @@ def keep(campaign: Campaign, folder: Path, seed: Seed) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for number, (kind, outcome, damaged) in enumerate(campaign.findings):
-        path = folder / f"{kind}-{number}{seed.read.suffix}"
+        # A damaged profile is kept as the profile (read with the good export it describes).
+        path = folder / f"{kind}-{number}{seed.damage.suffix if seed.read.is_file() else seed.read.suffix}"
         if seed.read.is_dir():
             shutil.copytree(seed.read, path)
             (path / seed.damage.relative_to(seed.read)).write_bytes(damaged)
