@@ -389,7 +389,7 @@ def _container_layout(profile: RawProfile, path: Path) -> tuple[int, np.dtype, t
         with tifffile.TiffFile(path) as tiff:
             series = tiff.series[0]
             offset, dtype, shape = series.dataoffset, series.dtype.newbyteorder(tiff.byteorder), series.shape
-    except (tifffile.TiffFileError, ValueError, IndexError, OSError) as error:
+    except (tifffile.TiffFileError, TypeError, ValueError, IndexError, OSError) as error:  # tifffile on odd tags
         raise CorruptFileError(f"not a readable TIFF: {error}", path=path) from error
     if offset is None:
         raise UnsupportedError(

@@ -120,14 +120,21 @@ class RefTiffFormat(Format):
     def read(self, path: Path, **options: Any) -> Scan:
         check_ifd_chain(path)  # tifffile follows a chain that loops back forever
         try:
-            with tifffile.TiffFile(path) as tif:
+            tif = tifffile.TiffFile(path)
+            try:
                 pages = [page for page in tif.pages if isinstance(page, tifffile.TiffPage)]
-                if not pages:
-                    raise CorruptFileError("TIFF holds no pages", path=path)
-                document = self._document(path, pages[0])
-                return self._scan(path, document, pages)
+            except BaseException:
+                tif.close()
+                raise
         except tifffile.TiffFileError as error:
             raise CorruptFileError(f"invalid TIFF: {error}", path=path) from error
+        except (TypeError, IndexError, ValueError) as error:  # tifffile on a tag of an unexpected type or count
+            raise CorruptFileError(f"invalid TIFF tags: {error}", path=path) from error
+        with tif:
+            if not pages:
+                raise CorruptFileError("TIFF holds no pages", path=path)
+            document = self._document(path, pages[0])
+            return self._scan(path, document, pages)
 
     def _document(self, path: Path, first: tifffile.TiffPage) -> dict[str, Any]:
         try:
