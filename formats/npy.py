@@ -25,6 +25,7 @@ Examples
 from __future__ import annotations
 
 import math
+import os
 import tokenize
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -70,6 +71,16 @@ def read_npy_header(path: Path) -> NpyHeader:
     try:
         with open(path, "rb") as handle:
             major, _minor = np.lib.format.read_magic(handle)
+            if major not in (1, 2, 3):
+                raise CorruptFileError(f".npy format version {major} (numpy writes 1 to 3)", path=path)
+            # numpy reads the header before comparing its length with max_header_size: compare first.
+            width = 2 if major == 1 else 4
+            length = int.from_bytes(handle.read(width), "little")
+            if length > MAX_HEADER_BYTES:
+                raise CorruptFileError(
+                    f".npy header of {length} bytes announced (at most {MAX_HEADER_BYTES})", path=path
+                )
+            handle.seek(-width, os.SEEK_CUR)
             reader = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
             shape, fortran_order, dtype = reader(handle, max_header_size=MAX_HEADER_BYTES)
             offset = handle.tell()
