@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 else:
     h5py = lazy_module("h5py", also=["hdf5plugin"])  # hdf5plugin registers the Blosc filters used on reading
 
-__all__ = ["BLOSC_FILTER", "ChunkedChannel", "check_global_heaps", "read_whole"]
+__all__ = ["BLOSC_FILTER", "ChunkedChannel", "read_whole"]
 
 BLOSC_FILTER = 32001
 """HDF5 filter number of Blosc (version 1 frames), as registered with The HDF Group."""
@@ -101,55 +101,6 @@ def read_whole(dataset: h5py.Dataset, *, path: str | os.PathLike[str]) -> np.nda
         with suppress(BufferError):  # after an error its traceback may still hold a slice: closed when collected
             view.close()
     return out
-
-
-_HEAP_SIGNATURE = b"GCOL\x01\x00\x00\x00"
-"""A global heap collection: "GCOL", version 1, three reserved zero bytes, then its size."""
-_HEAP_OBJECT_HEADER = 16
-
-
-def check_global_heaps(path: str | os.PathLike[str]) -> None:
-    """Walk every global heap collection of an HDF5 file as HDF5 will, refusing one it would not survive.
-
-    Variable-length strings (the attributes' text) live in these heaps. HDF5 loads a heap by
-    stepping from object to object by the sizes written in it: a zero size steps in place
-    forever, a size past the end reads outside the heap (a crash). Collections with 8-byte
-    lengths (HDF5's default) are checked; the walk is bounded by each collection's size.
-
-    Raises
-    ------
-    CorruptFileError
-        A collection's size or an object's size does not fit.
-    """
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if not size:
-            return
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            start = data.find(_HEAP_SIGNATURE)
-            while start >= 0:
-                _check_heap(data, start, size, path)
-                start = data.find(_HEAP_SIGNATURE, start + 1)
-
-
-def _check_heap(data: mmap.mmap, start: int, size: int, path: str | os.PathLike[str]) -> None:
-    if start + 16 > size:
-        raise CorruptFileError(f"global heap at byte {start} is cut by the end of the file", path=path)
-    (length,) = struct.unpack_from("<Q", data, start + 8)
-    end = start + length
-    if length < 4096 or end > size:
-        raise CorruptFileError(f"global heap at byte {start} announces {length} bytes ({size - start} left)", path=path)
-    here = start + 16
-    while here + _HEAP_OBJECT_HEADER <= end:
-        index, _, object_size = struct.unpack_from("<HHxxxxQ", data, here)
-        step = _HEAP_OBJECT_HEADER + -(-object_size // 8) * 8 if index else object_size
-        if step < _HEAP_OBJECT_HEADER or here + step > end:
-            raise CorruptFileError(
-                f"global heap at byte {start}: object {index} at byte {here} has size {object_size}, "
-                f"the heap ends at byte {end}",
-                path=path,
-            )
-        here += step
 
 
 def _contiguous_on_disk(dataset: h5py.Dataset) -> bool:

@@ -118,7 +118,7 @@ def reading(path: str | os.PathLike[str], format_name: str) -> Iterator[None]:
         if error.path is not None:
             raise
         raise ValidationError(error.problem, path=path) from error
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError, ValueError, OverflowError) as error:  # OverflowError: a date past year 9999
         what = f"missing field {error}" if isinstance(error, KeyError) else str(error)
         raise CorruptFileError(f"{format_name} metadata: {what}", path=path) from error
 

@@ -47,7 +47,8 @@ from nii.errors import (
     UnsupportedError,
     ValidationError,
 )
-from nii.formats._hdf5 import check_global_heaps, read_whole
+from nii.formats._hdf5 import read_whole
+from nii.formats._hdf5_checks import HDF5_ERRORS, CheckedFile, GlobalHeaps, check_global_heaps, check_storage
 from nii.imports import lazy_module
 from nii.io import atomic_output
 from nii.limits import check_image_size
@@ -429,6 +430,7 @@ def _read_dataset(dataset: Any, path: str, what: str) -> np.ndarray:
     if not isinstance(dataset, h5py.Dataset):
         raise CorruptFileError(f"{what} is a group, not a dataset", path=path)
     with _hdf5_errors(path, f"cannot read {what}"):
+        check_storage(dataset, path=path)
         dtype, shape = dataset.dtype, dataset.shape
         if shape is None or dtype.kind not in _PIXEL_KINDS:
             raise CorruptFileError(f"{what} holds {dtype} {shape}, not a numeric array", path=path)
@@ -465,16 +467,17 @@ class Archive:
     done.
     """
 
-    def __init__(self, file: h5py.File, name: str):
+    def __init__(self, file: h5py.File, name: str, *, heaps: GlobalHeaps | None = None):
         self._file = file
         self.name = name
         with _hdf5_errors(name, "cannot read the archive root"):
-            marker = file.attrs.get(FORMAT_ATTRIBUTE)
+            root = _root_attributes(file, name, heaps)
+            marker = root.get(FORMAT_ATTRIBUTE)
             if (marker.decode("ascii", "replace") if isinstance(marker, bytes) else marker) != FORMAT_NAME:
                 raise UnknownFormatError(
                     f"HDF5 file without the root attribute {FORMAT_ATTRIBUTE}={FORMAT_NAME}", path=name
                 )
-            version = file.attrs.get(VERSION_ATTRIBUTE)
+            version = root.get(VERSION_ATTRIBUTE)
             if not isinstance(version, np.integer | int) or not 1 <= int(version) <= ARCHIVE_VERSION:
                 raise UnsupportedError(
                     f"archive layout version {version}; this nii reads 1 to {ARCHIVE_VERSION}", path=name
@@ -626,17 +629,22 @@ def open_archive(source: str | os.PathLike[str] | IO[bytes]) -> Archive:
     name = _source_name(source)
     if isinstance(source, str | os.PathLike) and not Path(source).is_file():
         raise FileAccessError("no such file" if not Path(source).exists() else "not a file", path=name)
-    if isinstance(source, str | os.PathLike):
-        check_global_heaps(source)  # HDF5 loops forever or crashes on some damaged heaps
+    # HDF5 loops forever or crashes on some damaged heaps
+    heaps = check_global_heaps(source) if isinstance(source, str | os.PathLike) else None
     try:
         file = h5py.File(source, "r")
     except OSError as error:
         raise _open_error(name, error) from error
     try:
-        return Archive(file, name)
+        return Archive(file, name, heaps=heaps)
     except BaseException:
         file.close()
         raise
+
+
+def _root_attributes(file: h5py.File, name: str | os.PathLike[str], heaps: GlobalHeaps | None) -> dict[str, Any]:
+    """The root's attributes, checked in the file first when it was opened from a path (``heaps`` known)."""
+    return CheckedFile(file, heaps, path=name).attributes(file) if heaps is not None else dict(file.attrs)
 
 
 _HDF5_EOF = re.compile(r"truncated file: eof = (\d+).*stored_eof = (\d+)")
@@ -661,10 +669,10 @@ def _open_error(name: str, error: OSError) -> NiiError:
 def _has_format_attribute(path: Path) -> bool | None:
     """Whether the root carries the archive attribute; ``None`` if HDF5 cannot open the file."""
     try:
-        check_global_heaps(path)
+        heaps = check_global_heaps(path)
         with h5py.File(path, "r") as file:
-            marker = file.attrs.get(FORMAT_ATTRIBUTE)
-    except (OSError, RuntimeError, ValueError, CorruptFileError):
+            marker = _root_attributes(file, path, heaps).get(FORMAT_ATTRIBUTE)
+    except (OSError, RuntimeError, ValueError, NiiError):
         return None
     return (marker.decode("ascii", "replace") if isinstance(marker, bytes) else marker) == FORMAT_NAME
 
@@ -677,6 +685,7 @@ class ArchiveFormat(Format):
     description = "NII archive: many scans with truth and threats in one compressed HDF5 file (lossless)"
     capabilities = frozenset({"dual-energy", "multi-view", "threats", "lossless", "compression", "multi-scan", "truth"})
     version = "1"
+    read_errors = HDF5_ERRORS
     read_options = declare(scan=Option("index or UID of the scan to read", default=0, kind=(int, str)))
     write_options = declare(
         compression=Option("lossless filter of the pixels", default=Compression.BLOSC_LZ4, kind=Compression)

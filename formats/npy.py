@@ -24,6 +24,9 @@ Examples
 
 from __future__ import annotations
 
+import math
+import os
+import tokenize
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +38,7 @@ from nii.errors import ConfigurationError, CorruptFileError, TruncatedFileError,
 from nii.limits import check_image_size
 from nii.model import CalibrationState, Scan, View
 from nii.provenance import ProcessingStep, Provenance
-from nii.registry import Format, Option, declare, register
+from nii.registry import Format, Option, declare, library_errors, register
 
 __all__ = ["NPY_MAGIC", "NpyFormat", "NpyHeader", "read_npy_header"]
 
@@ -69,17 +72,27 @@ def read_npy_header(path: Path) -> NpyHeader:
     try:
         with open(path, "rb") as handle:
             major, _minor = np.lib.format.read_magic(handle)
+            if major not in (1, 2, 3):
+                raise CorruptFileError(f".npy format version {major} (numpy writes 1 to 3)", path=path)
+            # numpy reads the header before comparing its length with max_header_size: compare first.
+            width = 2 if major == 1 else 4
+            length = int.from_bytes(handle.read(width), "little")
+            if length > MAX_HEADER_BYTES:
+                raise CorruptFileError(
+                    f".npy header of {length} bytes announced (at most {MAX_HEADER_BYTES})", path=path
+                )
+            handle.seek(-width, os.SEEK_CUR)
             reader = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
             shape, fortran_order, dtype = reader(handle, max_header_size=MAX_HEADER_BYTES)
             offset = handle.tell()
-    except (ValueError, OSError, SyntaxError, EOFError) as error:
+    except (ValueError, OSError, SyntaxError, EOFError, tokenize.TokenError) as error:  # numpy tokenizes the header
         raise CorruptFileError(f"not a readable .npy header: {error}", path=path) from error
     if dtype.kind not in SAMPLE_KINDS or dtype.fields is not None or dtype.subdtype is not None:
         raise CorruptFileError(f".npy samples are {dtype}, not plain numbers", path=path)
     shape = tuple(int(n) for n in shape)
     if any(n <= 0 for n in shape):
         raise CorruptFileError(f".npy array has an empty axis: shape {shape}", path=path)
-    expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = offset + math.prod(shape) * dtype.itemsize  # Python integers: an absurd shape does not overflow
     size = path.stat().st_size
     if size < expected:
         raise TruncatedFileError(f"file has {size} bytes, its .npy header announces {expected}", path=path)
@@ -141,6 +154,7 @@ class NpyFormat(Format):
     description = "one NumPy array per file: (rows, lines) or (rows, lines, channels), high/low in the last axis"
     capabilities = frozenset({"dual-energy"})
     version = "1"
+    read_errors = library_errors("zlib.error")
     read_options = declare(
         channels=Option("channel names, comma-separated (high,low); default: by channel count", kind=(str, tuple)),
         axes=Option("the array's axes in order, comma-separated (lines,rows); default rows,lines[,channels]"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import tokenize
 import zipfile
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +26,7 @@ from nii.io import atomic_output
 from nii.limits import check_image_size
 from nii.metadata import scan_arrays, scan_from_dict, scan_to_dict
 from nii.model import Scan
-from nii.registry import Format, Option, declare, register
+from nii.registry import Format, Option, declare, library_errors, register
 
 METADATA_ENTRY = "nii.json"
 _SIGNATURE = b"PK\x03\x04"
@@ -39,6 +40,14 @@ class NpzFormat(Format):
     description = "NumPy .npz archive with nii.json metadata (lossless, memory-mapped)"
     capabilities = frozenset({"dual-energy", "multi-view", "threats", "lossless", "memory-map"})
     version = "1"
+    read_errors = library_errors(
+        "zipfile.BadZipFile",
+        "zlib.error",
+        "OSError",  # zipfile: a damaged offset seeks before the start of the file
+        "NotImplementedError",  # zipfile: an unknown compression method or ZIP version
+        "UnicodeDecodeError",  # zipfile: an entry name that is not UTF-8
+        limits=("zipfile.LargeZipFile",),
+    )
     read_options = declare(mmap=Option("map the file's arrays instead of reading them", default=True, kind=bool))
     write_options = declare()
 
@@ -112,7 +121,7 @@ def _load_entry(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, who
             if read_header is None:
                 raise ValueError(f"unsupported .npy version {version}")
             shape, fortran, dtype = read_header(entry)
-        except ValueError as error:
+        except (ValueError, tokenize.TokenError) as error:  # numpy tokenizes the header
             raise CorruptFileError(f"entry {info.filename}: bad .npy header ({error})", path=path) from error
         if dtype.hasobject or dtype.kind not in "biuf":
             raise CorruptFileError(

@@ -15,6 +15,7 @@ and a file before converting it (:func:`check_file`).
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -39,7 +40,7 @@ from nii.kernels.decode import deinterleave_lines, packed12_size, unpack12
 from nii.limits import check_image_size
 from nii.model import CalibrationState, Geometry, InspectedObject, Scan, Scanner, Site, View
 from nii.provenance import ProcessingStep, Provenance
-from nii.registry import Format, Option, declare, register
+from nii.registry import Format, Option, declare, library_errors, register
 
 __all__ = ["ContainerAxis", "HeaderValue", "ProfileReport", "RawProfile", "check_file", "fits", "for_file"]
 
@@ -233,6 +234,8 @@ class RawProfile:
         """Read and check a TOML profile."""
         source = Path(path)
         try:
+            if not stat.S_ISREG(source.stat().st_mode):  # opening a FIFO would wait for a writer forever
+                raise ConfigurationError("profile is not a regular file (a pipe, socket or device)", path=source)
             data = tomllib.loads(source.read_text(encoding="utf-8"))
         except OSError as error:
             raise ConfigurationError(f"cannot read profile: {error.strerror}", path=source) from error
@@ -377,7 +380,7 @@ def _container_layout(profile: RawProfile, path: Path) -> tuple[int, np.dtype, t
         with tifffile.TiffFile(path) as tiff:
             series = tiff.series[0]
             offset, dtype, shape = series.dataoffset, series.dtype.newbyteorder(tiff.byteorder), series.shape
-    except (tifffile.TiffFileError, ValueError, IndexError, OSError) as error:
+    except (tifffile.TiffFileError, TypeError, ValueError, IndexError, OSError) as error:  # tifffile on odd tags
         raise CorruptFileError(f"not a readable TIFF: {error}", path=path) from error
     if offset is None:
         raise UnsupportedError(
@@ -422,8 +425,8 @@ def for_file(profile: RawProfile, path: str | os.PathLike[str]) -> RawProfile:
 def _plan(profile: RawProfile, path: Path) -> _Plan:
     """Resolve sizes from the header and the file size; raise on the first mismatch."""
     size = path.stat().st_size
-    with open(path, "rb") as handle:
-        header = handle.read(profile.header_size)
+    with open(path, "rb") as handle:  # a header size past the file is not read (2**63 does not even fit a read)
+        header = handle.read(profile.header_size) if profile.header_size <= size else b""
     if len(header) < profile.header_size:
         raise TruncatedFileError(
             f"file has {size} bytes, the profile's header alone is {profile.header_size}", path=path
@@ -604,6 +607,7 @@ class ProfileFormat(Format):
     description = "raw export described by a TOML profile: nii.read(path, format='profile', profile='x.toml')"
     capabilities = frozenset({"dual-energy", "calibration-lines"})
     version = "1"
+    read_errors = library_errors("tifffile.tifffile.TiffFileError", "struct.error", "zlib.error")
     read_options = declare(
         profile=Option("the TOML profile (a path) or a RawProfile; required", kind=(str, os.PathLike, RawProfile))
     )

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import numpy as np
 
 from nii.errors import CorruptFileError, UnsupportedError
-from nii.formats._hdf5 import ChunkedChannel, check_global_heaps
+from nii.formats._hdf5 import ChunkedChannel
+from nii.formats._hdf5_checks import HDF5_ERRORS, CheckedFile, check_global_heaps
 from nii.formats._vendor import (
     geometry_fields,
     geometry_from_fields,
@@ -70,9 +71,9 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _attributes(node: h5py.Group | h5py.Dataset) -> dict[str, Any]:
-    """Attributes as plain Python values (h5py gives numpy scalars and arrays)."""
-    return {key: _plain(value) for key, value in node.attrs.items()}
+def _attributes(file: CheckedFile, node: h5py.Group | h5py.Dataset) -> dict[str, Any]:
+    """Attributes as plain Python values (h5py gives numpy scalars and arrays), checked before reading."""
+    return {key: _plain(value) for key, value in file.attributes(node).items()}
 
 
 def _set_attributes(node: h5py.Group | h5py.Dataset, values: dict[str, Any]) -> None:
@@ -90,6 +91,7 @@ class RefHdf5Format(Format):
     description = "reference cargo format: HDF5 groups and attributes, chunked, compressed, read lazily"
     capabilities = frozenset({"dual-energy", "multi-view", "threats", "lazy", "compression", "calibration-lines"})
     version = "1"
+    read_errors = HDF5_ERRORS
     read_options = declare()
     write_options = declare(
         compression=Option("lossless filter of the channels", default="blosc-lz4", choices=("blosc-lz4", "gzip"))
@@ -102,88 +104,93 @@ class RefHdf5Format(Format):
         with open(path, "rb") as handle:
             if handle.read(len(MAGIC)) != MAGIC:
                 raise CorruptFileError(f"not a {self.name} file: no {MAGIC!r} user block", path=path)
-        check_global_heaps(path)  # HDF5 loops forever or crashes on some damaged heaps
+        heaps = check_global_heaps(path)  # HDF5 loops forever or crashes on some damaged heaps
         try:
             file = h5py.File(path, "r")
         except OSError as error:
             raise CorruptFileError(f"HDF5 does not open: {error}", path=path) from error
         try:
-            return self._scan(path, file)
+            return self._scan(path, CheckedFile(file, heaps, path=path))
         except BaseException:
             file.close()
             raise
 
-    def _dataset(self, path: Path, node: Any, what: str) -> h5py.Dataset:
-        if not isinstance(node, h5py.Dataset) or node.dtype.kind not in "uif":
+    @staticmethod
+    def _dataset(path: Path, node: Any, what: str, *, kinds: str = "uif") -> h5py.Dataset:
+        if not isinstance(node, h5py.Dataset) or node.dtype.kind not in kinds:
             raise CorruptFileError(f"{what} is not a numeric dataset", path=path)
         check_image_size(node.shape or (1,), node.dtype, path=path)
         return node
 
-    def _arrays(self, path: Path, group: h5py.Group, kind: str, channels: list[str]) -> dict[str, np.ndarray]:
-        if kind not in group:
+    def _arrays(self, file: CheckedFile, group: h5py.Group, kind: str, channels: list[str]) -> dict[str, np.ndarray]:
+        path = file.path
+        members = file.member(group, kind)
+        if members is None:
             return {}
-        arrays = {name: self._dataset(path, node, f"{kind}/{name}")[()] for name, node in group[kind].items()}
+        if not isinstance(members, h5py.Group):
+            raise CorruptFileError(f"{group.name}/{kind} is not a group", path=path)
+        arrays = {name: self._dataset(path, node, f"{kind}/{name}")[()] for name, node in file.members(members).items()}
         unknown = set(arrays) - set(channels)
         if unknown:
             raise CorruptFileError(f"{kind} values for channels {sorted(unknown)} the view does not have", path=path)
         return arrays
 
-    def _view(self, path: Path, name: str, group: h5py.Group, file: h5py.File) -> tuple[View, dict[str, float]]:
-        attributes = _attributes(group)
+    def _view(self, file: CheckedFile, name: str, group: h5py.Group) -> tuple[View, dict[str, float]]:
+        path = file.path
+        attributes = _attributes(file, group)
         names = attributes["channel_names"]
-        stored = list(group["channels"]) if "channels" in group else []
+        channels = file.member(group, "channels")
+        stored = file.members(channels) if isinstance(channels, h5py.Group) else {}
         if sorted(names) != sorted(stored):
             raise CorruptFileError(
-                f"view {name!r} lists channels {names} but stores {stored}: inconsistent channel count", path=path
+                f"view {name!r} lists channels {names} but stores {list(stored)}: inconsistent channel count",
+                path=path,
             )
-        datasets = {ch: self._dataset(path, group["channels"][ch], f"view {name!r} channel {ch!r}") for ch in names}
-        energies = {ch: float(ds.attrs["energy_kv"]) for ch, ds in datasets.items() if "energy_kv" in ds.attrs}
+        datasets = {ch: self._dataset(path, stored[ch], f"view {name!r} channel {ch!r}") for ch in names}
+        energies = {}
+        for ch, dataset in datasets.items():
+            if "energy_kv" in (values := _attributes(file, dataset)):
+                energies[ch] = float(values["energy_kv"])
         positions = None
-        if "line_positions_mm" in group:
-            positions = self._dataset(path, group["line_positions_mm"], "line positions")[()]
+        if (line_positions := file.member(group, "line_positions_mm")) is not None:
+            positions = self._dataset(path, line_positions, "line positions")[()]
         view = View(
             name,
             # The model keeps lazy arrays as they are; typed as ndarray for the code that reads channels.
             {
-                ch: cast(np.ndarray, LazyArray(ChunkedChannel(ds, path=path), path=path, owner=file))
+                ch: cast(np.ndarray, LazyArray(ChunkedChannel(ds, path=path), path=path, owner=file.file))
                 for ch, ds in datasets.items()
             },
             geometry_from_fields(attributes, positions),
             calibration=attributes["calibration"],
-            dark=self._arrays(path, group, "dark", names),
-            air=self._arrays(path, group, "air", names),
-            reference=self._arrays(path, group, "reference", names),
+            dark=self._arrays(file, group, "dark", names),
+            air=self._arrays(file, group, "air", names),
+            reference=self._arrays(file, group, "reference", names),
         )
         return view, energies
 
-    def _scan(self, path: Path, file: h5py.File) -> Scan:
-        root = _attributes(file)
+    def _scan(self, path: Path, file: CheckedFile) -> Scan:
+        root = _attributes(file, file.file)
         if root.get("format") != "nii-ref-hdf5":
             raise CorruptFileError(f"not a {self.name} file: root attribute format={root.get('format')!r}", path=path)
         if root.get("version") != VERSION:
             raise UnsupportedError(f"{self.name} version {root.get('version')!r} (reads {VERSION})", path=path)
         with reading(path, self.name):
             views, energies = [], {}
-            for name, group in file["views"].items():
-                view, view_energies = self._view(path, name, group, file)
+            for name, group in self._members(file, file.file, "views").items():
+                view, view_energies = self._view(file, name, group)
                 views.append(view)
                 energies.update(view_energies)
-            groups = {group: _attributes(file[group]) for group in ("object", "scanner", "site") if group in file}
+            groups = {
+                name: _attributes(file, group)
+                for name in ("object", "scanner", "site")
+                if (group := file.member(file.file, name)) is not None
+            }
             inspected_object, scanner, site = metadata_from_fields(groups, energies)
-            threats = []
-            for index in range(len(file["threats"]) if "threats" in file else 0):
-                node = file["threats"][str(index)]
-                values = _attributes(node)
-                threats.append(
-                    Threat(
-                        values["view"],
-                        Box(*values["box"]),
-                        polygon=node["polygon"][()] if "polygon" in node else None,
-                        mask=node["mask"][()] if "mask" in node else None,
-                        **{key: values[key] for key in _THREAT_FIELDS if key in values},
-                    )
-                )
-            operator = _attributes(file["operator"]) if "operator" in file else None
+            threats_group = self._members(file, file.file, "threats")
+            threats = [self._threat(file, threats_group.get(str(index)), index) for index in range(len(threats_group))]
+            operator_group = file.member(file.file, "operator")
+            operator = _attributes(file, operator_group) if operator_group is not None else None
             return Scan(
                 views=views,
                 acquired_at=parse_time(root["acquired"]),
@@ -194,6 +201,29 @@ class RefHdf5Format(Format):
                 threats=threats,
                 scan_uid=root["uid"],
             )
+
+    @staticmethod
+    def _members(file: CheckedFile, parent: h5py.Group, name: str) -> dict[str, Any]:
+        """The members of the group ``name`` of ``parent``; an absent group has none."""
+        group = file.member(parent, name)
+        if group is None:
+            return {}
+        if not isinstance(group, h5py.Group):
+            raise CorruptFileError(f"{parent.name.rstrip('/')}/{name} is not a group", path=file.path)
+        return file.members(group)
+
+    def _threat(self, file: CheckedFile, node: Any, index: int) -> Threat:
+        if not isinstance(node, h5py.Group):
+            raise CorruptFileError(f"threat {index} is missing or not a group", path=file.path)
+        values = _attributes(file, node)
+        polygon, mask = (file.member(node, key) for key in ("polygon", "mask"))
+        return Threat(
+            values["view"],
+            Box(*values["box"]),
+            polygon=self._dataset(file.path, polygon, "threat polygon")[()] if polygon is not None else None,
+            mask=self._dataset(file.path, mask, "threat mask", kinds="biu")[()] if mask is not None else None,
+            **{key: values[key] for key in _THREAT_FIELDS if key in values},
+        )
 
     def write(self, scan: Scan, path: Path, **options: Any) -> list[Path]:
         filters = _filters(options["compression"])

@@ -34,7 +34,7 @@ from nii.model import (
     TravelDirection,
     View,
 )
-from nii.registry import Format, declare, register
+from nii.registry import Format, declare, library_errors, register
 
 MAGIC = b"NIIREF12"
 VERSION = 1
@@ -119,6 +119,7 @@ class RefPacked12Format(Format):
     description = "reference portal format: C-struct header, 12-bit packed lines, speed per line"
     capabilities = frozenset({"dual-energy", "variable-speed"})
     version = "1"
+    read_errors = library_errors("struct.error")
     read_options = declare()
     write_options = declare()
 

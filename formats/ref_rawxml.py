@@ -34,7 +34,7 @@ from nii.io import atomic_output, read_exactly
 from nii.kernels.decode import deinterleave_lines
 from nii.limits import check_image_size
 from nii.model import CalibrationState, Operator, Scan, View
-from nii.registry import Format, declare, register
+from nii.registry import Format, declare, library_errors, register
 
 ROOT = "RefRawScan"
 VERSION = "1"
@@ -78,6 +78,7 @@ class RefRawXmlFormat(Format):
     description = "reference cargo format: XML header, big-endian interleaved lines, dark/air/reference"
     capabilities = frozenset({"dual-energy", "multi-view", "calibration-lines", "reference-detector"})
     version = "1"
+    read_errors = library_errors("xml.etree.ElementTree.ParseError", "struct.error")
     read_options = declare()
     write_options = declare()
 

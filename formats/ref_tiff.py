@@ -33,7 +33,7 @@ from nii.imports import lazy_module
 from nii.io import atomic_output
 from nii.limits import check_image_size
 from nii.model import Box, Scan, Threat, View
-from nii.registry import Format, declare, register
+from nii.registry import Format, declare, library_errors, register
 
 if TYPE_CHECKING:
     import tifffile
@@ -109,6 +109,7 @@ class RefTiffFormat(Format):
     description = "reference baggage format: multi-page 16-bit TIFF, JSON metadata, two views"
     capabilities = frozenset({"dual-energy", "multi-view", "threats"})
     version = "1"
+    read_errors = library_errors("tifffile.tifffile.TiffFileError", "struct.error", "zlib.error")
     read_options = declare()
     write_options = declare()
 
@@ -119,14 +120,21 @@ class RefTiffFormat(Format):
     def read(self, path: Path, **options: Any) -> Scan:
         check_ifd_chain(path)  # tifffile follows a chain that loops back forever
         try:
-            with tifffile.TiffFile(path) as tif:
+            tif = tifffile.TiffFile(path)
+            try:
                 pages = [page for page in tif.pages if isinstance(page, tifffile.TiffPage)]
-                if not pages:
-                    raise CorruptFileError("TIFF holds no pages", path=path)
-                document = self._document(path, pages[0])
-                return self._scan(path, document, pages)
+            except BaseException:
+                tif.close()
+                raise
         except tifffile.TiffFileError as error:
             raise CorruptFileError(f"invalid TIFF: {error}", path=path) from error
+        except (TypeError, IndexError, ValueError) as error:  # tifffile on a tag of an unexpected type or count
+            raise CorruptFileError(f"invalid TIFF tags: {error}", path=path) from error
+        with tif:
+            if not pages:
+                raise CorruptFileError("TIFF holds no pages", path=path)
+            document = self._document(path, pages[0])
+            return self._scan(path, document, pages)
 
     def _document(self, path: Path, first: tifffile.TiffPage) -> dict[str, Any]:
         try:

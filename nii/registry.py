@@ -14,6 +14,7 @@ to load is logged and skipped; it never breaks the formats that work.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -24,7 +25,7 @@ from enum import Enum
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from nii.errors import (
     ConfigurationError,
@@ -45,6 +46,7 @@ __all__ = [
     "declare",
     "find_format",
     "get_format",
+    "library_errors",
     "read",
     "register",
     "write",
@@ -132,6 +134,19 @@ class Option:
         return f"{kinds}{allowed}, default {default!r}: {self.help}"
 
 
+def library_errors(*corrupt: str, limits: tuple[str, ...] = ()) -> Mapping[str, type[NiiError]]:
+    """A format's :attr:`Format.read_errors`: library exceptions (qualified class names) that mean a
+    damaged file, and those that mean a size past a limit.
+
+    Examples
+    --------
+    >>> errors = library_errors("zipfile.BadZipFile", limits=("zipfile.LargeZipFile",))
+    >>> errors["zipfile.LargeZipFile"].__name__
+    'LimitExceededError'
+    """
+    return MappingProxyType({name: CorruptFileError for name in corrupt} | dict.fromkeys(limits, LimitExceededError))
+
+
 def declare(**options: Option) -> Mapping[str, Option]:
     """A format's declared options, read-only (``read_options = declare(mmap=Option(...))``)."""
     return MappingProxyType(options)
@@ -184,7 +199,8 @@ class Format:
     :attr:`read_options` and :attr:`write_options` and pass every declared option (the
     default when not given), so a reader never checks its options by hand; :func:`read`
     also records the source in the scan's provenance (:meth:`stamp`), so a reader returns
-    the scan as the file gives it.
+    the scan as the file gives it. Every subclass's :meth:`read`, however it is called, raises only
+    :mod:`nii.errors` exceptions naming the file (:attr:`read_errors`, :meth:`read_error`).
     """
 
     name: ClassVar[str]
@@ -202,6 +218,33 @@ class Format:
     declare nothing) passes every option to the reader unchecked."""
     write_options: ClassVar[Mapping[str, Option] | None] = None
     """The writer's options, as :attr:`read_options`."""
+    read_errors: ClassVar[Mapping[str, type[NiiError]]] = MappingProxyType({})
+    """What the exceptions of the reader's parsing libraries mean, by qualified class name
+    (``"zipfile.BadZipFile"``; builtins unqualified, ``"OSError"``): usually
+    :class:`~nii.errors.CorruptFileError`, :class:`~nii.errors.LimitExceededError` for a size past a
+    limit. Names, not classes, so declaring them imports no library. See :meth:`read_error`."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "read" in cls.__dict__:  # every reader, however it is called, raises only nii errors
+            cls.read = _raising_nii_errors(cls.__dict__["read"])  # type: ignore[method-assign]
+
+    def read_error(self, error: BaseException, path: str | os.PathLike[str]) -> NiiError:
+        """The :mod:`nii.errors` exception naming ``path`` for what the reader raised.
+
+        A declared library exception (:attr:`read_errors`, matched along its class's bases) becomes
+        the declared type; ``MemoryError`` a :class:`~nii.errors.LimitExceededError`; anything else
+        (a bug, or a library failure nobody declared: fuzzing counts these) a
+        :class:`~nii.errors.CorruptFileError` saying the reader failed.
+        """
+        described = f"{type(error).__name__}: {error}"
+        for kind in type(error).__mro__:
+            name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+            if name in self.read_errors:
+                return self.read_errors[name](f"damaged {self.name} file ({described})", path=path)
+        if isinstance(error, MemoryError):
+            return LimitExceededError(f"{self.name} reader ran out of memory", path=path)
+        return CorruptFileError(f"{self.name} reader failed: {described}", path=path)
 
     @property
     def can_read_files(self) -> bool:
@@ -239,6 +282,24 @@ class Format:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+_Read = TypeVar("_Read", bound=Any)
+
+
+def _raising_nii_errors(read: _Read) -> _Read:
+    """``read`` turning every exception but nii's own (and Ctrl-C, exit) into :meth:`Format.read_error`'s."""
+
+    @functools.wraps(read)
+    def checked(self: Format, path: Path, **options: Any) -> Scan:
+        try:
+            return read(self, path, **options)
+        except (NiiError, KeyboardInterrupt, SystemExit, GeneratorExit):
+            raise
+        except BaseException as error:  # a Rust panic from a decoder is a BaseException
+            raise self.read_error(error, path) from error
+
+    return checked  # type: ignore[return-value]
 
 
 _formats: dict[str, Format] = {}
@@ -388,15 +449,7 @@ def read(path: str | os.PathLike[str], *, format: str | None = None, **options: 
     else:
         fmt = find_format(path)
     options = _checked(fmt, "reader", path, options)
-    try:
-        return fmt.stamp(fmt.read(path, **options), path)
-    except (NiiError, KeyboardInterrupt, SystemExit, GeneratorExit):
-        raise
-    except MemoryError as error:
-        raise LimitExceededError(f"{fmt.name} reader ran out of memory", path=path) from error
-    except BaseException as error:  # a Rust panic from a decoder is a BaseException
-        # Anything a reader did not classify is still a problem with this file.
-        raise CorruptFileError(f"{fmt.name} reader failed: {type(error).__name__}: {error}", path=path) from error
+    return fmt.stamp(fmt.read(path, **options), path)
 
 
 def write(scan: Scan, path: str | os.PathLike[str], *, format: str | None = None, **options: Any) -> list[Path]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from nii.errors import CorruptFileError, FileAccessError
 from nii.model import Scan
-from nii.registry import Format, Option, declare
+from nii.registry import Format, Option, declare, library_errors
 
 __all__ = ["DicosFormat", "dicos_files", "is_dicos"]
 
@@ -52,7 +52,15 @@ def dicos_files(folder: Path, *, strict: bool = False) -> list[Path]:
         raise FileAccessError(f"cannot list folder: {error.strerror}", path=folder) from error
     found = []
     for entry in entries:
-        if not entry.is_file() or entry.name.startswith("."):
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_file():  # never opened: a FIFO would block
+            if strict and entry.suffix.lower() == ".dcs" and not entry.is_dir():
+                raise FileAccessError(
+                    "not a regular file (a pipe, socket, device or a link that leads nowhere): "
+                    "a scan missing a member is damaged",
+                    path=entry,
+                )
             continue
         if is_dicos(_head(entry)):
             found.append(entry)
@@ -75,6 +83,14 @@ class DicosFormat(Format):
         {"dual-energy", "multi-view", "threats", "volumes", "folder", "compression", "lossless", "memory-map"}
     )
     version = "1"
+    read_errors = library_errors(
+        "NotImplementedError",  # pydicom: an unknown value representation
+        "AttributeError",  # pydicom: a required element missing, read as an attribute
+        "pydicom.errors.InvalidDicomError",
+        "pydicom.errors.BytesLengthException",
+        "pyo3_runtime.PanicException",
+        "zlib.error",
+    )
     read_options = declare(scan_uid=Option("the scan to read from a folder that holds several"))
     write_options = declare(
         compression=Option(

@@ -12,6 +12,7 @@ from pydicom.dataset import Dataset
 
 from nii import writer_thread
 from nii.errors import CorruptFileError, FileAccessError, NiiError, UnsupportedError
+from nii.formats._vendor import reading
 from nii.io import atomic_output
 from nii.model import Scan
 from nii.threads import map_threads, thread_count
@@ -84,13 +85,15 @@ def read_scan(path: Path, scan_uid: str | None = None) -> Scan:
         for file in _scan_files(path, scan_uid):
             dataset = read_dataset(file)
             kind = _classify(dataset, file)
-            if kind is DXImage:
-                images.append(DXImage.from_dataset(dataset, path=file))
-            elif kind is CTImage:
-                volumes.append(CTImage.from_dataset(dataset, path=file))
-            else:
-                reports.append(ThreatReport.from_dataset(dataset, path=file))
-        return instances_to_scan(_ordered(images), _ordered(volumes), _ordered(reports), path=path)
+            with reading(file, "dicos"):  # values pydicom decodes but the model refuses
+                if kind is DXImage:
+                    images.append(DXImage.from_dataset(dataset, path=file))
+                elif kind is CTImage:
+                    volumes.append(CTImage.from_dataset(dataset, path=file))
+                else:
+                    reports.append(ThreatReport.from_dataset(dataset, path=file))
+        with reading(path, "dicos"):  # nii's private metadata (JSON) missing fields or of the wrong types
+            return instances_to_scan(_ordered(images), _ordered(volumes), _ordered(reports), path=path)
 
 
 def _identity(path: Path) -> tuple[str, str]:

@@ -7,9 +7,10 @@ path per line on stdin and answers one JSON line per input, so the interpreter a
 once per campaign. A worker that hangs is killed and a new one started; one that dies names
 the input it was reading.
 
-Run a longer campaign by hand (findings are written to ``--keep``)::
+Run a longer campaign by hand (findings are written to ``--keep``; ``all``: every reader in turn)::
 
     python -m tests.formats.fuzzing --campaign ref-tiff --seconds 120 --keep /tmp/findings
+    python -m tests.formats.fuzzing --campaign all --seconds 70 --guarded --keep /tmp/findings
 """
 
 from __future__ import annotations
@@ -73,6 +74,37 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
     return kind, bytes(damaged)
 
 
+@dataclass(frozen=True)
+class Seed:
+    """A good input: what ``nii.read`` reads (a file or a folder), the file of it to damage, the read options."""
+
+    read: Path
+    damage: Path
+    options: dict[str, str] = field(default_factory=dict)
+
+
+SPECIAL = ("fifo", "symlink-loop", "empty")
+"""Inputs that are not damaged bytes: the damaged file replaced by a FIFO, a loop of symbolic links, nothing."""
+
+
+def make_special(kind: str, path: Path) -> None:
+    """Replace ``path`` by a special input."""
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "symlink-loop":
+        other = path.with_name(path.name + ".loop")
+        other.symlink_to(path.name)
+        path.symlink_to(other.name)
+    else:
+        path.touch()
+
+
+def remove_special(path: Path) -> None:
+    path.unlink()
+    path.with_name(path.name + ".loop").unlink(missing_ok=True)
+
+
 @dataclass
 class Campaign:
     """What a campaign tried and found."""
@@ -98,11 +130,13 @@ class Worker:
             cwd=Path(__file__).resolve().parents[2],
         )
 
-    def read(self, path: Path, *, warm_up: bool = False) -> str:
-        """The outcome of reading ``path``: ``"nii: ..."``, ``"ok"`` or a finding (``warm_up``: no time limit)."""
+    def read(self, path: Path, *, options: dict[str, str] | None = None, warm_up: bool = False) -> str:
+        """The outcome of ``nii.read(path, **options)``: ``"nii: ..."``, ``"ok"`` or a finding
+        (``warm_up``: no time limit)."""
         assert self.process.stdin is not None and self.process.stdout is not None
+        request = json.dumps({"path": str(path), "options": options or {}, "warm_up": warm_up})
         try:
-            self.process.stdin.write(f"{'!' if warm_up else ''}{path}\n")
+            self.process.stdin.write(request + "\n")
             self.process.stdin.flush()
         except BrokenPipeError:
             return self.died()
@@ -132,42 +166,81 @@ class Worker:
 
 def run_campaign(
     fmt: str,
-    seed: Path,
-    member: Path,
+    seed: Seed,
     *,
     seconds: float,
     limit: int | None = None,
     rng_seed: int = 0,
     guarded: bool = False,
 ) -> Campaign:
-    """Damage ``member`` (a file of the scan at ``seed``, or ``seed`` itself) again and again,
-    reading ``seed`` each time, for ``seconds`` or ``limit`` inputs (the same ones every run);
-    restore ``member`` at the end. ``guarded``: also count as findings the library exceptions
-    that only the registry's last-resort guard turned into nii errors."""
+    """Replace ``seed.damage`` by each :data:`SPECIAL` input, then damage it again and again, reading
+    ``seed.read`` each time, for ``seconds`` or ``limit`` inputs (the same ones every run); restore
+    it at the end. ``guarded``: also count as findings the library exceptions no reader declared,
+    which only the registry's last resort turned into nii errors ("reader failed")."""
     rng = random.Random(f"{fmt}-{rng_seed}")
+    member = seed.damage
     original = member.read_bytes()
     campaign = Campaign(fmt)
     worker = Worker()
-    assert worker.read(seed, warm_up=True) == "ok"
+    assert worker.read(seed.read, options=seed.options, warm_up=True) == "ok"
     deadline = time.monotonic() + seconds
     try:
+        for special in SPECIAL:
+            make_special(special, member)
+            outcome = worker.read(seed.read, options=seed.options)
+            remove_special(member)
+            member.write_bytes(original)
+            worker = _note(campaign, special, outcome, b"", worker, seed, guarded=guarded)
         while time.monotonic() < deadline and (limit is None or campaign.tried < limit):
             kind, damaged = mutate(original, rng)
             member.write_bytes(damaged)
-            outcome = worker.read(seed)
-            campaign.tried += 1
-            campaign.outcomes[outcome.split(":")[0]] += 1
-            campaign.details[outcome[:120]] += 1
-            if not outcome.startswith(("nii", "ok")) or (guarded and " from " in outcome):
-                campaign.findings.append((kind, outcome, damaged))
-            if not worker.alive():
-                worker = Worker()
-                member.write_bytes(original)
-                worker.read(seed, warm_up=True)
+            outcome = worker.read(seed.read, options=seed.options)
+            worker = _note(campaign, kind, outcome, damaged, worker, seed, guarded=guarded, original=original)
     finally:
         worker.close()
         member.write_bytes(original)
     return campaign
+
+
+def _note(
+    campaign: Campaign,
+    kind: str,
+    outcome: str,
+    damaged: bytes,
+    worker: Worker,
+    seed: Seed,
+    *,
+    guarded: bool,
+    original: bytes | None = None,
+) -> Worker:
+    """Count one outcome; the worker to go on with (a new one if this one died or hung)."""
+    campaign.tried += 1
+    campaign.outcomes[outcome.split(":")[0]] += 1
+    campaign.details[outcome[:120]] += 1
+    if not outcome.startswith(("nii", "ok")) or (guarded and " from " in outcome):
+        campaign.findings.append((kind, outcome, damaged))
+    if worker.alive():
+        return worker
+    if original is not None:
+        seed.damage.write_bytes(original)
+    worker = Worker()
+    worker.read(seed.read, options=seed.options, warm_up=True)
+    return worker
+
+
+def summary(campaign: Campaign) -> dict[str, int]:
+    """The campaign's outcomes in the categories of issue #18's report."""
+    counts: Counter[str] = Counter()
+    for outcome, count in campaign.details.items():
+        if outcome.startswith("nii") and " from " not in outcome:
+            counts["clean nii errors"] += count
+        elif outcome.startswith("nii") or outcome.startswith("escaped"):
+            counts["other exceptions"] += count  # undeclared library exceptions caught by the last resort, too
+        elif outcome.startswith("died"):
+            counts["signal deaths" if "SIG" in outcome else "exits"] += count
+        else:
+            counts[{"ok": "read", "hang": "hangs", "memory": "memory blow-ups"}[outcome.split(":")[0]]] += count
+    return {"inputs": campaign.tried, **counts}
 
 
 def touch(scan: object) -> None:
@@ -225,22 +298,24 @@ def serve() -> None:
     import nii
 
     for line in sys.stdin:
-        path = line.rstrip("\n")
-        # "!": the good file, read once without a time limit (numba may compile the kernels first).
-        seconds = 0 if path.startswith("!") else INPUT_SECONDS
-        print(json.dumps(classify(functools.partial(nii.read, path.lstrip("!")), seconds=seconds)), flush=True)
+        request = json.loads(line)
+        # The good file is read once without a time limit (numba may compile the kernels first).
+        seconds = 0 if request["warm_up"] else INPUT_SECONDS
+        read = functools.partial(nii.read, request["path"], **request["options"])
+        print(json.dumps(classify(read, seconds=seconds)), flush=True)
 
 
-def keep(campaign: Campaign, folder: Path, seed: Path, member: Path) -> list[Path]:
+def keep(campaign: Campaign, folder: Path, seed: Seed) -> list[Path]:
     """Write the findings to ``folder``, each as what was read (a file, or the scan folder with its
     damaged member), with what happened in a ``.txt`` beside it."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for number, (kind, outcome, damaged) in enumerate(campaign.findings):
-        path = folder / f"{kind}-{number}{seed.suffix}"
-        if seed.is_dir():
-            shutil.copytree(seed, path)
-            (path / member.relative_to(seed)).write_bytes(damaged)
+        # A damaged profile is kept as the profile (read with the good export it describes).
+        path = folder / f"{kind}-{number}{seed.damage.suffix if seed.read.is_file() else seed.read.suffix}"
+        if seed.read.is_dir():
+            shutil.copytree(seed.read, path)
+            (path / seed.damage.relative_to(seed.read)).write_bytes(damaged)
         else:
             path.write_bytes(damaged)
         path.with_name(path.name + ".txt").write_text(outcome + "\n")
@@ -251,8 +326,10 @@ def keep(campaign: Campaign, folder: Path, seed: Path, member: Path) -> list[Pat
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--campaign", metavar="FORMAT", help="fuzz one reader (see tests/formats/test_fuzz.py)")
-    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument(
+        "--campaign", metavar="FORMAT", help="fuzz one reader (see tests/formats/test_fuzz.py), or 'all' of them"
+    )
+    parser.add_argument("--seconds", type=float, default=60, help="per reader")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--keep", type=Path, help="folder for the findings")
     parser.add_argument("--guarded", action="store_true", help="library exceptions caught by the guard are findings")
@@ -262,22 +339,21 @@ def main() -> None:
         return
     from tests.formats.test_fuzz import SEEDS
 
-    work = Path(f"/tmp/nii-fuzz-{os.getpid()}")
-    work.mkdir()
-    try:
-        seed, member = SEEDS[args.campaign](work)
-        campaign = run_campaign(
-            args.campaign, seed, member, seconds=args.seconds, rng_seed=args.seed, guarded=args.guarded
-        )
-        print(f"{campaign.format}: {campaign.tried} inputs, {dict(campaign.outcomes)}")
-        for outcome, count in campaign.details.most_common():
-            print(f"  {count:5d} {outcome}")
-        for kind, outcome, _ in campaign.findings:
-            print(f"  finding ({kind}): {outcome}")
-        if args.keep:
-            keep(campaign, args.keep / args.campaign, seed, member)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    for name in sorted(SEEDS) if args.campaign == "all" else [args.campaign]:
+        work = Path(f"/tmp/nii-fuzz-{os.getpid()}-{name}")
+        work.mkdir()
+        try:
+            seed = SEEDS[name](work)
+            campaign = run_campaign(name, seed, seconds=args.seconds, rng_seed=args.seed, guarded=args.guarded)
+            print(f"{campaign.format}: {json.dumps(summary(campaign))}", flush=True)
+            for outcome, count in campaign.details.most_common():
+                print(f"  {count:5d} {outcome}")
+            for (kind, outcome), count in Counter((kind, outcome) for kind, outcome, _ in campaign.findings).items():
+                print(f"  finding ({kind}) x{count}: {outcome}", flush=True)
+            if args.keep:
+                keep(campaign, args.keep / name, seed)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

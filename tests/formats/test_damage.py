@@ -12,9 +12,10 @@ import pytest
 import tifffile
 
 import nii
-from nii.errors import CorruptFileError, FileAccessError
-from nii.registry import Format, find_format
+from nii.errors import ConfigurationError, CorruptFileError, FileAccessError, TruncatedFileError
+from nii.registry import Format, find_format, get_format
 from tests.conftest import make_scan
+from tests.formats.fuzzing import make_special
 from tests.formats.vendor_scans import counts_scan
 
 
@@ -64,6 +65,26 @@ def test_a_dicos_folder_with_a_damaged_member_fails(tmp_path, content):
         nii.read(folder)
     with pytest.raises(CorruptFileError, match="dx-side-low.dcs: not a DICOS file"):
         nii.read(folder / "dx-side-high.dcs")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink-loop"])
+def test_a_dicos_folder_whose_member_is_not_a_regular_file_fails_without_opening_it(tmp_path, kind):
+    # Found by the final campaign: such a member was left out and the scan read with a channel missing.
+    folder = tmp_path / "scan.dicos"
+    nii.write(make_scan(), folder)
+    member = folder / "dx-side-high.dcs"
+    make_special(kind, member)
+    with pytest.raises(FileAccessError, match="dx-side-high.dcs: not a regular file"):
+        nii.read(folder)
+
+
+def test_a_profile_that_is_a_fifo_is_refused_before_it_is_opened(tmp_path):
+    # Found by the final campaign: reading the profile waited for a writer forever.
+    data, profile = tmp_path / "export.raw", tmp_path / "profile.toml"
+    data.write_bytes(bytes(64))
+    os.mkfifo(profile)
+    with pytest.raises(ConfigurationError, match="profile.toml: profile is not a regular file"):
+        nii.read(data, format="profile", profile=profile)
 
 
 def test_a_rawxml_line_count_that_shifts_the_pixels_is_refused(tmp_path):
@@ -116,8 +137,10 @@ def test_a_library_panic_in_a_reader_becomes_a_corrupt_file_error(tmp_path):
     folder = sorted((Path(__file__).parent / "fuzz_corpus" / "dicos-rle").glob("text-*.dicos"))[0]
     copy = tmp_path / folder.name
     shutil.copytree(folder, copy)
-    with pytest.raises(CorruptFileError, match=f"{folder.name}: dicos reader failed: PanicException"):
+    with pytest.raises(CorruptFileError, match=f"{folder.name}: damaged dicos file \\(PanicException"):
         nii.read(copy)
+    with pytest.raises(CorruptFileError, match="PanicException"):  # also when the reader is called directly
+        get_format("dicos").read(copy, scan_uid=None)
 
 
 def test_an_hdf5_heap_that_hdf5_would_loop_on_forever_is_refused(tmp_path):
@@ -137,3 +160,14 @@ def test_a_symlink_loop_is_a_file_access_error(tmp_path):
     (tmp_path / "b.npz").symlink_to(tmp_path / "a.npz")
     with pytest.raises(FileAccessError, match="a.npz: cannot open: Too many levels of symbolic links"):
         nii.read(tmp_path / "a.npz")
+
+
+def test_a_profile_header_size_of_2_to_the_63_is_a_truncation_not_an_overflow(tmp_path):
+    # Found by the final campaign: the header was read before its size was compared with the file's.
+    profile = tmp_path / "profile.toml"
+    text = (Path(__file__).parents[2] / "docs/formats/example-profile.toml").read_text()
+    profile.write_text(text.replace("size = 64", f"size = {2**63}"))
+    data = tmp_path / "export.bin"
+    data.write_bytes(b"NIIX" + bytes(60))
+    with pytest.raises(TruncatedFileError, match=f"the profile's header alone is {2**63}"):
+        nii.read(data, format="profile", profile=profile)

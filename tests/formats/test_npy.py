@@ -63,3 +63,15 @@ def test_bad_arrays_are_refused_naming_the_file(tmp_path):
     path.write_bytes(data + b"xx")
     with pytest.raises(CorruptFileError, match="header announces"):
         nii.read(path)
+
+
+def test_a_header_length_of_4_gib_is_refused_before_numpy_reads_it(tmp_path):
+    # Found by the final campaign: numpy reads a version 2 header before comparing its length with the limit.
+    path = tmp_path / "export.npy"
+    np.save(path, np.zeros((4, 5), np.uint16))
+    data = bytearray(path.read_bytes())
+    data[6:8] = b"\x02\x00"
+    data[8:12] = (2**32 - 1).to_bytes(4, "little")
+    path.write_bytes(data)
+    with pytest.raises(CorruptFileError, match="header of 4294967295 bytes announced"):
+        nii.read(path)

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import ClassVar
 
@@ -8,9 +9,16 @@ import pytest
 
 import nii
 import nii.formats
-from nii.errors import ConfigurationError, CorruptFileError, FileAccessError, UnknownFormatError, UnsupportedError
+from nii.errors import (
+    ConfigurationError,
+    CorruptFileError,
+    FileAccessError,
+    LimitExceededError,
+    UnknownFormatError,
+    UnsupportedError,
+)
 from nii.model import CalibrationState
-from nii.registry import Format, Option, available, find_format, get_format, register
+from nii.registry import Format, Option, available, declare, find_format, get_format, library_errors, register
 from tests.conftest import make_scan
 
 PLUGIN = Path(__file__).parents[1] / "plugin_dist"
@@ -180,3 +188,52 @@ def test_readers_return_the_file_and_nii_read_records_the_source(scan, tmp_path,
     assert read.provenance.source_path == str(path)
     assert (read.provenance.source_format, read.provenance.reader_version) == (name, fmt.version)
     assert read.provenance.steps == direct.provenance.steps
+
+
+class _Failing(Format):
+    """A reader failing as its libraries do."""
+
+    name = "failing-test"
+    read_errors = library_errors("zipfile.BadZipFile", limits=("zipfile.LargeZipFile",))
+    read_options = declare(raise_=Option("the exception to raise", kind=object))
+
+    def read(self, path, **options):  # type: ignore[no-untyped-def]
+        raise options["raise_"]
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected", "message"),
+    [
+        (zipfile.BadZipFile("Bad CRC-32"), CorruptFileError, "damaged failing-test file \\(BadZipFile: Bad CRC-32\\)"),
+        (zipfile.LargeZipFile("ZIP64"), LimitExceededError, "damaged failing-test file \\(LargeZipFile"),
+        (MemoryError(), LimitExceededError, "failing-test reader ran out of memory"),
+        (TypeError("a bug"), CorruptFileError, "failing-test reader failed: TypeError: a bug"),
+        (CorruptFileError("as the reader says"), CorruptFileError, "as the reader says"),
+    ],
+)
+def test_a_reader_called_directly_raises_only_nii_errors_naming_the_file(tmp_path, raised, expected, message):
+    path = tmp_path / "x.bin"
+    with pytest.raises(expected, match=message) as caught:
+        _Failing().read(path, raise_=raised)
+    assert caught.type is expected
+    if not isinstance(raised, CorruptFileError):
+        assert caught.value.path == path and caught.value.__cause__ is raised
+
+
+def test_ctrl_c_and_exit_pass_through_a_reader(tmp_path):
+    for stop in (KeyboardInterrupt(), SystemExit(3)):
+        with pytest.raises(type(stop)):
+            _Failing().read(tmp_path / "x.bin", raise_=stop)
+
+
+def test_every_builtin_reader_maps_library_errors(tmp_path):
+    """Each reader's read is wrapped, whichever way it is called: a damaged npz through the format object."""
+    path = tmp_path / "scan.npz"
+    nii.write(make_scan(), path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside a member: its CRC no longer matches
+    path.write_bytes(data)
+    with pytest.raises(CorruptFileError) as caught:
+        np.asarray(get_format("npz").read(path, mmap=False).views[0].channels["high"])
+    assert caught.value.path == path
+    assert all(type(f).read is Format.read or hasattr(type(f).read, "__wrapped__") for f in available())
