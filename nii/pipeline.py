@@ -48,6 +48,8 @@ import nii
 from nii.batch import Journal, die_with_parent, journal_path, output_lock, remove_leftovers
 from nii.errors import ConfigurationError, FileAccessError, NiiError, ValidationError
 from nii.exchange.deidentify import Deidentifier, write_deidentified
+from nii.group_commit import GroupCommit
+from nii.io import remove_path, staged_path, start_writeback_tree
 from nii.model import ProcessingStep, Scan
 from nii.progress import progress
 from nii.registry import available, find_format, get_format
@@ -129,6 +131,9 @@ class Recipe:
     an error."""
     deidentify: Deidentifier | None = None
     """De-identify the DICOS output (:mod:`nii.exchange.deidentify`); only its result is written."""
+    durable: bool = False
+    """Report an output done only once its bytes and its rename are on disk (``nii convert --fsync``); a batch
+    does it for several outputs at once (:mod:`nii.group_commit`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(self.steps))
@@ -356,25 +361,32 @@ def run_job(job: Job, recipe: Recipe, threads: int | None = None) -> JobResult:
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
         set_thread_count(threads)
     start = time.perf_counter()
+    # A durable batch's output is left under its staged name, its writeback started: the batch
+    # flushes and renames it with others (nii.group_commit), not each worker on its own.
+    written = staged_path(job.output) if recipe.durable else job.output
     try:
         scan = nii.read(job.input, **recipe.read_options)
         scan = convert_scan(scan, recipe)
         job.output.parent.mkdir(parents=True, exist_ok=True)
         if recipe.deidentify is not None:
-            write_deidentified(scan, job.output, recipe.deidentify, **recipe.options)
+            write_deidentified(scan, written, recipe.deidentify, **recipe.options)
         else:
-            nii.write(scan, job.output, format=recipe.format_name, **recipe.options)
+            nii.write(scan, written, format=recipe.format_name, **recipe.options)
+        if recipe.durable:
+            start_writeback_tree(written)
         return JobResult(
             str(job.input),
             str(job.output),
             "ok",
-            bytes=output_bytes(job.output),
+            bytes=output_bytes(written),
             seconds=time.perf_counter() - start,
-            checksum=checksum(job.output),
+            checksum=checksum(written),
         )
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as error:  # a library's panic is a BaseException; it fails this input only
+        if recipe.durable:
+            remove_path(written)
         return JobResult(
             str(job.input), str(job.output), "failed", _describe(error, job), seconds=time.perf_counter() - start
         )
@@ -458,17 +470,26 @@ def convert(
                 results[index] = done
             else:
                 pending.append((index, job))
-        journal = Journal(journal_path(report), [asdict(r) for r in results.values()]) if report is not None else None
+        journal = (
+            Journal(journal_path(report), [asdict(r) for r in results.values()], durable=recipe.durable)
+            if report is not None
+            else None
+        )
         runner = _run_dask if engine is Engine.DASK else _run_local
-        try:
-            for index, result in progress(
-                runner(pending, recipe, workers, scheduler), total=len(pending), desc="convert", unit="scan"
-            ):
-                results[index] = result
-                if journal is not None:
-                    journal.append(asdict(result))
+
+        def record(group: list[tuple[int, dict[str, Any]]]) -> None:
+            for index, row in group:
+                results[index] = result = JobResult(**row)
                 if result.status == "failed":
                     log.info("failed: %s", result.error)  # the caller reports failures, once
+
+        try:
+            with GroupCommit(journal, out, on_commit=record, durable=recipe.durable) as commit:
+                for index, result in progress(
+                    runner(pending, recipe, workers, scheduler), total=len(pending), desc="convert", unit="scan"
+                ):
+                    staged = staged_path(result.output) if recipe.durable and result.status == "ok" else None
+                    commit.add(index, asdict(result), staged, Path(result.output), result.bytes)
         finally:
             # The report is written even when interrupted; after a kill, the journal stands in for it.
             ordered = [results[i] for i in sorted(results)]
