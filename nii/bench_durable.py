@@ -71,8 +71,9 @@ class DurableBatch:
         """The figures for people."""
         least, median, largest = self.fraction_spread
         return (
-            f"  durable batch (nii convert --fsync, {self.workers} workers, {self.scans} scans, {self.output_mb:.0f} MB):"
-            f" {self.durable_mb_per_s:.0f} MB/s, {self.fraction_of_disk:.0%} of the disk's durable rate"
+            f"  durable batch (nii convert --fsync, {self.workers} workers, {self.scans} scans,"
+            f" {self.output_mb:.0f} MB): {self.durable_mb_per_s:.0f} MB/s,"
+            f" {self.fraction_of_disk:.0%} of the disk's durable rate"
             f" {self.disk_mb_per_s:.0f} MB/s (rounds {least:.0%}, median {median:.0%}, {largest:.0%});"
             f" {self.fraction_of_plain:.0%} of the same batch without --fsync"
         )
