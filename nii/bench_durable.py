@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import nii
 from nii.bench import RECIPE, WORKLOADS, disk_write_seconds, new_identity, spread, watch_machine
 from nii.pipeline import Recipe, convert, read_report
@@ -131,7 +129,7 @@ def time_durable_batch(
                 times[0].append(batch_seconds(inputs, root / f"durable{index}", durable, workers=workers))
                 times[1].append(batch_seconds(inputs, root / f"plain{index}", RECIPE, workers=workers))
                 times[2].append(disk_write_seconds(root, output))
-    durable_times, plain_times, disk_times = (np.asarray(t) for t in times)
+    durable_times, plain_times, disk_times = times
     return DurableBatch(
         workload=workload,
         scans=scans,
@@ -140,8 +138,8 @@ def time_durable_batch(
         durable_seconds=spread(durable_times),
         plain_seconds=spread(plain_times),
         disk_seconds=spread(disk_times),
-        fraction_of_disk=float(disk_times.min() / durable_times.min()),
-        fraction_spread=spread(disk_times / durable_times),
-        fraction_of_plain=float(plain_times.min() / durable_times.min()),
+        fraction_of_disk=min(disk_times) / min(durable_times),
+        fraction_spread=spread([disk / durable for disk, durable in zip(disk_times, durable_times, strict=True)]),
+        fraction_of_plain=min(plain_times) / min(durable_times),
         busy=load.warning(),
     )
