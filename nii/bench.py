@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,6 +47,9 @@ from nii.errors import ConfigurationError
 from nii.io import atomic_output
 from nii.model import Scan, new_uid
 from nii.pipeline import Recipe, convert_scan, find_scans, output_bytes
+
+if TYPE_CHECKING:
+    from nii.bench_durable import DurableBatch
 
 __all__ = [
     "BASELINES",
@@ -110,6 +113,8 @@ class BenchResult:
     """Seconds per scan of nii and each baseline over the rounds: least, median, largest."""
     busy: str = ""
     """Why the machine was busy while measuring (other processes' CPU use, steal time), or empty."""
+    durable_batch: DurableBatch | None = None
+    """``nii convert --fsync`` on a batch against the disk's durable rate (:mod:`nii.bench_durable`), if measured."""
 
 
 def nii_convert(
@@ -394,8 +399,10 @@ def run_bench(
     min_seconds: float = MIN_SECONDS,
     folder: str | os.PathLike[str] | None = None,
     seed: int = 1,
+    batch_scans: Mapping[str, int] | None = None,
 ) -> list[BenchResult]:
-    """Measure every workload; see the module docstring.
+    """Measure every workload; see the module docstring. ``batch_scans``: scans per durable batch of each
+    workload named (``nii convert --fsync`` against the disk, :func:`nii.bench_durable.time_durable_batch`).
 
     Examples
     --------
@@ -406,7 +413,15 @@ def run_bench(
     if unknown:
         raise ConfigurationError(f"unknown workloads {unknown}; known: {sorted(WORKLOADS)}")
     with tempfile.TemporaryDirectory(dir=folder, prefix="nii-bench-") as temporary:
-        return [_bench_workload(name, Path(temporary), repeats, min_seconds, seed) for name in workloads]
+        results = [_bench_workload(name, Path(temporary), repeats, min_seconds, seed) for name in workloads]
+    for result in results:
+        if (batch_scans or {}).get(result.workload):
+            from nii.bench_durable import time_durable_batch
+
+            result.durable_batch = time_durable_batch(
+                result.workload, rounds=repeats, scans=(batch_scans or {})[result.workload], folder=folder
+            )
+    return results
 
 
 CODE_TOLERANCE = 1
@@ -503,8 +518,12 @@ def format_results(results: Sequence[BenchResult]) -> list[str]:
             f"  DICOS with fsync {r.dicos_fsync_mb_per_s:.0f} MB/s: {r.fsync_fraction_of_disk:.0%} of the disk's "
             f"{r.disk_mb_per_s:.0f} MB/s"
         )
+        if r.durable_batch is not None:
+            lines.append(r.durable_batch.line())
         if r.busy:
             lines.append(f"  warning: {r.busy}")
+        if r.durable_batch is not None and r.durable_batch.busy:
+            lines.append(f"  warning (durable batch): {r.durable_batch.busy}")
     return lines
 
 

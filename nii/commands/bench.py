@@ -19,7 +19,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="measure conversion throughput against numpy, OpenCV and naive baselines",
         description="Simulate the standard workloads, then time nii's conversion to DICOS and baselines in the "
         "same run (numpy float32 in place, the same with OpenCV's log, naive float64 numpy; pydicom writes; each "
-        "checked to write nii's codes), and the disk's sequential write rate against nii's DICOS rate with fsync.",
+        "checked to write nii's codes), and the disk's sequential write rate against nii's DICOS rate with fsync and "
+        "against a durable batch (nii convert --fsync, two workers).",
     )
     parser.add_argument(
         "workloads",
@@ -36,6 +37,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--dir", help="folder on the disk to measure (default: the system temporary folder)")
     parser.add_argument("--json", metavar="FILE", help="also save the results as JSON")
+    parser.add_argument(
+        "--no-durable-batch",
+        action="store_true",
+        help="skip the durable batch (nii convert --fsync on two workers, timed in turn with the same batch "
+        "without --fsync and the disk's durable rate; a few hundred MB per round)",
+    )
     add_read_options(parser)
     return parser
 
@@ -82,7 +89,12 @@ def run(args: argparse.Namespace) -> int:
         return _run_files(args)
     if read_arguments(args):
         raise ConfigurationError("--format, --profile and --reader-option apply to your own files, not workloads")
-    results = run_bench(args.workloads or list(WORKLOADS), repeats=args.repeats, folder=args.dir)
+    from nii.bench_durable import BATCH_SCANS
+
+    batch_scans = {} if args.no_durable_batch else BATCH_SCANS
+    results = run_bench(
+        args.workloads or list(WORKLOADS), repeats=args.repeats, folder=args.dir, batch_scans=batch_scans
+    )
     for line in format_results(results):
         print(line)
     if args.json:

@@ -1,0 +1,33 @@
+"""The durable-batch measurement of nii bench (nii.bench_durable) runs end to end and says what it measured."""
+
+from nii.bench_durable import DurableBatch, time_durable_batch
+
+
+def test_durable_batch_is_timed_against_the_plain_batch_and_the_disk(tmp_path):
+    batch = time_durable_batch("baggage", rounds=1, scans=2, folder=tmp_path, scale=0.1)
+    assert batch.scans == 2 and batch.workers == 2 and batch.output_mb > 0
+    for least, median, largest in (batch.durable_seconds, batch.plain_seconds, batch.disk_seconds):
+        assert 0 < least <= median <= largest
+    assert batch.fraction_of_disk == batch.disk_seconds[0] / batch.durable_seconds[0]
+    assert batch.fraction_of_plain == batch.plain_seconds[0] / batch.durable_seconds[0]
+    assert list(tmp_path.iterdir()) == []  # inputs, outputs and reports removed
+
+
+def test_the_figures_give_the_share_of_the_disk_with_its_spread():
+    batch = DurableBatch(
+        workload="baggage",
+        scans=40,
+        workers=2,
+        output_mb=400.0,
+        durable_seconds=(5.0, 5.5, 6.0),
+        plain_seconds=(4.5, 5.0, 5.5),
+        disk_seconds=(4.0, 4.4, 5.0),
+        fraction_of_disk=0.8,
+        fraction_spread=(0.7, 0.8, 0.9),
+        fraction_of_plain=0.9,
+    )
+    assert batch.durable_mb_per_s == 80.0 and batch.disk_mb_per_s == 100.0
+    assert batch.line() == (
+        "  durable batch (nii convert --fsync, 2 workers, 40 scans, 400 MB): 80 MB/s, 80% of the disk's durable rate"
+        " 100 MB/s (rounds 70%, median 80%, 90%); 90% of the same batch without --fsync"
+    )
