@@ -33,7 +33,8 @@ import numpy as np
 
 from nii.errors import ConfigurationError, CorruptFileError, TruncatedFileError, UnsupportedError
 from nii.limits import check_image_size
-from nii.model import CalibrationState, ProcessingStep, Provenance, Scan, View
+from nii.model import CalibrationState, Scan, View
+from nii.provenance import ProcessingStep, Provenance
 from nii.registry import Format, Option, declare, register
 
 __all__ = ["NPY_MAGIC", "NpyFormat", "NpyHeader", "read_npy_header"]

@@ -37,17 +37,8 @@ from nii.errors import (
 from nii.formats._vendor import reading
 from nii.kernels.decode import deinterleave_lines, packed12_size, unpack12
 from nii.limits import check_image_size
-from nii.model import (
-    CalibrationState,
-    Geometry,
-    InspectedObject,
-    ProcessingStep,
-    Provenance,
-    Scan,
-    Scanner,
-    Site,
-    View,
-)
+from nii.model import CalibrationState, Geometry, InspectedObject, Scan, Scanner, Site, View
+from nii.provenance import ProcessingStep, Provenance
 from nii.registry import Format, Option, declare, register
 
 __all__ = ["ContainerAxis", "HeaderValue", "ProfileReport", "RawProfile", "check_file", "fits", "for_file"]

@@ -63,14 +63,13 @@ if TYPE_CHECKING:
         InspectedObject,
         ObjectType,
         Operator,
-        ProcessingStep,
-        Provenance,
         Scan,
         Scanner,
         Site,
         Threat,
         View,
     )
+    from nii.provenance import ProcessingStep, Provenance
     from nii.registry import read, write
 
 __all__ = [
@@ -93,7 +92,13 @@ __all__ = [
     "write",
 ]
 
-_HOMES = {"NiiError": "nii.errors", "read": "nii.registry", "write": "nii.registry"}
+_HOMES = {
+    "NiiError": "nii.errors",
+    "ProcessingStep": "nii.provenance",
+    "Provenance": "nii.provenance",
+    "read": "nii.registry",
+    "write": "nii.registry",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -7,6 +7,8 @@ killed runs, and workers that die with their parent.
 * :func:`remove_leftovers`: the temporaries (``.NAME.XXXXXXXXXXXX.partial``/``.old``) that a
   killed write left behind, removed before the next batch writes there.
 * :func:`die_with_parent`: a worker process's initializer; the worker ends when the batch does.
+* :class:`PoolProcesses`: the processes a process pool started, so that the batch sees a
+  worker die even when the pool does not, and ends the survivors of a broken pool.
 
 Examples
 --------
@@ -26,6 +28,7 @@ import contextlib
 import ctypes
 import fcntl
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -34,6 +37,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +218,32 @@ def _watch(parent: int, batch_pid: int) -> None:
             pass  # alive, owned by someone else
         if os.getppid() != parent:
             os._exit(1)
+
+
+class PoolProcesses:
+    """The worker processes of a process pool created after this object.
+
+    CPython 3.11's ``ProcessPoolExecutor`` starts workers on demand and can miss the death of
+    one started while its manager thread was already waiting: the batch then waits forever,
+    and a survivor blocked on a queue lock the dead worker held cannot end by itself. This
+    finds the pool's workers through :func:`multiprocessing.active_children` (the children
+    started since it was created) so that the batch can see a death and end the others.
+    """
+
+    def __init__(self) -> None:
+        self._others = set(multiprocessing.active_children())
+        self._seen: set[BaseProcess] = set()
+
+    def _update(self) -> set[BaseProcess]:
+        self._seen |= set(multiprocessing.active_children()) - self._others
+        return self._seen
+
+    def any_died(self) -> bool:
+        """Whether a worker has ended (workers of a running pool end only when it shuts down)."""
+        return any(not process.is_alive() for process in self._update())
+
+    def end(self) -> None:
+        """Kill every worker still alive: after a death the queues' locks may be held forever."""
+        for process in self._update():
+            if process.is_alive():  # asked first: the pid of a reaped worker may be reused
+                process.kill()

@@ -21,8 +21,9 @@ import numpy as np
 
 from nii.errors import ValidationError
 from nii.kernels import MaterialTable, ZeffGrid, equivalent_thickness, material_classes
+from nii.materials import MATERIALS, effective_z
 from nii.model import SourceKind
-from nii.physics import MATERIALS, SCANNERS, ScannerModel, Spectrum, effective_z, transmission
+from nii.physics import SCANNERS, ScannerModel, Spectrum, transmission
 
 __all__ = [
     "TUBE_ZEFF_REFERENCE_MATERIALS",

@@ -35,7 +35,7 @@ import numpy as np
 from nii.calibration import SteelEquivalentCurve, ZeffTable
 from nii.errors import ConfigurationError, ValidationError
 from nii.io import atomic_output
-from nii.physics import MATERIALS, effective_z
+from nii.materials import MATERIALS, effective_z
 
 __all__ = ["MaterialCalibration", "Wedge", "WedgeSet", "measure_wedges", "plateaus"]
 

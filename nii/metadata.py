@@ -19,20 +19,8 @@ from typing import Any
 import numpy as np
 
 from nii.errors import CorruptFileError, ValidationError
-from nii.model import (
-    Box,
-    Geometry,
-    InspectedObject,
-    Operator,
-    ProcessingStep,
-    Provenance,
-    Scan,
-    Scanner,
-    Site,
-    Threat,
-    View,
-    Volume,
-)
+from nii.model import Box, Geometry, InspectedObject, Operator, Scan, Scanner, Site, Threat, View, Volume
+from nii.provenance import ProcessingStep, Provenance
 from nii.volume_threats import Box3D, ImageReference, VolumeThreat
 
 __all__ = ["SCHEMA_VERSION", "scan_arrays", "scan_from_dict", "scan_to_dict"]

@@ -20,7 +20,6 @@ Enumerations accept their value as a string, case-insensitively::
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import uuid
@@ -34,6 +33,8 @@ import numpy as np
 
 from nii.errors import ValidationError
 from nii.lazy import LazyArray
+from nii.provenance import ProcessingStep, Provenance
+from nii.validation import require, require_aware, require_positive, require_uid
 
 if TYPE_CHECKING:
     from nii.volume_threats import ImageReference, VolumeThreat
@@ -181,7 +182,6 @@ MEASURED_CHANNELS: tuple[str, ...] = ("high", "low", "single")
 :class:`CalibrationState` says); every other channel is derived from them (steel_mm, zeff, material, ...)."""
 
 _CHANNEL_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
-_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 _CONTAINER = re.compile(r"[A-Z]{3}[UJZR][0-9]{7}")
 
 
@@ -218,30 +218,6 @@ def container_check_digit(owner_serial: str) -> int:
     return total % 11 % 10
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValidationError(message)
-
-
-def _positive(value: float | None, what: str) -> None:
-    if value is not None:
-        _require(math.isfinite(value) and value > 0, f"{what} must be a positive number, got {value!r}")
-
-
-def _check_uid(uid: str, what: str) -> None:
-    # Leading-zero components are tolerated: the reference DICOS toolkit writes them and
-    # readers must not "fix" UIDs. Only the character set and length are enforced.
-    _require(len(uid) <= 64 and _UID.fullmatch(uid) is not None, f"{what} {uid!r} is not a valid UID")
-
-
-def _check_aware(moment: datetime | None, what: str) -> None:
-    if moment is not None:
-        _require(
-            moment.tzinfo is not None and moment.utcoffset() is not None,
-            f"{what} {moment.isoformat()} has no time zone; use an aware datetime",
-        )
-
-
 @dataclass(frozen=True)
 class InspectedObject:
     """The object of inspection (OOI) and its identifiers.
@@ -271,12 +247,12 @@ class InspectedObject:
         object.__setattr__(self, "type", ObjectType(self.type))
         numbers = tuple(n.replace(" ", "").upper() for n in self.container_numbers)
         for number in numbers:
-            _require(
+            require(
                 _CONTAINER.fullmatch(number) is not None,
                 f"container number {number!r} is not of the ISO 6346 form AAAU1234567",
             )
             expected = container_check_digit(number[:10])
-            _require(
+            require(
                 int(number[10]) == expected,
                 f"container number {number} has check digit {number[10]}, ISO 6346 gives {expected}",
             )
@@ -313,10 +289,10 @@ class Scanner:
             object.__setattr__(self, "source", SourceKind(self.source))
         object.__setattr__(self, "energies_kv", {str(k): float(v) for k, v in self.energies_kv.items()})
         for name, kv in self.energies_kv.items():
-            _positive(kv, f"energy of channel {name!r} (kV)")
-        _positive(self.detector_pitch_mm, "detector pitch (mm)")
-        _positive(self.line_rate_hz, "line rate (Hz)")
-        _positive(self.speed_mm_s, "speed (mm/s)")
+            require_positive(kv, f"energy of channel {name!r} (kV)")
+        require_positive(self.detector_pitch_mm, "detector pitch (mm)")
+        require_positive(self.line_rate_hz, "line rate (Hz)")
+        require_positive(self.speed_mm_s, "speed (mm/s)")
 
 
 @dataclass(frozen=True)
@@ -372,14 +348,14 @@ class Geometry:
     line_positions_mm: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        _positive(self.detector_spacing_mm, "detector spacing (mm)")
-        _positive(self.travel_spacing_mm, "travel spacing (mm)")
+        require_positive(self.detector_spacing_mm, "detector spacing (mm)")
+        require_positive(self.travel_spacing_mm, "travel spacing (mm)")
         object.__setattr__(self, "travel_direction", TravelDirection(self.travel_direction))
         object.__setattr__(self, "row_order", RowOrder(self.row_order))
         if self.line_positions_mm is not None:
             positions = np.asarray(self.line_positions_mm, dtype=np.float64)
-            _require(positions.ndim == 1, "line positions must be a 1-D array")
-            _require(
+            require(positions.ndim == 1, "line positions must be a 1-D array")
+            require(
                 bool(np.all(np.isfinite(positions))) and bool(np.all(np.diff(positions) > 0)),
                 "line positions must be finite and strictly increasing",
             )
@@ -412,8 +388,8 @@ class Geometry:
 def _as_2d(array: Any, what: str) -> np.ndarray:
     # Memmaps, views and lazy arrays (pixels still in the file) are kept as they are.
     result: Any = array if isinstance(array, np.ndarray | LazyArray) else np.asarray(array)
-    _require(result.ndim == 2, f"{what} must be a 2-D array (detector rows × scan lines), got shape {result.shape}")
-    _require(result.size > 0, f"{what} is empty")
+    require(result.ndim == 2, f"{what} must be a 2-D array (detector rows × scan lines), got shape {result.shape}")
+    require(result.size > 0, f"{what} is empty")
     return result
 
 
@@ -456,19 +432,19 @@ class View:
     reference: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _require(_CHANNEL_NAME.fullmatch(self.name) is not None, f"view name {self.name!r} must match [a-z][a-z0-9_]*")
-        _require(len(self.channels) > 0, f"view {self.name!r} has no channels")
+        require(_CHANNEL_NAME.fullmatch(self.name) is not None, f"view name {self.name!r} must match [a-z][a-z0-9_]*")
+        require(len(self.channels) > 0, f"view {self.name!r} has no channels")
         self.calibration = CalibrationState(self.calibration)
         shape: tuple[int, ...] | None = None
         for channel, array in list(self.channels.items()):
-            _require(
+            require(
                 _CHANNEL_NAME.fullmatch(channel) is not None,
                 f"channel name {channel!r} in view {self.name!r} must match [a-z][a-z0-9_]*",
             )
             array = self.channels[channel] = _as_2d(array, f"channel {channel!r} of view {self.name!r}")
             if shape is None:
                 shape = array.shape
-            _require(
+            require(
                 array.shape == shape,
                 f"channel {channel!r} of view {self.name!r} has shape {array.shape}, other channels have {shape}",
             )
@@ -476,21 +452,21 @@ class View:
         rows, lines = shape
         for kind, references in (("dark", self.dark), ("air", self.air)):
             for channel, array in list(references.items()):
-                _require(channel in self.channels, f"{kind} reference for unknown channel {channel!r}")
+                require(channel in self.channels, f"{kind} reference for unknown channel {channel!r}")
                 array = references[channel] = np.asarray(array)
-                _require(
+                require(
                     array.ndim in (1, 2) and array.shape[0] == rows,
                     f"{kind} reference of channel {channel!r} has shape {array.shape}, needs ({rows},) or ({rows}, k)",
                 )
         for channel, array in list(self.reference.items()):
-            _require(channel in self.channels, f"reference-detector values for unknown channel {channel!r}")
+            require(channel in self.channels, f"reference-detector values for unknown channel {channel!r}")
             array = self.reference[channel] = np.asarray(array)
-            _require(
+            require(
                 array.shape == (lines,),
                 f"reference-detector values of {channel!r} have shape {array.shape}, need ({lines},)",
             )
         if self.geometry.line_positions_mm is not None:
-            _require(
+            require(
                 self.geometry.line_positions_mm.shape == (lines,),
                 f"view {self.name!r} has {lines} lines but {self.geometry.line_positions_mm.shape[0]} line positions",
             )
@@ -512,12 +488,12 @@ class View:
 
 def _triple(values: Sequence[float], what: str, *, positive: bool) -> tuple[float, float, float]:
     result = tuple(float(v) for v in values)
-    _require(len(result) == 3, f"{what} needs 3 values (z, y, x), got {len(result)}")
+    require(len(result) == 3, f"{what} needs 3 values (z, y, x), got {len(result)}")
     for value in result:
         if positive:
-            _positive(value, what)
+            require_positive(value, what)
         else:
-            _require(math.isfinite(value), f"{what} must be finite, got {value!r}")
+            require(math.isfinite(value), f"{what} must be finite, got {value!r}")
     return result  # type: ignore[return-value]
 
 
@@ -560,15 +536,13 @@ class Volume:
     calibration: CalibrationState = CalibrationState.ATTENUATION
 
     def __post_init__(self) -> None:
-        _require(
-            _CHANNEL_NAME.fullmatch(self.name) is not None, f"volume name {self.name!r} must match [a-z][a-z0-9_]*"
-        )
-        _require(
+        require(_CHANNEL_NAME.fullmatch(self.name) is not None, f"volume name {self.name!r} must match [a-z][a-z0-9_]*")
+        require(
             _CHANNEL_NAME.fullmatch(self.channel) is not None,
             f"channel name {self.channel!r} of volume {self.name!r} must match [a-z][a-z0-9_]*",
         )
         data = self.data if isinstance(self.data, np.ndarray) else np.asarray(self.data)
-        _require(
+        require(
             data.ndim == 3 and data.size > 0,
             f"volume {self.name!r} must be a non-empty 3-D array (frames, rows, columns), got shape {data.shape}",
         )
@@ -596,8 +570,8 @@ class Box:
     def __post_init__(self) -> None:
         for name in ("x", "y", "width", "height"):
             object.__setattr__(self, name, int(getattr(self, name)))
-        _require(self.x >= 0 and self.y >= 0, f"box origin ({self.x}, {self.y}) must not be negative")
-        _require(self.width > 0 and self.height > 0, f"box size {self.width} × {self.height} must be positive")
+        require(self.x >= 0 and self.y >= 0, f"box origin ({self.x}, {self.y}) must not be negative")
+        require(self.width > 0 and self.height > 0, f"box size {self.width} × {self.height} must be positive")
 
     @property
     def slices(self) -> tuple[slice, slice]:
@@ -642,78 +616,21 @@ class Threat:
         object.__setattr__(self, "assessment", AssessmentFlag(self.assessment))
         object.__setattr__(self, "origin", ThreatOrigin(self.origin))
         if self.probability is not None:
-            _require(0.0 <= self.probability <= 1.0, f"threat probability {self.probability} is outside [0, 1]")
+            require(0.0 <= self.probability <= 1.0, f"threat probability {self.probability} is outside [0, 1]")
         if self.polygon is not None:
             polygon = np.asarray(self.polygon, dtype=np.float64)
-            _require(
+            require(
                 polygon.ndim == 2 and polygon.shape[1] == 2 and polygon.shape[0] >= 3,
                 f"threat polygon must be an (n ≥ 3, 2) array of (x, y), got shape {polygon.shape}",
             )
             object.__setattr__(self, "polygon", polygon)
         if self.mask is not None:
             mask = np.asarray(self.mask, dtype=bool)
-            _require(
+            require(
                 mask.shape == (self.box.height, self.box.width),
                 f"threat mask has shape {mask.shape}, its box is {self.box.height} × {self.box.width}",
             )
             object.__setattr__(self, "mask", mask)
-
-
-@dataclass(frozen=True)
-class ProcessingStep:
-    """One processing step applied to the data, with its parameters, for reproducibility."""
-
-    name: str
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-    software: str | None = None
-    performed_at: datetime | None = None
-
-    def __post_init__(self) -> None:
-        _check_aware(self.performed_at, f"time of processing step {self.name!r}")
-        try:  # provenance is stored as JSON by every container format
-            json.dumps(self.parameters)
-        except (TypeError, ValueError) as error:
-            raise ValidationError(f"parameters of processing step {self.name!r} are not JSON data: {error}") from None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The step as JSON data, as every container format stores provenance.
-
-        Examples
-        --------
-        >>> ProcessingStep("resample", {"spacing_mm": (4.0, 4.0)}).to_dict()["parameters"]
-        {'spacing_mm': [4.0, 4.0]}
-        """
-        return {
-            "name": self.name,
-            "parameters": json.loads(json.dumps(self.parameters)),  # enums to strings, tuples to lists
-            "software": self.software,
-            "performed_at": self.performed_at.isoformat() if self.performed_at is not None else None,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ProcessingStep:
-        """The step :meth:`to_dict` gave."""
-        moment = data.get("performed_at")
-        return cls(
-            name=data["name"],
-            parameters=data.get("parameters", {}),
-            software=data.get("software"),
-            performed_at=datetime.fromisoformat(moment) if moment else None,
-        )
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Where the data came from and what was done to it."""
-
-    source_path: str | None = None
-    source_format: str | None = None
-    reader_version: str | None = None
-    steps: tuple[ProcessingStep, ...] = ()
-
-    def with_step(self, step: ProcessingStep) -> Provenance:
-        """A copy with one more processing step appended."""
-        return replace(self, steps=(*self.steps, step))
 
 
 @dataclass
@@ -765,34 +682,34 @@ class Scan:
         self.threats = list(self.threats)
         self.volume_threats = list(self.volume_threats)
         self.referenced_images = list(self.referenced_images)
-        _require(
+        require(
             len(self.views) + len(self.volumes) + len(self.referenced_images) > 0,
             "a scan needs at least one view or one volume, or references to the images it reports on",
         )
         names = [view.name for view in self.views]
-        _require(len(set(names)) == len(names), f"view names must be unique, got {names}")
+        require(len(set(names)) == len(names), f"view names must be unique, got {names}")
         volume_names = [volume.name for volume in self.volumes]
-        _require(len(set(volume_names)) == len(volume_names), f"volume names must be unique, got {volume_names}")
-        _check_aware(self.acquired_at, "scan time")
-        _check_uid(self.scan_uid, "scan UID")
-        _check_uid(self.frame_of_reference_uid, "frame of reference UID")
+        require(len(set(volume_names)) == len(volume_names), f"volume names must be unique, got {volume_names}")
+        require_aware(self.acquired_at, "scan time")
+        require_uid(self.scan_uid, "scan UID")
+        require_uid(self.frame_of_reference_uid, "frame of reference UID")
         for index, threat in enumerate(self.threats):
-            _require(threat.view in names, f"threat {index} is on unknown view {threat.view!r} (views: {names})")
+            require(threat.view in names, f"threat {index} is on unknown view {threat.view!r} (views: {names})")
             rows, lines = self.view(threat.view).shape
             box = threat.box
-            _require(
+            require(
                 box.x + box.width <= lines and box.y + box.height <= rows,
                 f"threat {index} box ({box.x}, {box.y}, {box.width} × {box.height}) lies outside "
                 f"view {threat.view!r} of {lines} lines × {rows} rows",
             )
         for index, spatial in enumerate(self.volume_threats):
             if spatial.volume is not None:
-                _require(
+                require(
                     spatial.volume in volume_names, f"volume threat {index} is on unknown volume {spatial.volume!r}"
                 )
                 ends = [end.stop for end in spatial.box.slices]
                 shape = self.volume(spatial.volume).shape
-                _require(
+                require(
                     all(end <= size for end, size in zip(ends, shape, strict=True)),
                     f"volume threat {index} box {spatial.box} lies outside volume {spatial.volume!r} of shape {shape}",
                 )

@@ -45,13 +45,14 @@ from pathlib import Path
 from typing import Any
 
 import nii
-from nii.batch import Journal, die_with_parent, journal_path, output_lock, remove_leftovers
+from nii.batch import Journal, PoolProcesses, die_with_parent, journal_path, output_lock, remove_leftovers
 from nii.errors import ConfigurationError, FileAccessError, NiiError, ValidationError
 from nii.exchange.deidentify import Deidentifier, write_deidentified
 from nii.group_commit import GroupCommit
 from nii.io import remove_path, staged_path, start_writeback_tree
-from nii.model import ProcessingStep, Scan
+from nii.model import Scan
 from nii.progress import progress
+from nii.provenance import ProcessingStep
 from nii.registry import available, find_format, get_format
 from nii.steps import STEP_PARAMETERS, STEPS, MaterialMisfitWarning, QuantizeParameters, StepParameters
 from nii.threads import set_thread_count
@@ -537,6 +538,10 @@ def _run_local(
             yield from _run_pool(queue, suspects, recipe, workers)
 
 
+WORKER_CHECK_SECONDS = 0.5
+"""How often a waiting batch checks that none of its workers died unseen."""
+
+
 def _run_pool(
     queue: list[tuple[int, Job]], crashed: list[tuple[int, Job]], recipe: Recipe, workers: int
 ) -> Iterator[tuple[int, JobResult]]:
@@ -545,6 +550,7 @@ def _run_pool(
     threads = _threads_per_worker(workers)
     # forkserver: numba's OpenMP threads make fork() from this process unsafe.
     context = multiprocessing.get_context("forkserver")
+    processes = PoolProcesses()
     with ProcessPoolExecutor(workers, context, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         in_flight: dict[Future[JobResult], tuple[int, Job]] = {}
         try:
@@ -553,7 +559,10 @@ def _run_pool(
                 while queue and len(in_flight) < workers:
                     index, job = queue.pop()
                     in_flight[pool.submit(run_job, job, recipe, threads)] = (index, job)
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                finished, _ = wait(in_flight, timeout=WORKER_CHECK_SECONDS, return_when=FIRST_COMPLETED)
+                if not finished and processes.any_died():
+                    # The pool may not have seen it: ending the others breaks the pool for sure.
+                    processes.end()
                 for future in finished:
                     index, job = in_flight.pop(future)
                     try:
@@ -564,6 +573,7 @@ def _run_pool(
                     yield index, result
                 if crashed:
                     crashed.extend(in_flight.values())
+                    processes.end()  # leaving the `with` joins them: none may be blocked
                     return
         except BaseException:
             for future in in_flight:

@@ -48,8 +48,9 @@ import numpy as np
 
 from nii.errors import ValidationError
 from nii.kernels import TRANSMISSION_FLOOR, MaterialClass
+from nii.materials import Material, effective_z
 from nii.model import Geometry
-from nii.physics import DetectorModel, Material, effective_z
+from nii.physics import DetectorModel
 from nii.simulate.simulator import REFERENCE_LINES
 from nii.simulate.targets import LAYOUT, Region, TestObjectLayout
 

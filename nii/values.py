@@ -20,6 +20,10 @@ every consumer (pipeline steps, picture export) reads channels the same way.
 
 from __future__ import annotations
 
+import threading
+import weakref
+from typing import Any
+
 import numpy as np
 
 from nii.kernels import QUANTIZATION, Calibration, attenuation, calibrated_attenuation
@@ -31,6 +35,7 @@ __all__ = [
     "attenuation_of",
     "calibration_and_air_of",
     "calibration_of",
+    "open_beam_calibration",
     "physical",
     "quantize_array",
     "raw_of",
@@ -64,19 +69,57 @@ def calibration_and_air_of(view: View, channel: str) -> tuple[Calibration, AirRe
     calibration lines) from the open beam the scan itself shows: the lines before and after the
     object and the rows above it (:func:`nii.kernels.air.find_air`), with no dark offset. Every
     consumer (steps, renderer, comparisons) calibrates the same way; the steps record the region.
+
+    The open beam is searched once per channel array (see :func:`open_beam_calibration`), however
+    many consumers ask: a view whose channel is replaced by another array is searched again.
     """
     if channel in view.dark and channel in view.air:
         references = Calibration.from_references(
             view.dark[channel], view.air[channel], reference=view.reference.get(channel)
         )
         return references, None
-    raw = raw_of(view, channel)
+    return open_beam_calibration(view.channels[channel])
+
+
+_OPEN_BEAM: dict[int, tuple[Calibration, AirRegion]] = {}
+"""Open-beam calibrations by ``id`` of the channel array they were found on; an entry is dropped when
+its array is freed (``weakref.finalize``), so the cache holds no more than the arrays alive."""
+_OPEN_BEAM_LOCK = threading.Lock()
+
+
+def open_beam_calibration(counts: Any) -> tuple[Calibration, AirRegion]:
+    """The calibration of raw integer counts on the open beam they show, and the region it is in.
+
+    Remembered for as long as the ``counts`` object lives, keyed on its identity: the renderer,
+    the steps and the object mask ask for the same channel several times, and finding the open
+    beam reads the whole channel. Channels are not edited in place (steps make new views with new
+    arrays); an array changed in place after its calibration was asked for keeps that calibration.
+
+    Examples
+    --------
+    >>> counts = np.full((4, 30), 40000, np.uint16)
+    >>> counts[1:, 10:20] = 9000  # an object, with the open beam before, after and above it
+    >>> open_beam_calibration(counts) is open_beam_calibration(counts)
+    True
+    """
+    key = id(counts)
+    found = _OPEN_BEAM.get(key)
+    if found is not None:
+        return found
+    raw = np.ascontiguousarray(np.asarray(counts), dtype=np.uint16)
     region = find_air(raw)
     air, level = air_references(raw, region)
     calibration = Calibration.from_references(
         np.zeros(raw.shape[0], np.float32), air, reference=level, saturation=adc_maximum(raw)
     )
-    return calibration, region
+    with _OPEN_BEAM_LOCK:
+        if key not in _OPEN_BEAM:
+            try:
+                weakref.finalize(counts, _OPEN_BEAM.pop, key, None)
+            except TypeError:  # an object without weak references is not remembered
+                return calibration, region
+            _OPEN_BEAM[key] = (calibration, region)
+        return _OPEN_BEAM[key]
 
 
 def adc_maximum(raw: np.ndarray) -> float:

@@ -20,22 +20,14 @@ VolumeThreat(box=Box3D(x=0, y=0, z=0, width=5, height=5, depth=1), volume=None, 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from nii.errors import ValidationError
 from nii.model import AssessmentFlag, ThreatCategory, ThreatOrigin
+from nii.validation import require, require_uid
 
 __all__ = ["Box3D", "ImageReference", "VolumeThreat"]
-
-_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValidationError(message)
 
 
 @dataclass(frozen=True)
@@ -52,8 +44,8 @@ class Box3D:
     def __post_init__(self) -> None:
         for name in ("x", "y", "z", "width", "height", "depth"):
             object.__setattr__(self, name, int(getattr(self, name)))
-        _require(min(self.x, self.y, self.z) >= 0, f"box origin ({self.x}, {self.y}, {self.z}) must not be negative")
-        _require(
+        require(min(self.x, self.y, self.z) >= 0, f"box origin ({self.x}, {self.y}, {self.z}) must not be negative")
+        require(
             min(self.width, self.height, self.depth) > 0,
             f"box size {self.width} × {self.height} × {self.depth} must be positive",
         )
@@ -82,7 +74,7 @@ class ImageReference:
 
     def __post_init__(self) -> None:
         for what, uid in (("SOP class", self.sop_class_uid), ("SOP instance", self.sop_instance_uid)):
-            _require(len(uid) <= 64 and _UID.fullmatch(uid) is not None, f"{what} UID {uid!r} is not a UID")
+            require_uid(uid, f"{what} UID")
 
 
 @dataclass(frozen=True)
@@ -126,17 +118,17 @@ class VolumeThreat:
         object.__setattr__(self, "assessment", AssessmentFlag(self.assessment))
         object.__setattr__(self, "origin", ThreatOrigin(self.origin))
         object.__setattr__(self, "references", tuple(self.references))
-        _require(
+        require(
             self.volume is None or not self.references,
             "a volume threat lies on a volume of the scan or on referenced images, not both",
         )
-        _require(self.volume is not None or len(self.references) > 0, "a volume threat needs a volume or references")
+        require(self.volume is not None or len(self.references) > 0, "a volume threat needs a volume or references")
         if self.probability is not None:
-            _require(0.0 <= self.probability <= 1.0, f"threat probability {self.probability} is outside [0, 1]")
+            require(0.0 <= self.probability <= 1.0, f"threat probability {self.probability} is outside [0, 1]")
         for name in ("mass", "density"):
             value = getattr(self, name)
-            _require(value is None or (math.isfinite(value) and value >= 0), f"{name} must be ≥ 0, got {value}")
+            require(value is None or (math.isfinite(value) and value >= 0), f"{name} must be ≥ 0, got {value}")
         if self.mask is not None:
             mask = np.asarray(self.mask, dtype=bool)
-            _require(mask.shape == self.box.shape, f"threat mask has shape {mask.shape}, its box is {self.box.shape}")
+            require(mask.shape == self.box.shape, f"threat mask has shape {mask.shape}, its box is {self.box.shape}")
             object.__setattr__(self, "mask", mask)

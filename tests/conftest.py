@@ -7,19 +7,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from nii.model import (
-    Box,
-    Geometry,
-    InspectedObject,
-    Operator,
-    ProcessingStep,
-    Provenance,
-    Scan,
-    Scanner,
-    Site,
-    Threat,
-    View,
-)
+from nii.model import Box, Geometry, InspectedObject, Operator, Scan, Scanner, Site, Threat, View
+from nii.provenance import ProcessingStep, Provenance
 
 
 def make_scan(rows: int = 48, lines: int = 80, *, seed: int = 0) -> Scan:

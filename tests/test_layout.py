@@ -40,7 +40,15 @@ def test_every_package_folder_is_installed():
 
 # --- the import graph ---------------------------------------------------------------------------
 
-PROCESSING = ("nii.steps", "nii.values", "nii.calibration", "nii.render", "nii.physics", "nii.pipeline")
+PROCESSING = (
+    "nii.steps",
+    "nii.values",
+    "nii.calibration",
+    "nii.render",
+    "nii.physics",
+    "nii.materials",
+    "nii.pipeline",
+)
 SIMULATOR = ("nii.simulate",)
 KERNEL_ALLOWED = ("nii.kernels", "nii.errors", "nii.limits")
 

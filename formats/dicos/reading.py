@@ -27,8 +27,6 @@ from nii.model import (
     InspectedObject,
     ObjectType,
     Operator,
-    ProcessingStep,
-    Provenance,
     RowOrder,
     Scan,
     Scanner,
@@ -39,6 +37,7 @@ from nii.model import (
     View,
     Volume,
 )
+from nii.provenance import ProcessingStep, Provenance
 from nii.volume_threats import Box3D, ImageReference, VolumeThreat
 
 from .common import UNKNOWN, ScanContext

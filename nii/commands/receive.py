@@ -31,6 +31,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--normalize", metavar="SPEC", help="processing steps before --convert (as in nii convert)")
     parser.add_argument("--max-object-bytes", type=int, default=4 << 30, metavar="N", help="largest object accepted")
     parser.add_argument("--max-associations", type=int, default=4, metavar="N", help="concurrent associations")
+    parser.add_argument(
+        "--require-signature",
+        action="store_true",
+        help="refuse (status 0124) objects without a valid DICOM digital signature from a --trust signer",
+    )
+    parser.add_argument(
+        "--trust",
+        nargs="+",
+        metavar="PEM",
+        help="certificates trusted to sign (PEM files: signers, or the authorities that issued them)",
+    )
     add_tls_arguments(parser, server=True)
     return parser
 
@@ -50,6 +61,13 @@ def run(args: argparse.Namespace) -> int:
     elif args.cert or args.key or args.ca:
         raise ConfigurationError("--cert, --key and --ca need --tls")
     allow = frozenset(t.strip() for t in args.allow.split(",") if t.strip()) if args.allow else None
+    if args.require_signature != bool(args.trust):
+        raise ConfigurationError("--require-signature and --trust go together")
+    trusted = None
+    if args.trust:
+        from nii.exchange.sign import load_authorities
+
+        trusted = tuple(certificate for path in args.trust for certificate in load_authorities(path))
     options = ReceiverOptions(
         store=Path(args.store),
         port=args.port,
@@ -60,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         recipe=Recipe.parse(args.normalize, target=args.convert) if args.convert else None,
         max_object_bytes=args.max_object_bytes,
         max_associations=args.max_associations,
+        trusted_signers=trusted,
     )
     if not args.quiet:  # a server's log lines (one per association, one per refusal) are its output
         logging.getLogger("nii.network").setLevel(logging.INFO)

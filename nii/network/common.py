@@ -65,6 +65,7 @@ class Status:
     OUT_OF_RESOURCES = 0xA700
     NOT_DICOS = 0xA900  # "data set does not match SOP class"
     CANNOT_UNDERSTAND = 0xC000
+    NOT_AUTHORIZED = 0x0124  # "refused: not authorized" (PS3.7 C.4): no valid signature from a trusted signer
     WARNINGS = frozenset({0x0001, 0xB000, 0xB006, 0xB007})
     """Stored, with a warning: the object is on the peer."""
 

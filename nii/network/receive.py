@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
@@ -51,6 +51,9 @@ from nii.io import atomic_output
 from nii.pipeline import Job, Recipe, run_job
 
 from .common import DICOS_STORAGE, RECEIVED_TRANSFER_SYNTAXES, VERIFICATION, Status, ae_title, safe_name
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = ["Receiver", "ReceiverOptions"]
 
@@ -79,6 +82,10 @@ class ReceiverOptions:
     """Convert every complete scan with this recipe; None: store only."""
     max_object_bytes: int = 4 << 30
     max_associations: int = 4
+    trusted_signers: tuple[x509.Certificate, ...] | None = None
+    """Require DICOM digital signatures: every object must be signed, and each of its signatures must hold
+    and come from one of these certificates or one they issued directly (a signer's own or its CA's).
+    None: signatures are not required."""
 
     def __post_init__(self) -> None:
         ae_title(self.ae_title)
@@ -86,6 +93,8 @@ class ReceiverOptions:
             ae_title(title)
         if self.max_object_bytes < 1 or self.max_associations < 1:
             raise ConfigurationError("the object size and association limits must be positive")
+        if self.trusted_signers is not None and not self.trusted_signers:
+            raise ConfigurationError("signatures are required but no signer or authority is trusted")
         if not self.store.is_dir():
             raise ConfigurationError("store folder does not exist", path=self.store)
 
@@ -288,6 +297,8 @@ class Receiver:
                 with open(partial, "wb") as handle:
                     handle.write(header.getvalue())
                     handle.write(encoded)
+                if self.options.trusted_signers is not None:
+                    self._check_signatures(partial, self.options.trusted_signers, implicit=syntax.is_implicit_VR)
                 self._check(partial)
             target.parent.mkdir(exist_ok=True)
             os.replace(staged, target)
@@ -309,6 +320,24 @@ class Receiver:
             raise _Refusal(
                 Status.NOT_DICOS, "; ".join(f"{finding.tag or ''} {finding.message}".strip() for finding in errors[:3])
             )
+
+    @staticmethod
+    def _check_signatures(path: Path, trusted: tuple[x509.Certificate, ...], *, implicit: bool) -> None:
+        """Refuse (status 0124, not authorized) an object without signatures, or with one that does not hold
+        or whose signer is not trusted. Signatures cover the explicit VRs, which Implicit VR transfers drop:
+        such a failure says so."""
+        from nii.exchange.sign import verify_file
+
+        verification = verify_file(path, authorities=trusted)
+        if verification.error:
+            raise _Refusal(Status.NOT_AUTHORIZED, f"signature not checked: {verification.error}")
+        if not verification.signatures:
+            raise _Refusal(Status.NOT_AUTHORIZED, "not signed")
+        for check in verification.signatures:
+            if implicit and not check.valid:
+                raise _Refusal(Status.NOT_AUTHORIZED, "signature fails on Implicit VR data; send Explicit VR")
+            if not check.ok:
+                raise _Refusal(Status.NOT_AUTHORIZED, f"{check.problem}: signed by {check.signer}")
 
     def _convert(self, scan: str) -> None:
         recipe = self.options.recipe

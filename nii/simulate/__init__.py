@@ -16,8 +16,10 @@ Example::
     (['side', 'top'], 'polycarbonate')
 """
 
-from nii.physics import MATERIALS, SCANNERS, Material, ScannerModel, Spectrum
-from nii.simulate.phantoms import SCENARIOS, CargoBlock, Phantom
+from nii.materials import MATERIALS, Material
+from nii.physics import SCANNERS, ScannerModel, Spectrum
+from nii.simulate.assembly import Phantom
+from nii.simulate.phantoms import SCENARIOS, CargoBlock
 from nii.simulate.preview import preview_image, write_preview
 from nii.simulate.simulator import Truth, ViewTruth, simulate
 

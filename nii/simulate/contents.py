@@ -21,7 +21,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from nii.simulate.phantoms import Phantom, container_phantom
+from nii.simulate.assembly import Phantom
+from nii.simulate.phantoms import container_phantom
 from nii.simulate.solids import Box, Prism, Solid, box_shell, cylinder, thick_polyline
 
 __all__ = [

@@ -1,7 +1,9 @@
-"""Simulated objects: an ISO container on a trailer, a truck, a suitcase and calibration step wedges.
+"""Simulated objects: an ISO container on a trailer, a truck, calibration step wedges, and the scenarios.
 
-A :class:`Phantom` is a list of solids (:mod:`nii.simulate.solids`) with the metadata of
-the object and the solids that form known threats. The builders take a random generator,
+A :class:`~nii.simulate.assembly.Phantom` (:mod:`nii.simulate.assembly`) is a list of solids
+with the metadata of the object and the solids that form known threats; the suitcase is
+built in :mod:`nii.simulate.baggage`. This module offers both under their first names
+(``nii.simulate.phantoms.Phantom``, ``suitcase_phantom``). The builders take a random generator,
 so one seed gives one layout: cargo, threat kinds and their places vary with it, the
 structure (walls, frames, wheels) does not.
 
@@ -13,16 +15,18 @@ on steel cross members every 300 mm, corner posts and castings; tyres are 1 m ac
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
 
 from nii.errors import ValidationError
-from nii.model import AssessmentFlag, InspectedObject, ObjectType, SourceKind, ThreatCategory, container_check_digit
-from nii.physics import MATERIALS, Material, ScannerModel
+from nii.materials import MATERIALS
+from nii.model import InspectedObject, ObjectType, SourceKind, container_check_digit
+from nii.physics import ScannerModel
+from nii.simulate.assembly import Phantom, PhantomBuilder, ThreatSpec
+from nii.simulate.baggage import suitcase_phantom
 from nii.simulate.solids import Axis, Box, Ellipsoid, Prism, Solid, box_shell, corrugated_wall, cylinder
 
 __all__ = [
@@ -36,92 +40,6 @@ __all__ = [
     "suitcase_phantom",
     "truck_phantom",
 ]
-
-
-@dataclass(frozen=True)
-class ThreatSpec:
-    """Solids of a phantom (indices) that together form one known threat."""
-
-    solids: tuple[int, ...]
-    category: ThreatCategory
-    description: str
-    assessment: AssessmentFlag = AssessmentFlag.THREAT
-
-
-@dataclass(frozen=True, eq=False)
-class Phantom:
-    """An object to scan.
-
-    Parameters
-    ----------
-    name
-        Scenario name.
-    solids
-        Everything in the object; fills add up where solids overlap.
-    length_mm
-        Extent along the travel (the object spans ``x`` from 0 to ``length_mm``).
-    inspected_object
-        Metadata of the object (type, container numbers, plate...).
-    threats
-        Known threats.
-    margin_mm
-        Empty space scanned before and after the object (open beam for calibration).
-    materials
-        Materials by name; defaults to :data:`~nii.physics.MATERIALS`.
-    """
-
-    name: str
-    solids: tuple[Solid, ...]
-    length_mm: float
-    inspected_object: InspectedObject
-    threats: tuple[ThreatSpec, ...] = ()
-    margin_mm: float = 600.0
-    materials: Mapping[str, Material] = field(default_factory=lambda: MATERIALS)
-
-    def __post_init__(self) -> None:
-        if not self.solids:
-            raise ValidationError(f"phantom {self.name!r} has no solids")
-        unknown = sorted({solid.material for solid in self.solids} - set(self.materials))
-        if unknown:
-            raise ValidationError(f"phantom {self.name!r} uses unknown materials {unknown}")
-        if not (self.length_mm > 0 and self.margin_mm >= 0):
-            raise ValidationError(f"phantom {self.name!r}: length must be positive and the margin ≥ 0")
-        for threat in self.threats:
-            if not threat.solids or not all(0 <= index < len(self.solids) for index in threat.solids):
-                raise ValidationError(f"phantom {self.name!r}: threat {threat.description!r} names unknown solids")
-
-    @property
-    def material_names(self) -> tuple[str, ...]:
-        """Materials in order of first use; truth labels are 1 + their index (0 is nothing)."""
-        return tuple(dict.fromkeys(solid.material for solid in self.solids))
-
-    @property
-    def scan_length_mm(self) -> float:
-        return self.length_mm + 2 * self.margin_mm
-
-
-class _Builder:
-    """Collects solids and threats while a phantom is put together."""
-
-    def __init__(self) -> None:
-        self.solids: list[Solid] = []
-        self.threats: list[ThreatSpec] = []
-
-    def add(self, *solids: Solid) -> tuple[int, ...]:
-        first = len(self.solids)
-        self.solids.extend(solids)
-        return tuple(range(first, len(self.solids)))
-
-    def threat(
-        self,
-        solids: Sequence[Solid],
-        category: ThreatCategory | str,
-        description: str,
-        assessment: AssessmentFlag | str = AssessmentFlag.THREAT,
-    ) -> None:
-        indices = self.add(*solids)
-        positive = tuple(i for i in indices if self.solids[i].fill > 0)
-        self.threats.append(ThreatSpec(positive, ThreatCategory(category), description, AssessmentFlag(assessment)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,7 +111,7 @@ def _tube(
     return Prism(material, 1.0, axis=axis, extent=extent, rings=(outer, inner))
 
 
-def _axle(b: _Builder, x: float, *, tyre_radius: float, half_track: float, dual: bool) -> None:
+def _axle(b: PhantomBuilder, x: float, *, tyre_radius: float, half_track: float, dual: bool) -> None:
     """An axle with its tyres (rubber with a steel belt), steel rims, wheel discs and hubs."""
     centre = (x, tyre_radius)
     b.add(
@@ -294,7 +212,7 @@ _CARGO_THREATS = ("lead_shielding", "uranium", "cigarettes", "ammonium_nitrate",
 
 
 def _cargo(
-    b: _Builder, blocks: Sequence[CargoBlock], *, x0: float, z0: float, width: float, height: float
+    b: PhantomBuilder, blocks: Sequence[CargoBlock], *, x0: float, z0: float, width: float, height: float
 ) -> list[Box]:
     """Place blocks in a cargo space starting at ``x0`` with its floor at ``z0``; return the goods boxes."""
     goods = []
@@ -314,7 +232,7 @@ def _cargo(
     return goods
 
 
-def _hide(b: _Builder, rng: np.random.Generator, kind: str, host: Box) -> None:
+def _hide(b: PhantomBuilder, rng: np.random.Generator, kind: str, host: Box) -> None:
     """Hide a threat of ``kind`` inside the cargo ``host``, cutting the cargo it displaces."""
     size = {
         "lead_shielding": (300.0, 300.0, 300.0),
@@ -367,7 +285,7 @@ def _hide(b: _Builder, rng: np.random.Generator, kind: str, host: Box) -> None:
 
 
 def _container(
-    b: _Builder, *, x0: float, z0: float, length: float = 12192.0, width: float = 2438.0, height: float = 2591.0
+    b: PhantomBuilder, *, x0: float, z0: float, length: float = 12192.0, width: float = 2438.0, height: float = 2591.0
 ) -> None:
     """The steel structure of an ISO container with its front at ``x0`` and its bottom at ``z0``."""
     h, top, x1 = width / 2, z0 + height, x0 + length
@@ -445,7 +363,7 @@ def _container(
         )
 
 
-def _skeletal_trailer(b: _Builder, *, x0: float, length: float, deck: float) -> None:
+def _skeletal_trailer(b: PhantomBuilder, *, x0: float, length: float, deck: float) -> None:
     """A container chassis: two I beams, cross members, landing legs and a tri-axle bogie at the rear."""
     for yc in (-500.0, 500.0):
         b.add(
@@ -495,7 +413,7 @@ def container_phantom(
     ('CARGO', 1)
     """
     rng = rng if rng is not None else np.random.default_rng(0)
-    b = _Builder()
+    b = PhantomBuilder()
     length, deck = 12500.0, 1250.0
     _skeletal_trailer(b, x0=0.0, length=length, deck=deck)
     x0 = 150.0
@@ -515,7 +433,7 @@ def container_phantom(
     return Phantom("cargo", tuple(b.solids), length, obj, tuple(b.threats))
 
 
-def _threats(b: _Builder, rng: np.random.Generator, goods: Sequence[Box], kinds: Sequence[str] | None) -> None:
+def _threats(b: PhantomBuilder, rng: np.random.Generator, goods: Sequence[Box], kinds: Sequence[str] | None) -> None:
     if kinds is None:
         kinds = [str(k) for k in rng.choice(_CARGO_THREATS, size=int(rng.integers(1, 3)), replace=False)]
     unknown = sorted(set(kinds) - set(_CARGO_THREATS))
@@ -538,7 +456,7 @@ def _plate(rng: np.random.Generator) -> str:
 # Truck
 
 
-def _tractor(b: _Builder) -> None:
+def _tractor(b: PhantomBuilder) -> None:
     """A two-axle tractor unit: cab, engine, gearbox, chassis, fuel tank, batteries, fifth wheel."""
     b.add(*box_shell("steel", 1.0, Box("steel", 1.0, (0.0, 2300.0), (-1240.0, 1240.0), (1150.0, 3900.0)), 1.5))
     b.add(Box("glass", 1.0, (40.0, 46.0), (-1150.0, 1150.0), (2500.0, 3400.0)))  # windscreen
@@ -579,7 +497,7 @@ def _tractor(b: _Builder) -> None:
     _axle(b, 6050.0, tyre_radius=530.0, half_track=1250.0, dual=True)
 
 
-def _curtain_trailer(b: _Builder, *, x0: float, length: float, deck: float) -> None:
+def _curtain_trailer(b: PhantomBuilder, *, x0: float, length: float, deck: float) -> None:
     """A curtain-side semi-trailer: I-beam chassis, cross members, wooden floor, posts, roof rails, curtains."""
     x1, h = x0 + length, 1240.0
     for yc in (-500.0, 500.0):
@@ -621,7 +539,7 @@ def truck_phantom(
     Parameters are those of :func:`container_phantom` (``x`` of cargo from the trailer's front).
     """
     rng = rng if rng is not None else np.random.default_rng(0)
-    b = _Builder()
+    b = PhantomBuilder()
     _tractor(b)
     x0, length, deck = 4600.0, 13600.0, 1300.0
     _curtain_trailer(b, x0=x0, length=length, deck=deck)
@@ -632,141 +550,6 @@ def truck_phantom(
         ObjectType.VEHICLE, licence_plate=_plate(rng), description="tractor with curtain-side trailer"
     )
     return Phantom("truck", tuple(b.solids), x0 + length + 100, obj, tuple(b.threats), margin_mm=800.0)
-
-
-# --------------------------------------------------------------------------------------------
-# Suitcase
-
-
-_BAG_THREATS = ("knife", "handgun", "explosive")
-
-
-def _pistol(b: _Builder, x: float, y: float, z: float, turn: float) -> None:
-    """A handgun lying flat: steel slide and barrel, polymer frame and grip, steel magazine with brass cartridges."""
-    rotation = np.array([[math.cos(turn), -math.sin(turn)], [math.sin(turn), math.cos(turn)]])
-
-    def place(outline: list[tuple[float, float]]) -> np.ndarray:
-        return np.array(outline, dtype=float) @ rotation.T + np.array([x, y])
-
-    slide = place([(0, 0), (190, 0), (190, 30), (0, 30)])
-    grip = place([(20, 30), (70, 30), (58, 135), (18, 138)])
-    magazine = place([(32, 32), (60, 32), (50, 128), (26, 130)])
-    solids: list[Solid] = [
-        Prism("steel", 0.9, axis="z", extent=(z, z + 28), rings=(slide,)),
-        Prism("polyethylene", 1.0, axis="z", extent=(z, z + 30), rings=(grip,)),
-        Prism("steel", 0.25, axis="z", extent=(z + 5, z + 25), rings=(magazine,)),
-    ]
-    for k in range(4):
-        cx, cy = np.array([48.0 - 3 * k, 45.0 + 20 * k]) @ rotation.T + np.array([x, y])
-        solids.append(cylinder("copper", 0.9, axis="z", centre=(cx, cy), radius=4.5, extent=(z + 6, z + 24)))
-    b.threat(solids, "PI", "handgun with loaded magazine")
-
-
-def _knife(b: _Builder, x: float, y: float, z: float) -> None:
-    blade = np.array([(0, 0), (200, 8), (210, 20), (200, 32), (0, 30)], dtype=float) + np.array([x, y])
-    b.threat(
-        [
-            Prism("steel", 1.0, axis="z", extent=(z, z + 2.5), rings=(blade,)),
-            Box("polyethylene", 1.0, (x - 120, x), (y + 2, y + 28), (z - 6, z + 9)),
-        ],
-        "PI",
-        "knife, 200 mm blade",
-    )
-
-
-def _explosive(b: _Builder, x: float, y: float, z: float) -> None:
-    b.threat(
-        [
-            Box("tnt", 1.0, (x, x + 160), (y, y + 95), (z, z + 38)),
-            cylinder("copper", 1.0, axis="x", centre=(y + 47, z + 19), radius=3.5, extent=(x + 160, x + 205)),
-            Box("steel", 0.35, (x + 215, x + 265), (y + 30, y + 56), (z + 5, z + 22)),  # 9 V battery
-            cylinder("copper", 1.0, axis="x", centre=(y + 40, z + 30), radius=0.6, extent=(x + 200, x + 220)),
-        ],
-        "EXPLOSIVE",
-        "explosive block with detonator and battery",
-    )
-
-
-def suitcase_phantom(rng: np.random.Generator | None = None, *, threats: Sequence[str] | None = None) -> Phantom:
-    """A hard-shell suitcase lying on the belt, packed with clothes, shoes, toiletries, a laptop and threats.
-
-    ``threats`` are among ``"knife"``, ``"handgun"``, ``"explosive"`` (one or two at random when ``None``).
-    The laptop is marked too, as category LAPTOP with assessment NO_THREAT.
-    """
-    rng = rng if rng is not None else np.random.default_rng(0)
-    b = _Builder()
-    length, width, height = 720.0, 460.0, 260.0
-    h = width / 2
-    z0 = 30.0  # on its wheels and feet
-    b.add(*box_shell("polycarbonate", 1.0, Box("polycarbonate", 1.0, (0.0, length), (-h, h), (z0, z0 + height)), 3.0))
-    for side in (-1, 1):  # aluminium frame round the opening, at mid height
-        b.add(Box("aluminium", 0.5, (0.0, length), (side * h - 12, side * h + 12), (z0 + 120, z0 + 140)))
-    for yc in (-90.0, 90.0):  # telescopic handle tubes along the back
-        b.add(
-            cylinder(
-                "aluminium", 1.0, axis="x", centre=(yc, z0 + 12), radius=11.0, inner_radius=10.0, extent=(20.0, 680.0)
-            )
-        )
-    for xc in (40.0, length - 40):
-        for yc in (-h + 40, h - 40):
-            b.add(cylinder("rubber", 1.0, axis="y", centre=(xc, 25.0), radius=25.0, extent=(yc - 12, yc + 12)))
-            b.add(cylinder("steel", 1.0, axis="y", centre=(xc, 25.0), radius=3.0, extent=(yc - 20, yc + 20)))
-    # Contents.
-    b.add(Box("cellulose", 0.14, (15.0, 705.0), (-h + 15, h - 15), (z0 + 5, z0 + 170)))  # clothes
-    b.add(Box("cellulose", 0.1, (15.0, 705.0), (-h + 15, h - 15), (z0 + 170, z0 + 250)))
-    for k in range(2):  # shoes: rubber soles and leather uppers
-        xs = 30.0 + k * 140
-        b.add(Box("rubber", 0.7, (xs, xs + 110), (-h + 20, -h + 300), (z0 + 8, z0 + 30)))
-        b.add(Box("polyethylene", 0.2, (xs, xs + 110), (-h + 20, -h + 300), (z0 + 30, z0 + 110)))
-    for k in range(3):  # toiletries: bottles of liquid
-        b.add(cylinder("water", 1.0, axis="x", centre=(60.0 + 45 * k, z0 + 60), radius=30.0, extent=(420.0, 600.0)))
-        b.add(
-            cylinder(
-                "polyethylene",
-                1.0,
-                axis="x",
-                centre=(60.0 + 45 * k, z0 + 60),
-                radius=31.0,
-                inner_radius=30.0,
-                extent=(418.0, 602.0),
-            )
-        )
-    b.add(Ellipsoid("water", 0.9, (560.0, -120.0, z0 + 200), (60.0, 40.0, 30.0)))
-    b.add(Box("paper", 0.9, (300.0, 530.0), (-60.0, 100.0), (z0 + 200, z0 + 230)))  # a book
-    for k in range(5):  # coins
-        b.add(
-            cylinder(
-                "copper", 1.0, axis="z", centre=(620.0 + 12 * k, 150.0 - 9 * k), radius=11.0, extent=(z0 + 8, z0 + 10)
-            )
-        )
-    b.add(Box("copper", 0.3, (480.0, 560.0), (120.0, 180.0), (z0 + 10, z0 + 40)))  # charger
-    # Laptop: aluminium case, circuit board, battery.
-    lx, ly, lz = 350.0, -200.0, z0 + 175
-    laptop = [
-        *box_shell("aluminium", 1.0, Box("aluminium", 1.0, (lx, lx + 330), (ly, ly + 230), (lz, lz + 18)), 1.2),
-        Box("glass", 0.3, (lx + 20, lx + 310), (ly + 20, ly + 210), (lz + 3, lz + 5)),
-        Box("copper", 0.25, (lx + 30, lx + 300), (ly + 140, ly + 210), (lz + 5, lz + 13)),
-        Box("aluminium", 0.3, (lx + 30, lx + 300), (ly + 140, ly + 210), (lz + 5, lz + 13)),
-    ]
-    b.threat(laptop, "LAPTOP", "laptop computer", assessment="NO_THREAT")
-    if threats is None:
-        threats = [str(k) for k in rng.choice(_BAG_THREATS, size=int(rng.integers(1, 3)), replace=False)]
-    unknown = sorted(set(threats) - set(_BAG_THREATS))
-    if unknown:
-        raise ValidationError(f"unknown threat kinds {unknown}; known: {', '.join(_BAG_THREATS)}")
-    for kind in threats:
-        x, y = rng.uniform(60, 380), rng.uniform(-h + 60, h - 170)
-        z = rng.uniform(z0 + 40, z0 + 150)
-        if kind == "knife":
-            _knife(b, x + 120, y, z)
-        elif kind == "handgun":
-            _pistol(b, x, y, z, turn=float(rng.uniform(-0.4, 0.4)))
-        else:
-            _explosive(b, x, y, z)
-    obj = InspectedObject(
-        ObjectType.BAGGAGE, identifier=f"BAG{int(rng.integers(0, 10**6)):06d}", description="suitcase"
-    )
-    return Phantom("suitcase", tuple(b.solids), length, obj, tuple(b.threats), margin_mm=240.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -788,7 +571,7 @@ def steps_phantom(source: SourceKind | str = SourceKind.LINAC, *, steps: int = 8
     linac = source is SourceKind.LINAC
     low, high = (5.0, 300.0) if linac else (0.2, 20.0)
     step_length, band, gap = (500.0, 700.0, 300.0) if linac else (70.0, 110.0, 40.0)
-    b = _Builder()
+    b = PhantomBuilder()
     for row, name in enumerate(STEP_MATERIALS):
         density = MATERIALS[name].density_g_cm3
         z0 = gap + row * (band + gap)

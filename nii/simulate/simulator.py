@@ -35,23 +35,14 @@ from nii.io import atomic_output
 from nii.kernels.raster import dominant_material
 from nii.kernels.spectral import polychromatic_transmission
 from nii.limits import check_image_size
-from nii.model import (
-    Box,
-    CalibrationState,
-    Geometry,
-    ProcessingStep,
-    Provenance,
-    Scan,
-    Scanner,
-    Site,
-    Threat,
-    ThreatOrigin,
-    View,
-)
-from nii.physics import SCANNERS, Material, ScannerModel, effective_z, mass_attenuation
+from nii.materials import Material, effective_z, mass_attenuation
+from nii.model import Box, CalibrationState, Geometry, Scan, Scanner, Site, Threat, ThreatOrigin, View
+from nii.physics import SCANNERS, ScannerModel
 from nii.progress import progress
+from nii.provenance import ProcessingStep, Provenance
+from nii.simulate.assembly import Phantom
 from nii.simulate.detector import draw_dead_elements, draw_elements, draw_intensity, expose
-from nii.simulate.phantoms import SCENARIOS, Phantom
+from nii.simulate.phantoms import SCENARIOS
 from nii.simulate.solids import Grid
 
 __all__ = ["REFERENCE_LINES", "TILE_LINES", "WORKERS", "Projection", "Truth", "ViewTruth", "project", "simulate"]

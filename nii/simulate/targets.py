@@ -41,7 +41,7 @@ import numpy as np
 
 from nii.errors import ValidationError
 from nii.model import Geometry, InspectedObject, ObjectType, SourceKind
-from nii.simulate.phantoms import Phantom
+from nii.simulate.assembly import Phantom
 from nii.simulate.solids import Box, Prism, Solid
 
 __all__ = [

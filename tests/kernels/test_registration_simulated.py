@@ -122,8 +122,9 @@ def test_starved_pixels_are_left_out_and_a_runaway_is_nan_with_a_reason(repeated
 def test_align_step_puts_low_on_high_and_warns_naming_the_file_when_it_cannot(repeated_scans, caplog):
     import logging
 
-    from nii.model import CalibrationState, Provenance, Scan, View
+    from nii.model import CalibrationState, Scan, View
     from nii.pipeline import Recipe, convert_scan
+    from nii.provenance import Provenance
 
     high, low = repeated_scans[0]
 

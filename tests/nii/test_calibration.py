@@ -14,7 +14,8 @@ import pytest
 from nii.calibration import SteelEquivalentCurve, ZeffTable
 from nii.errors import ValidationError
 from nii.kernels import Calibration, MaterialClass, calibrated_attenuation
-from nii.physics import MATERIALS, SCANNERS, ScannerModel, transmission
+from nii.materials import MATERIALS
+from nii.physics import SCANNERS, ScannerModel, transmission
 
 BLOCK = 24  # rows and lines per block
 

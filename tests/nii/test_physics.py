@@ -6,21 +6,16 @@ import pytest
 
 from nii.errors import ValidationError
 from nii.kernels.spectral import polychromatic_transmission_numpy
+from nii.materials import DETECTORS, MATERIALS, Material, effective_z, load_xcom, mass_attenuation
 from nii.physics import (
-    DETECTORS,
-    MATERIALS,
     SCANNERS,
-    Material,
     Spectrum,
     compton_energy_transfer,
     deposited_fraction,
     detected,
-    effective_z,
     filtered,
     layered_transmission,
     linac_spectrum,
-    load_xcom,
-    mass_attenuation,
     transmission,
     tube_spectrum,
 )

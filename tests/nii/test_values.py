@@ -1,11 +1,16 @@
 """One reading of channels, whatever they hold: raw counts, transmission or attenuation, float or 16-bit codes."""
 
+import gc
+import weakref
+
 import numpy as np
 
+import nii.values
 from nii.kernels import QUANTIZATION
+from nii.model import Geometry, View
 from nii.pipeline import Recipe, convert_scan
 from nii.simulate.simulator import simulate
-from nii.values import attenuation_of
+from nii.values import attenuation_of, calibration_and_air_of, open_beam_calibration
 
 
 def test_attenuation_of_agrees_across_representations():
@@ -24,3 +29,35 @@ def test_attenuation_of_agrees_across_representations():
             rtol=0.02 if lossy else 0,
             atol=0.05 if lossy else tolerance,
         )
+
+
+def own_air_counts(rows: int = 40, lines: int = 120) -> np.ndarray:
+    """Raw counts with no references: open beam before, after and above a block of steel."""
+    counts = np.full((rows, lines), 42000, np.uint16)
+    counts[8:, 30:90] = 3000
+    return counts
+
+
+def test_open_beam_is_found_once_per_channel_array_and_again_for_a_new_one(monkeypatch):
+    searches = []
+    real_find_air = nii.values.find_air
+    monkeypatch.setattr(nii.values, "find_air", lambda raw: searches.append(raw.shape) or real_find_air(raw))
+    counts = own_air_counts()
+    view = View("side", {"high": counts}, Geometry(5.0, 5.0))
+    first = attenuation_of(view, "high")
+    np.testing.assert_array_equal(attenuation_of(view, "high"), first)
+    assert calibration_and_air_of(view, "high")[1] is not None and len(searches) == 1
+    view.channels["high"] = own_air_counts(lines=150)  # another array: searched again
+    assert attenuation_of(view, "high").shape == (40, 150) and len(searches) == 2
+    view.air["high"] = np.full((40, 4), 42000.0)  # references win over the open beam
+    view.dark["high"] = np.zeros(40)
+    assert calibration_and_air_of(view, "high")[1] is None and len(searches) == 2
+
+
+def test_a_remembered_calibration_goes_with_its_array():
+    counts = own_air_counts()
+    calibration, _ = open_beam_calibration(counts)
+    alive = weakref.ref(calibration)
+    del counts, calibration
+    gc.collect()
+    assert alive() is None

@@ -42,7 +42,7 @@ def test_a_report_alone_is_a_scan_of_references():
         VolumeThreat(Box3D(0, 0, 0, 1, 1, 1))
     with pytest.raises(ValidationError, match="not both"):
         VolumeThreat(Box3D(0, 0, 0, 1, 1, 1), volume="ct", references=(reference,))
-    with pytest.raises(ValidationError, match="is not a UID"):
+    with pytest.raises(ValidationError, match="is not a valid UID"):
         ImageReference(DX_CLASS, "not-a-uid")
     with pytest.raises(ValidationError, match="at least one view or one volume, or references"):
         Scan([], MOMENT, volume_threats=[threat])

@@ -8,8 +8,10 @@ import pytest
 from PIL import Image
 
 import nii
+import nii.values
 from nii.cli import main
 from nii.formats.archive import write_archive
+from nii.model import View
 from nii.render import Picture, Renderer, RenderOptions, render
 from nii.render.export import picture_metadata
 from nii.render.quantities import cell_edges
@@ -220,3 +222,28 @@ def test_mode_shorthands_of_the_readme(cargo, tmp_path):
     assert read_pixels(tmp_path / "c.png").dtype == np.uint16
     assert main(["export", source, "--mode", "window", "--out", str(tmp_path / "d.png")]) == 0
     np.testing.assert_array_equal(read_pixels(tmp_path / "d.png"), render(scan).image[:, :, 0])
+
+
+def test_a_raw_export_without_references_finds_its_open_beam_once_per_channel(tmp_path, monkeypatch):
+    scan, _ = simulate("truck", seed=5, scale=0.1)
+    view = scan.views[0]
+    counts = {  # what a vendor without calibration lines exports: dark-subtracted counts, no references
+        name: np.clip(view.channels[name] - view.dark[name].mean(axis=1)[:, None], 0, None).astype(np.uint16)
+        for name in ("high", "low")
+    }
+    nii.write(scan.with_views([View(view.name, counts, view.geometry)]), tmp_path / "vendor.npz")
+    searches = []
+    real_find_air = nii.values.find_air
+    monkeypatch.setattr(nii.values, "find_air", lambda raw: searches.append(raw.shape) or real_find_air(raw))
+    out = tmp_path / "vendor.png"
+    assert main(["export", str(tmp_path / "vendor.npz"), "--out", str(out), "--legend"]) == 0
+    assert searches == [view.shape]  # choosing attenuation, computing it and the object mask share one search
+    searches.clear()
+    material = ["--display", "material", "--scanner", "linac-6/4", "--out", str(tmp_path / "material.png")]
+    assert main(["export", str(tmp_path / "vendor.npz"), *material]) == 0
+    assert searches == [view.shape, view.shape]  # high and low, once each
+    nii.write(scan, tmp_path / "references.npz")
+    reference_picture = tmp_path / "references.png"
+    assert main(["export", str(tmp_path / "references.npz"), "--out", str(reference_picture), "--legend"]) == 0
+    difference = np.abs(read_pixels(out).astype(int) - read_pixels(reference_picture).astype(int))
+    assert np.quantile(difference, 0.99) <= 4  # the scan's own open beam calibrates as its reference lines do

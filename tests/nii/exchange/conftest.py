@@ -162,20 +162,39 @@ def _pem(path: Path, certificate: x509.Certificate) -> Path:
     return path
 
 
+def flip_pixel(path: Path) -> None:
+    """Alter one bit of a DICOM file's pixel data (to show a signature no longer holds)."""
+    dataset = pydicom.dcmread(path)
+    pixels = bytearray(dataset.PixelData)
+    pixels[len(pixels) // 2] ^= 0x01
+    dataset.PixelData = bytes(pixels)
+    dataset.save_as(path, enforce_file_format=True)
+
+
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A customs CA, a signer it issued (certificate + key), and an unrelated CA."""
+    """A customs CA, a signer it issued (certificate + key), an unrelated CA, and a stranger: a signer with a
+    certificate of its own making (certificate + key)."""
     root = tmp_path_factory.mktemp("pki")
-    ca_key, signer_key, other_key = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(3))
-    key_path = root / "signer.key"
-    key_path.write_bytes(
-        signer_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-        )
+    ca_key, signer_key, other_key, stranger_key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(4)
     )
+
+    def key(path: Path, private: rsa.RSAPrivateKey) -> Path:
+        path.write_bytes(
+            private.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+            )
+        )
+        return path
+
     return {
         "ca": _pem(root / "ca.pem", _certificate("Test Customs CA", ca_key, "Test Customs CA", ca_key, True)),
         "cert": _pem(root / "signer.pem", _certificate("Officer Signer", signer_key, "Test Customs CA", ca_key, False)),
-        "key": key_path,
+        "key": key(root / "signer.key", signer_key),
         "other ca": _pem(root / "other.pem", _certificate("Other CA", other_key, "Other CA", other_key, True)),
+        "stranger cert": _pem(
+            root / "stranger.pem", _certificate("Stranger", stranger_key, "Stranger", stranger_key, False)
+        ),
+        "stranger key": key(root / "stranger.key", stranger_key),
     }

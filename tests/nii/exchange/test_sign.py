@@ -11,7 +11,7 @@ import pytest
 import nii
 from nii.cli import main
 from tests.formats.dicos.tools import require_program, run
-from tests.nii.exchange.conftest import CREATED
+from tests.nii.exchange.conftest import CREATED, flip_pixel
 
 
 @pytest.fixture
@@ -31,14 +31,6 @@ def scans(planted: Path, tmp_path: Path) -> Path:
 def _dcmsign_verify(path: Path, pki: dict[str, Path]) -> int:
     result = run(require_program("dcmsign"), "--verify", "+rg", "+cf", pki["ca"], path)
     return result.returncode
-
-
-def _flip_pixel(path: Path) -> None:
-    dataset = pydicom.dcmread(path)
-    pixels = bytearray(dataset.PixelData)
-    pixels[len(pixels) // 2] ^= 0x01
-    dataset.PixelData = bytes(pixels)
-    dataset.save_as(path, enforce_file_format=True)
 
 
 def _change_identifier(path: Path) -> None:
@@ -76,12 +68,12 @@ def test_dcmsign_signs_nii_verifies(scans: Path, pki: dict[str, Path], capsys: p
     assert capsys.readouterr().out.count("OK: signed by CN=Officer Signer") == 3
 
 
-@pytest.mark.parametrize("alter", [_flip_pixel, _change_identifier])
+@pytest.mark.parametrize("alter", [flip_pixel, _change_identifier])
 @pytest.mark.parametrize("signer", ["nii", "dcmsign"])
 def test_alteration_fails_in_both_tools(
     scans: Path, pki: dict[str, Path], signer: str, alter: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = scans / ("jpeg/dx-side-low.dcs" if alter is _flip_pixel else "plain/dx-side-low.dcs")
+    path = scans / ("jpeg/dx-side-low.dcs" if alter is flip_pixel else "plain/dx-side-low.dcs")
     if signer == "nii":
         assert main(["sign", str(path), "--cert", str(pki["cert"]), "--key", str(pki["key"])]) == 0
     else:

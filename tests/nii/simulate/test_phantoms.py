@@ -4,15 +4,9 @@ import pytest
 from nii.errors import ValidationError
 from nii.model import ObjectType, container_check_digit
 from nii.physics import SCANNERS
-from nii.simulate.phantoms import (
-    SCENARIOS,
-    CargoBlock,
-    Phantom,
-    container_phantom,
-    steps_phantom,
-    suitcase_phantom,
-    truck_phantom,
-)
+from nii.simulate.assembly import Phantom
+from nii.simulate.baggage import suitcase_phantom
+from nii.simulate.phantoms import SCENARIOS, CargoBlock, container_phantom, steps_phantom, truck_phantom
 from nii.simulate.solids import Box
 
 

@@ -4,8 +4,9 @@ import pytest
 import nii
 import nii.simulate.simulator as simulator
 from nii.errors import ValidationError
+from nii.materials import MATERIALS
 from nii.model import CalibrationState, SourceKind, ThreatOrigin
-from nii.physics import MATERIALS, transmission
+from nii.physics import transmission
 from nii.simulate import SCANNERS, Phantom, Truth, simulate
 from nii.simulate.phantoms import STEP_MATERIALS, container_phantom
 from nii.simulate.solids import Box
