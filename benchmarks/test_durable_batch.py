@@ -23,7 +23,7 @@ import pytest
 from benchmarks import benchmarking
 from nii.batch import Journal
 from nii.bench import RECIPE
-from nii.bench_durable import BATCH_SCANS, batch_seconds, make_batch, time_durable_batch
+from nii.bench_durable import BATCH_SCANS, make_batch, time_batch, time_durable_batch
 from nii.io import staged_path
 from nii.pipeline import read_report
 
@@ -73,8 +73,8 @@ def test_durable_batch_against_the_disk(benchmark, workload, tmp_path, monkeypat
     with monkeypatch.context() as patch:  # this process's calls: the group commit's, not the workers'
         patch.setattr(os, "fsync", fsync)
         patch.setattr(os, "replace", replace)
-        batch_seconds(inputs, tmp_path / "durable", durable, keep=True)
-    batch_seconds(inputs, tmp_path / "plain", plain, keep=True)
+        time_batch(inputs, tmp_path / "durable", durable, keep=True)
+    time_batch(inputs, tmp_path / "plain", plain, keep=True)
     durable_rows, plain_rows = (read_report(tmp_path / f"{name}.json") for name in ("durable", "plain"))
     assert [(r.status, r.checksum) for r in durable_rows] == [(r.status, r.checksum) for r in plain_rows]
     assert all(r.status == "ok" for r in durable_rows)

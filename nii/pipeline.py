@@ -36,7 +36,7 @@ import os
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
@@ -424,6 +424,7 @@ def convert(
     scheduler: str | None = None,
     resume: bool = False,
     report: str | os.PathLike[str] | None = None,
+    on_report: Callable[[JobResult], Any] | None = None,
 ) -> list[JobResult]:
     """Convert every input; return one result per input, in input order.
 
@@ -444,6 +445,9 @@ def convert(
         Skip inputs whose output exists and matches the checksum in ``report``.
     report
         Where to write the report (``.json`` or ``.csv``); also read when resuming.
+    on_report
+        Called with each input's result as it is reported (with ``recipe.durable``: once its output is on
+        disk), from the thread that reports it.
     """
     recipe = recipe or Recipe()
     get_format(recipe.format_name)  # fail before any work when the writer is missing
@@ -483,6 +487,8 @@ def convert(
                 results[index] = result = JobResult(**row)
                 if result.status == "failed":
                     log.info("failed: %s", result.error)  # the caller reports failures, once
+                if on_report is not None:
+                    on_report(result)
 
         try:
             with GroupCommit(journal, out, on_commit=record, durable=recipe.durable) as commit:
