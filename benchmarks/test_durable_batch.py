@@ -6,7 +6,7 @@ fsync, timed in turn (goals: baggage ≥ 80 %, cargo ≥ 90 % of the disk's rate
 smoke mode too, one durable batch is checked: its outputs equal the plain batch's (the reports'
 checksums, file by file), and the batch's process made each output durable in order (every file of
 its staged output flushed, then the rename, then its folder flushed, then the journal flushed)
-before it journaled the output.
+before it journaled the output, and flushed the report before removing the journal.
 
 Run for real with ``python -m pytest benchmarks/test_durable_batch.py --benchmark-enable -s``.
 """
@@ -82,6 +82,9 @@ def test_durable_batch_against_the_disk(benchmark, workload, tmp_path, monkeypat
     assert not Path(journal).exists()  # replaced by the report at the end
     rows = [dataclasses.asdict(r) for r in durable_rows]
     assert durable_order_problems(events, rows, journal) == []
+    # The report too is on disk (flushed, renamed, its folder flushed) before the journal is removed.
+    [renamed] = [i for i, event in enumerate(events) if event == ("rename", str(tmp_path / "durable.json"))]
+    assert events[renamed - 1][0] == "fsync" and events[renamed + 1] == ("fsync", str(tmp_path))
     assert Journal.read(journal) == []
 
     def measure() -> object:

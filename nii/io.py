@@ -111,8 +111,10 @@ def put_in_place(temporary: str | os.PathLike[str], target: str | os.PathLike[st
         os.replace(temporary, target)
 
 
-def write_table(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], *, fields: Sequence[str]) -> None:
-    """Write report rows as JSON (``.json``) or CSV (anything else), atomically.
+def write_table(
+    rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], *, fields: Sequence[str], fsync: bool = False
+) -> None:
+    """Write report rows as JSON (``.json``) or CSV (anything else), atomically (``fsync``: durably too).
 
     >>> import tempfile, pathlib
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "report.csv"
@@ -121,7 +123,7 @@ def write_table(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
     ['path,status', 'a.dcs,stored']
     """
     path = Path(path)
-    with atomic_output(path) as temporary:
+    with atomic_output(path, fsync=fsync) as temporary:
         if path.suffix.lower() == ".json":
             temporary.write_text(json.dumps(list(rows), indent=1))
         else:

@@ -501,7 +501,7 @@ def convert(
             # The report is written even when interrupted; after a kill, the journal stands in for it.
             ordered = [results[i] for i in sorted(results)]
             if report is not None and journal is not None:
-                write_report(ordered, report)
+                write_report(ordered, report, fsync=recipe.durable)  # on disk before its journal goes
                 journal.close()
                 journal.path.unlink(missing_ok=True)
     return ordered
@@ -636,11 +636,11 @@ def _result_from_row(row: Mapping[str, Any]) -> JobResult:
     return JobResult(**{**row, "bytes": int(row["bytes"]), "seconds": float(row["seconds"])})
 
 
-def write_report(results: Iterable[JobResult], path: str | os.PathLike[str]) -> None:
-    """Write the report as JSON (``.json``) or CSV (anything else), atomically."""
+def write_report(results: Iterable[JobResult], path: str | os.PathLike[str], *, fsync: bool = False) -> None:
+    """Write the report as JSON (``.json``) or CSV (anything else), atomically (``fsync``: durably too)."""
     from nii.io import write_table
 
-    write_table([asdict(r) for r in results], path, fields=REPORT_FIELDS)
+    write_table([asdict(r) for r in results], path, fields=REPORT_FIELDS, fsync=fsync)
 
 
 def read_report(path: str | os.PathLike[str] | None) -> list[JobResult]:
