@@ -465,22 +465,12 @@ def convert(
             log.info("%s: left by an interrupted run, removed", leftover)
         jobs = plan(inputs, out, recipe)
         previous = _previous_results(report) if resume and report is not None else {}
-        results: dict[int, JobResult] = {}
-        pending: list[tuple[int, Job]] = []
-        for index, job in enumerate(jobs):
-            done = _resumable(job, previous) if resume else None
-            if job.skip:
-                results[index] = JobResult(str(job.input), "", "skipped", job.skip)
-            elif done is not None:
-                results[index] = done
-            else:
-                pending.append((index, job))
+        results, pending = _split_jobs(jobs, previous, resume=resume)
         journal = (
             Journal(journal_path(report), [asdict(r) for r in results.values()], durable=recipe.durable)
             if report is not None
             else None
         )
-        runner = _run_dask if engine is Engine.DASK else _run_local
 
         def record(group: list[tuple[int, dict[str, Any]]]) -> None:
             for index, row in group:
@@ -492,11 +482,7 @@ def convert(
 
         try:
             with GroupCommit(journal, out, on_commit=record, durable=recipe.durable) as commit:
-                for index, result in progress(
-                    runner(pending, recipe, workers, scheduler), total=len(pending), desc="convert", unit="scan"
-                ):
-                    staged = staged_path(result.output) if recipe.durable and result.status == "ok" else None
-                    commit.add(index, asdict(result), staged, Path(result.output), result.bytes)
+                _run_jobs(pending, recipe, workers, engine, scheduler, commit)
         finally:
             # The report is written even when interrupted; after a kill, the journal stands in for it.
             ordered = [results[i] for i in sorted(results)]
@@ -505,6 +491,41 @@ def convert(
                 journal.close()
                 journal.path.unlink(missing_ok=True)
     return ordered
+
+
+def _split_jobs(
+    jobs: Sequence[Job], previous: Mapping[str, JobResult], *, resume: bool
+) -> tuple[dict[int, JobResult], list[tuple[int, Job]]]:
+    """The results known before running (files to skip, outputs a resumed batch verified) by job index,
+    and the jobs to run with their indices."""
+    results: dict[int, JobResult] = {}
+    pending: list[tuple[int, Job]] = []
+    for index, job in enumerate(jobs):
+        done = _resumable(job, previous) if resume else None
+        if job.skip:
+            results[index] = JobResult(str(job.input), "", "skipped", job.skip)
+        elif done is not None:
+            results[index] = done
+        else:
+            pending.append((index, job))
+    return results, pending
+
+
+def _run_jobs(
+    pending: Sequence[tuple[int, Job]],
+    recipe: Recipe,
+    workers: int,
+    engine: Engine,
+    scheduler: str | None,
+    commit: GroupCommit,
+) -> None:
+    """Run the jobs, handing each result to ``commit`` (with its output's staged name when the recipe is durable)."""
+    runner = _run_dask if engine is Engine.DASK else _run_local
+    for index, result in progress(
+        runner(pending, recipe, workers, scheduler), total=len(pending), desc="convert", unit="scan"
+    ):
+        staged = staged_path(result.output) if recipe.durable and result.status == "ok" else None
+        commit.add(index, asdict(result), staged, Path(result.output), result.bytes)
 
 
 def _previous_results(report: str | os.PathLike[str]) -> dict[str, JobResult]:
