@@ -14,21 +14,23 @@ def benchmarking(config: pytest.Config) -> bool:
     return bool(config.getoption("benchmark_enable") or not config.getoption("benchmark_disable"))
 
 
+def timed(function: Callable[[], Any]) -> Callable[[], float]:
+    """``function`` made to return the seconds it took."""
+
+    def run() -> float:
+        start = time.perf_counter()
+        function()
+        return time.perf_counter() - start
+
+    return run
+
+
 def alternate(
     baseline: Callable[[], Any], candidate: Callable[[], Any], rounds: int, *, min_seconds: float = 0
 ) -> float:
     """Best baseline time over best candidate time, the two timed in turn (:func:`nii.bench.best_in_turn`:
     ``rounds`` rounds, more until ``min_seconds`` have passed), so that the load of a shared machine slows
     both alike."""
-
-    def timed(function: Callable[[], Any]) -> Callable[[], float]:
-        def run() -> float:
-            start = time.perf_counter()
-            function()
-            return time.perf_counter() - start
-
-        return run
-
     baseline_seconds, candidate_seconds = best_in_turn(
         [timed(baseline), timed(candidate)], rounds, min_seconds=min_seconds
     )

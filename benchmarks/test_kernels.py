@@ -2,29 +2,44 @@
 
 Run for real with ``python -m pytest benchmarks --benchmark-enable -s``: each test prints the ratios to
 its baselines and stores them in the benchmark's ``extra_info``. Under ``--benchmark-disable`` (the
-default) they run once on small frames as smoke tests. Timings are the best of several rounds, the
-kernel and its baselines interleaved so that a busy machine slows them alike.
+default) they run once on small frames as smoke tests, which check that the kernel and its baseline give
+the same result. Timings are the best of several rounds, the kernel and its baselines interleaved so that
+a busy machine slows them alike; ratios come with their spread over the rounds (least, median, largest)
+and a warning when other processes took the CPUs meanwhile.
+
+* ``test_fused_calibration_against_a_frame_copy``: :func:`nii.kernels.calibrated_attenuation` against
+  ``np.copyto`` of the same frame into a preallocated output of the output dtype, the memory-bound floor
+  (goal, issue #21: at most 1.5 times the copy's time).
+* ``test_fused_calibration_with_a_core_taken``: the same kernel while a busy loop holds one core, as nii
+  runs it (threads chosen by load), on all of numba's threads regardless, and on one thread (goal: no
+  slower than one thread).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 
+from benchmarks import timed
+from nii.bench import spread, times_in_turn, watch_machine
 from nii.kernels import (
     Calibration,
     MaterialTable,
     ZeffGrid,
+    _common,
     calibrated_attenuation,
     material_classes,
 )
+from nii.kernels.attenuation import calibrated_attenuation_reference
 from nii.kernels.dual_energy import material_classes_reference
 
 CARGO = (2048, 8192)
@@ -79,6 +94,100 @@ def _compare(benchmark, ours: Callable[[], object], baselines: dict[str, Callabl
     benchmark.extra_info["seconds"] = times
     print(f"\n{benchmark.name}: " + ", ".join(f"{n} / ours = {times[n] / times['ours']:.2f}" for n in baselines))
     benchmark.pedantic(ours, rounds=5, iterations=1)
+
+
+def _time_ratios(benchmark, ours: Callable[[], object], others: dict[str, Callable[[], object]], rounds: int) -> None:
+    """Time ``ours`` and the ``others`` in turn; record and print each ``ours / other`` time ratio: of the
+    best times, and its spread over the rounds (ratios of the times of one round)."""
+    with watch_machine() as load:
+        times = times_in_turn([timed(ours), *map(timed, others.values())], rounds, min_seconds=1.0)
+    lines = []
+    for name, other in zip(others, times[1:], strict=True):
+        per_round = [a / b for a, b in zip(times[0], other, strict=True)]
+        best = min(times[0]) / min(other)
+        benchmark.extra_info[f"ours / {name}"] = best
+        benchmark.extra_info[f"ours / {name} spread"] = spread(per_round)
+        low, median, high = spread(per_round)
+        lines.append(f"ours / {name} = {best:.2f} (rounds {low:.2f} / {median:.2f} / {high:.2f})")
+    benchmark.extra_info["seconds"] = {"ours": min(times[0])} | {
+        name: min(other) for name, other in zip(others, times[1:], strict=True)
+    }
+    benchmark.extra_info["machine"] = load.warning()
+    print(f"\n{benchmark.name}: " + "; ".join(lines) + (f"\n  {load.warning()}" if load.warning() else ""))
+
+
+def _assert_same_attenuation(out: np.ndarray, raw: np.ndarray, calibration: Calibration) -> None:
+    """The kernel's output equals the numpy reference's: the same codes, float32 within the documented
+    tolerance of the float64 logarithm."""
+    expected = calibrated_attenuation_reference(raw, calibration, dtype=out.dtype)
+    if out.dtype == np.uint16:
+        np.testing.assert_array_equal(out, expected)
+    else:
+        np.testing.assert_allclose(out, expected, rtol=3e-7, atol=1.2e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32], ids=["codes", "float32"])
+def test_fused_calibration_against_a_frame_copy(benchmark, dtype):
+    rows, lines = _shape(benchmark)
+    raw, calibrations, _ = _frames(rows, lines)
+    frame, calibration = raw[0], calibrations[0]
+    out = np.empty(frame.shape, dtype)
+    copied = np.empty(frame.shape, dtype)
+    calibrated_attenuation(frame, calibration, dtype=dtype, out=out)
+    _assert_same_attenuation(out, frame, calibration)
+    if not benchmark.disabled:
+        _time_ratios(
+            benchmark,
+            lambda: calibrated_attenuation(frame, calibration, dtype=dtype, out=out),
+            {"copy": lambda: np.copyto(copied, frame, casting="unsafe")},
+            20,
+        )
+    benchmark(calibrated_attenuation, frame, calibration, dtype=dtype, out=out)
+
+
+@pytest.fixture
+def core_taken() -> Iterator[None]:
+    """A busy loop pinned on the last core for the test's duration."""
+    cores = sorted(os.sched_getaffinity(0))
+    busy = subprocess.Popen(
+        [sys.executable, "-c", f"import os\nos.sched_setaffinity(0, {{{cores[-1]}}})\nwhile True: pass"]
+    )
+    time.sleep(0.2)
+    try:
+        yield
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+def test_fused_calibration_with_a_core_taken(benchmark, core_taken, monkeypatch):
+    rows, lines = _shape(benchmark)
+    raw, calibrations, _ = _frames(rows, lines)
+    frame, calibration = raw[0], calibrations[0]
+    out = np.empty(frame.shape, np.uint16)
+
+    def on_threads(count: int | None) -> Callable[[], object]:
+        def run() -> object:
+            if count is None:  # nii's choice
+                return calibrated_attenuation(frame, calibration, dtype=np.uint16, out=out)
+            with monkeypatch.context() as patch:
+                patch.setattr(_common, "threads_for", lambda pixels: count)
+                return calibrated_attenuation(frame, calibration, dtype=np.uint16, out=out)
+
+        return run
+
+    all_threads = numba.get_num_threads()
+    for count in (None, all_threads, 1):
+        on_threads(count)()
+        _assert_same_attenuation(out, frame, calibration)  # right with any number of threads
+    if not benchmark.disabled:
+        _time_ratios(
+            benchmark,
+            on_threads(None),
+            {f"{all_threads} threads": on_threads(all_threads), "1 thread": on_threads(1)},
+            20,
+        )
+    benchmark(on_threads(None))
 
 
 def test_dual_energy_classification_against_numpy(benchmark):

@@ -13,6 +13,7 @@ the archive instead of copying them.
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any, Literal
@@ -70,12 +71,24 @@ class NpzFormat(Format):
                 raise CorruptFileError(f"no readable {METADATA_ENTRY} ({error})", path=path) from error
             # One map of the whole file; each stored entry's array is a view of it.
             whole = np.memmap(path, dtype=np.uint8, mode="r") if mmap and path.stat().st_size else None
+            if whole is not None:
+                _read_ahead(path)
             arrays = {
                 info.filename.removesuffix(".npy"): _load_entry(path, archive, info, whole)
                 for info in archive.infolist()
                 if info.filename.endswith(".npy")
             }
         return scan_from_dict(metadata, arrays, path=path)
+
+
+def _read_ahead(path: Path) -> None:
+    """Ask the kernel to read the whole file ahead, asynchronously: a map of a file not in the page cache
+    is otherwise read in the small steps its page faults ask for (twice as slow as reading it)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_WILLNEED)
+    finally:
+        os.close(descriptor)
 
 
 def _entry(name: str) -> zipfile.ZipInfo:

@@ -14,6 +14,7 @@ The ``*_reference`` functions in the modules are the plain-numpy versions the te
 """
 
 import importlib
+import os
 import sys
 import types
 from typing import TYPE_CHECKING, Any
@@ -98,6 +99,12 @@ if TYPE_CHECKING:
 
     # --- end of registration and comparison ---
 
+
+# Numba's OpenMP threads wait for the next parallel loop by spinning (libgomp's default): on a machine
+# whose cores other processes share, that burns the CPU time the working thread and the others need
+# (measured: 16 ms of CPU instead of 9.5 for one fused calibration of a 2048 x 8192 frame). Read by
+# libgomp when numba starts its threads, on the first parallel kernel; a user's setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _HOMES = {
     name: module

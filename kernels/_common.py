@@ -1,8 +1,9 @@
-"""What the registration and comparison kernels share: option enums, checks at the boundary (raising
-:class:`ValidationError`) and how parallel kernels are called."""
+"""What the kernels share: option enums, checks at the boundary (raising :class:`ValidationError`) and how
+parallel kernels are called (on how many threads)."""
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -20,12 +21,49 @@ PARALLEL_PIXELS = 1 << 20
 saves, and much more on a busy machine, where a parallel loop waits for a thread that lost its core."""
 
 
+def free_cores(loadavg: str, cores: int) -> int:
+    """Cores no other thread is running on, from the text of ``/proc/loadavg`` (its fourth field,
+    ``running/total``, counts the threads running or ready to run now, the caller among them).
+
+    Examples
+    --------
+    >>> free_cores("0.50 0.40 0.30 1/120 4242", 2)  # only the caller runs
+    2
+    >>> free_cores("3.10 2.90 2.50 2/130 4242", 2)  # another process holds a core
+    1
+    """
+    running = int(loadavg.split()[3].split("/")[0])
+    return max(0, cores - max(running - 1, 0))
+
+
+def _free_cores() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        with open("/proc/loadavg") as file:
+            return free_cores(file.read(), cores)
+    except (OSError, IndexError, ValueError):  # not Linux: assume the cores are free
+        return cores
+
+
+def threads_for(pixels: int) -> int:
+    """Threads for a parallel kernel over ``pixels`` pixels: one for small work (see
+    :data:`PARALLEL_PIXELS`), else numba's threads, but no more than the cores other processes leave
+    free (at least one). A parallel loop split evenly over two threads, one of which shares its core with
+    another process, ends when the slow half does: no sooner than on one thread, and it takes a core
+    from the other process on top."""
+    allowed = numba.get_num_threads()
+    if pixels < PARALLEL_PIXELS or allowed == 1:
+        return 1
+    return max(1, min(allowed, _free_cores()))
+
+
 def run(kernel: Any, pixels: int, *args: Any) -> Any:
-    """Call a parallel kernel, on one thread when the work is small (see :data:`PARALLEL_PIXELS`)."""
-    if pixels >= PARALLEL_PIXELS:
-        return kernel(*args)
+    """Call a parallel kernel on :func:`threads_for` ``pixels`` threads."""
+    threads = threads_for(pixels)
     previous = numba.get_num_threads()
-    numba.set_num_threads(1)
+    if threads == previous:
+        return kernel(*args)
+    numba.set_num_threads(threads)
     try:
         return kernel(*args)
     finally:

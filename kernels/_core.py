@@ -25,9 +25,7 @@ __all__ = ["check_array", "fast_ln", "fast_ln_reference", "output_array"]
 
 _F32 = np.float32
 _LN2 = _F32(0.6931471805599453)
-_SQRT2 = _F32(1.4142135623730951)
 _ONE = _F32(1.0)
-_HALF = _F32(0.5)
 # ln m = 2 atanh(s) = 2 s + 2 s^3 / 3 + 2 s^5 / 5 + ...; |s| <= 0.1716, so the first term left out, 2 s^9 / 9,
 # is below 3e-8 (half a float32 ulp of ln m).
 _C7 = _F32(2.0 / 7.0)
@@ -35,24 +33,26 @@ _C5 = _F32(2.0 / 5.0)
 _C3 = _F32(2.0 / 3.0)
 _C1 = _F32(2.0)
 _MANTISSA = 0x007FFFFF
-_EXPONENT_ONE = 0x3F800000
+_LOWER_BOUND = 0x3F3504F4
+"""Bits of the float32 just above √½: mantissas from it up to √2 (float32) keep ln m within the series' range."""
 
 
 @intrinsic
 def _mantissa_exponent(typingctx: Any, value: Any) -> Any:
-    """Split a positive normal float32 into its mantissa in [1, 2) and its unbiased exponent (as float32).
+    """Split a positive normal float32 ``x = m · 2^e`` with ``m`` in (√½, √2] into ``m`` and ``e`` (as float32).
 
-    Written as LLVM IR so that every integer step stays 32 bits wide (numba would widen them to 64 bits
-    and halve the vector width).
+    Subtracting the bits of the lower bound before the split moves the mantissa's range without a compare
+    and selects; written as LLVM IR so that every integer step stays 32 bits wide (numba would widen them
+    to 64 bits and halve the vector width).
     """
     signature = types.UniTuple(types.float32, 2)(types.float32)
 
     def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
         int32, float32 = ir.IntType(32), ir.FloatType()
-        bits = builder.bitcast(args[0], int32)
-        mantissa_bits = builder.or_(builder.and_(bits, int32(_MANTISSA)), int32(_EXPONENT_ONE))
+        shifted = builder.sub(builder.bitcast(args[0], int32), int32(_LOWER_BOUND))
+        mantissa_bits = builder.add(builder.and_(shifted, int32(_MANTISSA)), int32(_LOWER_BOUND))
         mantissa = builder.bitcast(mantissa_bits, float32)
-        exponent = builder.sitofp(builder.sub(builder.lshr(bits, int32(23)), int32(127)), float32)
+        exponent = builder.sitofp(builder.ashr(shifted, int32(23)), float32)
         return context.make_tuple(builder, sig.return_type, [mantissa, exponent])
 
     return signature, codegen
@@ -62,9 +62,6 @@ def _mantissa_exponent(typingctx: Any, value: Any) -> Any:
 def fast_ln(x: np.float32) -> np.float32:  # pragma: no cover - compiled
     """Natural logarithm of a positive, finite, normal float32 (see the module docstring)."""
     mantissa, exponent = _mantissa_exponent(x)  # type: ignore[call-arg, var-annotated]
-    if mantissa > _SQRT2:
-        mantissa = _HALF * mantissa
-        exponent = exponent + _ONE
     s = (mantissa - _ONE) / (mantissa + _ONE)
     s2 = s * s
     series = _C7 * s2 + _C5
@@ -83,12 +80,9 @@ def fast_ln_reference(x: np.ndarray) -> np.ndarray:
     -0.693147...
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
-    bits = x.view(np.int32)
-    exponent = ((bits >> 23) - 127).astype(np.float32)
-    mantissa = ((bits & _MANTISSA) | _EXPONENT_ONE).view(np.float32)
-    big = mantissa > _SQRT2
-    mantissa = np.where(big, _HALF * mantissa, mantissa)
-    exponent = np.where(big, exponent + _ONE, exponent)
+    shifted = x.view(np.int32) - np.int32(_LOWER_BOUND)
+    mantissa = ((shifted & _MANTISSA) + np.int32(_LOWER_BOUND)).view(np.float32)
+    exponent = (shifted >> 23).astype(np.float32)
     s = (mantissa - _ONE) / (mantissa + _ONE)
     s2 = s * s
     series = _C7 * s2 + _C5

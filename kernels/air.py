@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from nii.errors import ValidationError
@@ -25,9 +24,7 @@ __all__ = [
     "AirRegion",
     "air_references",
     "find_air",
-    "pixel_flags",
     "pixel_flags_reference",
-    "replace_flagged",
     "replace_flagged_reference",
 ]
 
@@ -140,52 +137,16 @@ def air_references(
     return air.astype(np.float32), None if level is None else level.astype(np.float32)
 
 
-@numba.njit(parallel=True, cache=True)
-def _flags_kernel(raw, offset, saturation, flags, counts):  # pragma: no cover - compiled
-    rows, lines = raw.shape
-    for r in numba.prange(rows):
-        starved = 0
-        saturated = 0
-        for j in range(lines):
-            value = raw[r, j]
-            flag = 0
-            if value <= offset[r]:
-                flag = 1
-                starved += 1
-            if value >= saturation:
-                flag = 2
-                saturated += 1
-            flags[r, j] = flag
-        counts[r, 0] = starved
-        counts[r, 1] = saturated
-
-
-def pixel_flags(raw: np.ndarray, *, dark: np.ndarray | float = 0.0, saturation: float) -> np.ndarray:
-    """:data:`STARVED` where the counts do not exceed the dark level, :data:`SATURATED` at the ADC maximum.
-
-    Parameters
-    ----------
-    raw
-        Raw counts ``(rows, lines)``.
-    dark
-        Dark level of every row ``(rows,)``, or one for all.
-    saturation
-        The ADC maximum.
+def pixel_flags_reference(raw: np.ndarray, *, dark: np.ndarray | float = 0.0, saturation: float) -> np.ndarray:
+    """:data:`STARVED` where the counts do not exceed the dark level (of every row, or one for all),
+    :data:`SATURATED` at the ADC maximum (plain numpy; :func:`nii.kernels.flagged.calibrated_flagged` flags
+    while it calibrates).
 
     Examples
     --------
-    >>> pixel_flags(np.array([[0, 500, 4095]], np.uint16), saturation=4095).tolist()
+    >>> pixel_flags_reference(np.array([[0, 500, 4095]], np.uint16), saturation=4095).tolist()
     [[1, 0, 2]]
     """
-    counts = np.ascontiguousarray(raw)
-    offset = np.broadcast_to(np.asarray(dark, dtype=np.float64), (counts.shape[0],)).copy()
-    flags = np.empty(counts.shape, np.uint16)
-    _flags_kernel(counts, offset, float(saturation), flags, np.empty((counts.shape[0], 2), np.int64))
-    return flags
-
-
-def pixel_flags_reference(raw: np.ndarray, *, dark: np.ndarray | float = 0.0, saturation: float) -> np.ndarray:
-    """Plain-numpy :func:`pixel_flags`."""
     counts = np.asarray(raw)
     offset = np.asarray(dark, dtype=np.float64)
     offset = offset[:, None] if offset.ndim == 1 else offset
@@ -195,52 +156,19 @@ def pixel_flags_reference(raw: np.ndarray, *, dark: np.ndarray | float = 0.0, sa
     return flags
 
 
-@numba.njit(parallel=True, cache=True)
-def _row_best_unflagged(values, flags, sign, out):  # pragma: no cover - compiled
-    rows, lines = values.shape
-    for r in numba.prange(rows):
-        best = -np.inf
-        for j in range(lines):
-            if flags[r, j] == 0 and sign * values[r, j] > best:
-                best = sign * values[r, j]
-        out[r] = best
-
-
-@numba.njit(parallel=True, cache=True)
-def _fill_flagged(values, flags, starved, saturated):  # pragma: no cover - compiled
-    rows, lines = values.shape
-    for r in numba.prange(rows):
-        for j in range(lines):
-            if flags[r, j] == 1:
-                values[r, j] = starved
-            elif flags[r, j] == 2:
-                values[r, j] = saturated
-
-
-def replace_flagged(values: np.ndarray, flags: np.ndarray, *, attenuation: bool) -> None:
-    """Give flagged pixels of a calibrated image, in place, a value that is not a measurement's extreme.
-
-    Starved pixels take the largest attenuation (smallest transmission) measured among the
-    unflagged pixels, saturated ones open beam (attenuation 0, transmission 1).
+def replace_flagged_reference(values: np.ndarray, flags: np.ndarray, *, attenuation: bool) -> None:
+    """Give flagged pixels of a calibrated image, in place, a value that is not a measurement's extreme: starved
+    pixels take the largest attenuation (smallest transmission) measured among the unflagged pixels, saturated
+    ones open beam (attenuation 0, transmission 1). Plain numpy; the kernel is
+    :func:`nii.kernels.flagged.calibrated_flagged`.
 
     Examples
     --------
     >>> values = np.array([[1.0, 13.8, 3.0, 0.2]], np.float32)
-    >>> replace_flagged(values, np.array([[0, 1, 0, 2]], np.uint16), attenuation=True)
+    >>> replace_flagged_reference(values, np.array([[0, 1, 0, 2]], np.uint16), attenuation=True)
     >>> values.tolist()
     [[1.0, 3.0, 3.0, 0.0]]
     """
-    sign = 1.0 if attenuation else -1.0
-    best = np.empty(values.shape[0], np.float64)
-    _row_best_unflagged(values, flags, sign, best)
-    extreme = sign * float(best.max())
-    if not np.isfinite(extreme):  # nothing measured at all
-        extreme = 0.0 if attenuation else 1.0
-    _fill_flagged(values, flags, values.dtype.type(extreme), values.dtype.type(0.0 if attenuation else 1.0))
-
-
-def replace_flagged_reference(values: np.ndarray, flags: np.ndarray, *, attenuation: bool) -> None:
-    """Plain-numpy :func:`replace_flagged`."""
     measured = values[flags == 0]
     if attenuation:
         values[flags == STARVED] = measured.max() if measured.size else 0

@@ -19,6 +19,7 @@ from numba import types
 from numba.extending import overload
 
 from nii.errors import ValidationError
+from nii.kernels._common import run
 from nii.kernels._core import check_array, fast_ln, fast_ln_reference, output_array
 from nii.kernels.calibrate import TRANSMISSION_FLOOR, Calibration, clipped_transmission, transmission_reference
 
@@ -128,7 +129,7 @@ def attenuation(transmission: np.ndarray, *, dtype: Any = np.float32, out: np.nd
     """
     t = check_array(transmission, "transmission", dtype=np.float32, ndim=2)
     result = output_array(out, t.shape, _result_dtype(dtype))
-    _attenuation_kernel(t, result)
+    run(_attenuation_kernel, t.size, t, result)
     return result
 
 
@@ -146,10 +147,7 @@ def calibrated_attenuation(
     """
     raw = calibration.check_raw(raw)
     result = output_array(out, raw.shape, _result_dtype(dtype))
-    c = calibration
-    _calibrated_attenuation_kernel(
-        raw, c.offset, c.inverse_gain, c.line_scale_for(raw.shape[1]), c.lower, c.upper, c.weight, result
-    )
+    run(_calibrated_attenuation_kernel, raw.size, raw, *calibration.kernel_arguments(raw.shape[1]), result)
     return result
 
 

@@ -19,6 +19,7 @@ import numba
 import numpy as np
 
 from nii.errors import ValidationError
+from nii.kernels._common import run
 from nii.kernels._core import check_array, output_array
 
 __all__ = ["TRANSMISSION_FLOOR", "Calibration", "transmission", "transmission_reference"]
@@ -149,6 +150,11 @@ class Calibration:
             raise ValidationError(f"calibration has {self.line_scale.shape[0]} line factors, frame has {lines} lines")
         return self.line_scale
 
+    def kernel_arguments(self, lines: int) -> tuple[np.ndarray, ...]:
+        """What the kernels that start from raw counts take after the frame (see :func:`clipped_transmission`):
+        offset, inverse gain, line factors, and the rows, weights of the repair interpolation."""
+        return self.offset, self.inverse_gain, self.line_scale_for(lines), self.lower, self.upper, self.weight
+
     def check_raw(self, raw: np.ndarray, name: str = "raw") -> np.ndarray:
         """``raw`` checked as a C-contiguous uint16 frame of this calibration's detector."""
         check_array(raw, name, dtype=np.uint16, ndim=2)
@@ -250,10 +256,7 @@ def transmission(raw: np.ndarray, calibration: Calibration, *, out: np.ndarray |
     """
     raw = calibration.check_raw(raw)
     result = output_array(out, raw.shape, np.float32)
-    c = calibration
-    _transmission_kernel(
-        raw, c.offset, c.inverse_gain, c.line_scale_for(raw.shape[1]), c.lower, c.upper, c.weight, result
-    )
+    run(_transmission_kernel, raw.size, raw, *calibration.kernel_arguments(raw.shape[1]), result)
     return result
 
 

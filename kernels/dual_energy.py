@@ -24,6 +24,7 @@ import numba
 import numpy as np
 
 from nii.errors import ValidationError
+from nii.kernels._common import run
 from nii.kernels._core import check_array, output_array
 
 __all__ = [
@@ -236,7 +237,7 @@ def effective_z(a_high: np.ndarray, a_low: np.ndarray, grid: ZeffGrid, *, out: n
     """
     a_high, a_low = _check_pair(a_high, a_low)
     result = output_array(out, a_high.shape, np.float32)
-    _effective_z_kernel(a_high, a_low, grid.zeff, *grid.scales, result)
+    run(_effective_z_kernel, a_high.size, a_high, a_low, grid.zeff, *grid.scales, result)
     return result
 
 
@@ -259,7 +260,9 @@ def material_classes(
     """
     a_high, a_low = _check_pair(a_high, a_low)
     result = output_array(out, a_high.shape, np.uint8)
-    _classes_kernel(
+    run(
+        _classes_kernel,
+        a_high.size,
         a_high,
         a_low,
         grid.zeff,
@@ -299,7 +302,7 @@ def false_colour(
     if classes.max() >= len(MaterialClass):
         raise ValidationError(f"classes hold codes above {len(MaterialClass) - 1}")
     result = output_array(out, (*classes.shape, 3), np.uint8)
-    _false_colour_kernel(classes, brightness, palette, result)
+    run(_false_colour_kernel, classes.size, classes, brightness, palette, result)
     return result
 
 

@@ -21,6 +21,7 @@ import numba
 import numpy as np
 
 from nii.errors import ValidationError
+from nii.kernels._common import run
 from nii.kernels._core import check_array, output_array
 
 __all__ = [
@@ -168,7 +169,7 @@ def resample_lines(
         raise ValidationError(f"image has {image.shape[1]} lines but {positions.size} line positions")
     start, weights = resampling_weights(positions, spacing_mm)
     result = output_array(out, (image.shape[0], start.size), np.float32)
-    _resample_lines_kernel(image, start, weights, result)
+    run(_resample_lines_kernel, result.size, image, start, weights, result)
     return result
 
 
@@ -186,7 +187,7 @@ def resample_rows(
     positions = _check_spacing(pitch_mm) * np.arange(image.shape[0])
     start, weights = resampling_weights(positions, spacing_mm)
     result = output_array(out, (start.size, image.shape[1]), np.float32)
-    _resample_rows_kernel(image, start, weights, result)
+    run(_resample_rows_kernel, result.size, image, start, weights, result)
     return result
 
 

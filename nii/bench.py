@@ -5,24 +5,27 @@ Workloads (simulated, then stored as stored-uncompressed ``.npz``, the input of 
 * ``cargo``: one view, high and low channels of 2048 detector rows × 8192 lines (uint16);
 * ``baggage``: the two-view 160/80 kV suitcase at the simulator's default size.
 
-Paths, each timed per scan from the input file to the DICOS files on disk:
+Paths, each timed per scan from the input file to the DICOS files on disk (:func:`time_conversion`):
 
-* **nii**: ``nii.read`` → the fused kernel from raw counts to 16-bit attenuation codes →
-  DICOS folder (``nii.write``);
-* **naive**: ``numpy.load`` → the same calibration (dark, air, source monitor) in plain numpy
-  float64 with temporaries, without dead-element repair → 16-bit codes → one pydicom dataset per
-  channel written with pydicom's default path (``Dataset.save_as``);
-* **numpy-float32**: what a competent numpy user writes: float32 in place (``out=``) in one reused
-  buffer, with nii's dead-element repair, the same pydicom write;
-* **opencv**: numpy-float32 with OpenCV's vectorised ``cv2.log``.
+* **nii**: ``nii.read`` → the fused kernel from raw counts to 16-bit attenuation codes (starved and saturated
+  pixels flagged) → DICOS folder (``nii.write``);
+* the baselines of :mod:`nii.baselines`: naive float64 numpy, numpy float32 in place, the same with OpenCV's
+  log, and the careful user's fused numba pass with a streamed pydicom write;
+* **read+write**: the machine's limit for the same bytes, a plain read of the input and write of as many bytes
+  as nii's DICOS output (:func:`plain_copy`).
 
-Every baseline's codes are checked against nii's before timing (:func:`check_baselines`). The
-paths are timed in turn, round after round, so that a busy machine slows them alike; the ratio to
-the best baseline comes first, each time with its spread over the rounds, and a warning when other
-processes took CPU time meanwhile (:func:`watch_machine`). The disk's sequential write rate is
-measured in the same run (the same number of bytes as the DICOS output, in blocks of up to 16 MiB,
-then fsync) and set against the rate at which the DICOS writer puts a converted scan on disk with
-``fsync`` (files written, flushed and renamed into place, the rename flushed too).
+Every baseline's codes are checked against nii's before timing (:func:`check_baselines`). The paths are timed
+in turn, round after round, with the input in the page cache and, in the same rounds, cold (its pages dropped
+before each, :func:`drop_cached_pages`), so that a busy machine slows them alike. A ratio is the median of the
+rounds' own ratios, with their spread (:class:`Ratio`); the ratio to the best baseline comes first, and the
+goal (:data:`GOAL_SPEEDUP` × the best baseline, or :data:`GOAL_LIMIT_FRACTION` of the limit) is judged. One
+judgment of a busy machine serves every measurement: :meth:`MachineLoad.warning`, from the CPU time other
+processes and the hypervisor took meanwhile (:func:`watch_machine`). The disk's sequential write rate is
+measured in the same run (the same number of bytes as the DICOS output, in blocks of up to 16 MiB, then fsync)
+and set against the rate at which the DICOS writer puts a converted scan on disk with ``fsync`` (files written,
+flushed and renamed into place, the rename flushed too).
+
+``nii bench --json benchmarks/results/nii-bench.json`` rewrites the results the README cites.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import nii
+from nii.baselines import BASELINES, code_difference
 from nii.errors import ConfigurationError
 from nii.io import atomic_output
 from nii.model import Scan, new_uid
@@ -52,26 +56,28 @@ if TYPE_CHECKING:
     from nii.bench_durable import DurableBatch
 
 __all__ = [
-    "BASELINES",
-    "BUSY_SPREAD",
     "CODE_TOLERANCE",
+    "GOAL_LIMIT_FRACTION",
+    "GOAL_SPEEDUP",
     "WORKLOADS",
     "BenchResult",
+    "Conversion",
     "FileTiming",
     "MachineLoad",
+    "Ratio",
     "best_in_turn",
     "check_baselines",
-    "code_difference",
     "disk_write_seconds",
+    "drop_cached_pages",
     "format_results",
-    "naive_convert",
     "new_identity",
     "nii_convert",
-    "numpy_float32_convert",
-    "opencv_convert",
+    "plain_copy",
+    "ratio_in_turn",
     "run_bench",
     "seconds_to_write",
     "spread",
+    "time_conversion",
     "time_files",
     "times_in_turn",
     "watch_machine",
@@ -90,29 +96,114 @@ MIN_SECONDS = 2.0
 MAX_ROUNDS = 200
 
 
+GOAL_SPEEDUP = 1.5
+"""Goal: nii converts at least this many times as fast as the best baseline, ..."""
+GOAL_LIMIT_FRACTION = 0.9
+"""... or at least this fraction of the machine's limit (:func:`plain_copy`), whichever is the lower bar."""
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """Time of another path over nii's, from rounds in which the paths ran in turn: the median of the rounds' own
+    ratios (the figure quoted: on a shared machine one lucky round of either path moves the ratio of the best
+    rounds), their least and largest (the spread), and the ratio of each path's best round."""
+
+    median: float
+    least: float
+    largest: float
+    best: float
+
+    def __str__(self) -> str:
+        return f"{self.median:.2f}× (rounds {self.least:.2f}–{self.largest:.2f}; best rounds {self.best:.2f}×)"
+
+
+def ratio_in_turn(theirs: Sequence[float], ours: Sequence[float]) -> Ratio:
+    """:class:`Ratio` of ``theirs`` over ``ours``, round by round (the ``i``-th of each ran in turn)."""
+    each = np.asarray(theirs) / np.asarray(ours)
+    return Ratio(float(np.median(each)), float(each.min()), float(each.max()), min(theirs) / min(ours))
+
+
+@dataclass
+class Conversion:
+    """Every round of every conversion path of one scan, the paths timed in turn (:func:`time_conversion`).
+
+    ``seconds`` holds ``nii``, each of :data:`~nii.baselines.BASELINES` and ``read+write``
+    (:func:`plain_copy`, the machine's limit), with the input in the page cache, and the same with `` cold``
+    appended, the input's pages dropped before each round (:func:`drop_cached_pages`; the naive baseline is
+    timed warm only). Ratios are another path's time over nii's: above 1, nii is faster.
+    """
+
+    seconds: dict[str, list[float]]
+    busy: str = ""
+    """Why the machine was busy while measuring (:meth:`MachineLoad.warning`), or empty."""
+
+    def ratio(self, path: str, *, cold: bool = False) -> Ratio:
+        """``path``'s time over nii's, both with the input in the page cache or both cold."""
+        suffix = " cold" if cold else ""
+        return ratio_in_turn(self.seconds[path + suffix], self.seconds["nii" + suffix])
+
+    def best_baseline(self, *, cold: bool = False) -> str:
+        """The baseline nii is least ahead of (smallest median ratio)."""
+        timed = [b for b in BASELINES if (f"{b} cold" if cold else b) in self.seconds]
+        return min(timed, key=lambda baseline: self.ratio(baseline, cold=cold).median)
+
+    def goal_met(self) -> bool:
+        """nii at least :data:`GOAL_SPEEDUP` × the best baseline, or within :data:`GOAL_LIMIT_FRACTION` of the
+        machine's limit, warm and cold (median ratios)."""
+        return all(
+            self.ratio(self.best_baseline(cold=cold), cold=cold).median >= GOAL_SPEEDUP
+            or self.ratio("read+write", cold=cold).median >= GOAL_LIMIT_FRACTION
+            for cold in (False, True)
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The figures derived from the rounds, for JSON: best baselines, ratios with spread, the goal."""
+        return {
+            "best_baseline": self.best_baseline(),
+            "best_baseline_cold": self.best_baseline(cold=True),
+            "vs_best": asdict(self.ratio(self.best_baseline())),
+            "vs_best_cold": asdict(self.ratio(self.best_baseline(cold=True), cold=True)),
+            "vs_limit": asdict(self.ratio("read+write")),
+            "vs_limit_cold": asdict(self.ratio("read+write", cold=True)),
+            "vs_baselines": {baseline: asdict(self.ratio(baseline)) for baseline in BASELINES},
+            "goal_met": self.goal_met(),
+        }
+
+    def lines(self) -> list[str]:
+        """Lines for people: nii's ratio to the best baseline first (page cache, then cold input), the machine's
+        limit and the goal, the other baselines, every path's time per scan over the rounds."""
+        best, best_cold = self.best_baseline(), self.best_baseline(cold=True)
+        goal = "met" if self.goal_met() else "not met"
+        lines = [
+            f"  nii {self.ratio(best)} the best baseline ({best}); cold input {self.ratio(best_cold, cold=True)} "
+            f"({best_cold})",
+            f"  nii at {self.ratio('read+write')} of the machine's limit (plain read+write of the same bytes), cold "
+            f"{self.ratio('read+write', cold=True)}; goal ≥ {GOAL_SPEEDUP:g}× the best or ≥ {GOAL_LIMIT_FRACTION:g} "
+            f"of the limit: {goal}",
+            *(f"  {self.ratio(b)} {b}" for b in BASELINES if b != best),
+        ]
+        for path, times in sorted(self.seconds.items(), key=lambda item: min(item[1])):
+            least, median, largest = spread(times)
+            lines.append(
+                f"  {path:<18} {least * 1e3:9.1f} ms per scan (median {median * 1e3:.1f}, max {largest * 1e3:.1f})"
+            )
+        if self.busy:
+            lines.append(f"  warning: {self.busy}")
+        return lines
+
+
 @dataclass
 class BenchResult:
-    """Measured rates of one workload (best of the repeats; MB = 10⁶ bytes of input pixels)."""
+    """Measured conversion of one workload (MB = 10⁶ bytes of input pixels) and its durable write."""
 
     workload: str
     shape: str
     input_mb: float
-    nii_scans_per_s: float
-    nii_mb_per_s: float
-    naive_scans_per_s: float
-    naive_mb_per_s: float
-    speedup: float
     output_mb: float
+    conversion: Conversion
     dicos_fsync_mb_per_s: float
     disk_mb_per_s: float
     fsync_fraction_of_disk: float
-    best_baseline: str = "naive"
-    speedup_vs_best: float = 0.0
-    baseline_mb_per_s: dict[str, float] = dataclasses.field(default_factory=dict)
-    seconds_spread: dict[str, tuple[float, float, float]] = dataclasses.field(default_factory=dict)
-    """Seconds per scan of nii and each baseline over the rounds: least, median, largest."""
-    busy: str = ""
-    """Why the machine was busy while measuring (other processes' CPU use, steal time), or empty."""
     durable_batch: DurableBatch | None = None
     """``nii convert --fsync`` on a batch against the disk's durable rate (:mod:`nii.bench_durable`), if measured."""
 
@@ -131,155 +222,6 @@ def new_identity(scan: Scan) -> Scan:
     a batch: the DICOS writer converts each distinct element value once (UIDs included), so
     writing the same scan again would time less work than a batch does."""
     return dataclasses.replace(scan, scan_uid=new_uid(), frame_of_reference_uid=new_uid())
-
-
-def naive_convert(source: Path, target: Path) -> None:
-    """The naive baseline: numpy read, plain float64 calibration with temporaries, pydicom's default write."""
-    _baseline_convert(source, target, _naive_codes)
-
-
-def numpy_float32_convert(source: Path, target: Path) -> None:
-    """A competent numpy baseline: float32 in place (``out=``, one buffer per shape, reused), with the
-    source-monitor correction and the dead-element repair nii does, pydicom's default write."""
-    _baseline_convert(source, target, partial(_float32_codes, log=np.log))
-
-
-def opencv_convert(source: Path, target: Path) -> None:
-    """:func:`numpy_float32_convert` with OpenCV's vectorised ``cv2.log`` (the log is the costly pass)."""
-    import cv2
-
-    _baseline_convert(source, target, partial(_float32_codes, log=cv2.log))
-
-
-BASELINES: dict[str, Callable[[Path, Path], None]] = {
-    "naive": naive_convert,
-    "numpy-float32": numpy_float32_convert,
-    "opencv": opencv_convert,
-}
-"""Baselines of the conversion, each writing the same attenuation codes as nii (within one code; the naive
-one repairs no dead detector element)."""
-
-_Calibrate = Callable[[dict[str, np.ndarray], str, str, dict[tuple[int, ...], Any]], np.ndarray]
-
-
-def _baseline_convert(source: Path, target: Path, codes_of: _Calibrate) -> None:
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
-
-    target.mkdir()
-    written = 0
-    buffers: dict[tuple[int, ...], Any] = {}
-    with np.load(source) as archive:
-        arrays = {name: archive[name] for name in archive.files if name.startswith("views/")}
-    for key in arrays:
-        parts = key.split("/")
-        if parts[2] != "channels":
-            continue
-        view, channel = parts[1], parts[3]
-        codes = codes_of(arrays, view, channel, buffers)
-        ds = Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.501.2.2")
-        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
-        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-        ds.Modality = "XRAY"
-        ds.Rows, ds.Columns = codes.shape
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-        ds.PixelData = codes.tobytes()
-        ds.save_as(target / f"dx-{view}-{channel}.dcs", enforce_file_format=True)
-        written += 1
-    if not written:
-        raise ConfigurationError(f"{source}: no channels found for the baseline")
-
-
-def _naive_codes(arrays: dict[str, np.ndarray], view: str, channel: str, buffers: dict[Any, Any]) -> np.ndarray:
-    raw = arrays[f"views/{view}/channels/{channel}"]
-    dark = arrays[f"views/{view}/dark/{channel}"].astype(np.float64)
-    air = arrays[f"views/{view}/air/{channel}"].astype(np.float64)
-    dark = dark.mean(axis=1) if dark.ndim == 2 else dark
-    air = air.mean(axis=1) if air.ndim == 2 else air
-    transmission = (raw.astype(np.float64) - dark[:, None]) / (air - dark)[:, None]
-    monitor = arrays.get(f"views/{view}/reference/{channel}")
-    if monitor is not None:  # source fluctuation, as nii corrects it
-        transmission *= np.median(monitor) / monitor[None, :]
-    attenuation = -np.log(np.clip(transmission, 1e-6, 1.0))
-    return np.clip(np.rint(attenuation * 4096), 0, 65535).astype(np.uint16)
-
-
-def _bad_elements(dark: np.ndarray, air: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Dead or saturated detector elements (nii's rule), the mean dark level and the gain of every element."""
-    air_peak = air if air.ndim == 1 else air.max(axis=1)
-    dark = dark.mean(axis=1) if dark.ndim == 2 else dark.astype(np.float64)
-    gain = (air.mean(axis=1) if air.ndim == 2 else air) - dark
-    return (gain <= 0.1 * np.median(gain)) | (gain <= 0) | (air_peak >= 65535), dark, gain
-
-
-def code_difference(source: Path, ours: Path, theirs: Path, *, repaired: bool = True) -> int:
-    """The largest difference between the attenuation codes of the DICOS folders ``ours`` (nii's) and
-    ``theirs`` (a baseline's), both converted from ``source``, over the images the baseline wrote (by name).
-    Pixels nii flags as starved or saturated (its ``pixel_flags`` images) are left out: nii marks them
-    instead of giving them the clipped value. ``repaired=False`` for a baseline that repairs no dead
-    element: those detector rows are left out too.
-
-    Raises
-    ------
-    ConfigurationError
-        The baseline wrote an image nii did not, or of another size.
-    """
-    import pydicom
-
-    names = sorted(p.name for p in theirs.iterdir())
-    if missing := set(names) - {p.name for p in ours.iterdir()}:
-        raise ConfigurationError(f"{theirs} holds {sorted(missing)}, which nii did not write")
-    largest = 0
-    with np.load(source) as archive:
-        for name in names:
-            view, channel = name.removesuffix(".dcs").split("-")[1:]
-            a, b = (pydicom.dcmread(folder / name).pixel_array.astype(np.int32) for folder in (ours, theirs))
-            if a.shape != b.shape:
-                raise ConfigurationError(f"{name}: {a.shape} pixels from nii, {b.shape} from the baseline")
-            keep = np.ones(a.shape, bool)
-            flags = ours / f"dx-{view}-pixel_flags.dcs"
-            if flags.exists():
-                keep &= pydicom.dcmread(flags).pixel_array == 0
-            if not repaired:
-                references = (archive[f"views/{view}/{kind}/{channel}"] for kind in ("dark", "air"))
-                keep[_bad_elements(*references)[0]] = False
-            largest = max(largest, int(np.abs(a[keep] - b[keep]).max(initial=0)))
-    return largest
-
-
-def _float32_codes(
-    arrays: dict[str, np.ndarray], view: str, channel: str, buffers: dict[Any, Any], *, log: Callable[..., Any]
-) -> np.ndarray:
-    raw = arrays[f"views/{view}/channels/{channel}"]
-    if raw.shape not in buffers:
-        buffers[raw.shape] = (np.empty(raw.shape, np.float32), np.empty(raw.shape, np.uint16))
-    work, codes = buffers[raw.shape]
-    dark, air = (arrays[f"views/{view}/{name}/{channel}"] for name in ("dark", "air"))
-    bad, dark, gain = _bad_elements(dark, air)
-    np.subtract(raw, dark[:, None].astype(np.float32), out=work)
-    np.multiply(work, np.where(bad, 0, 1 / np.where(bad, 1, gain)).astype(np.float32)[:, None], out=work)
-    monitor = arrays.get(f"views/{view}/reference/{channel}")
-    if monitor is not None:
-        np.multiply(work, (np.median(monitor) / monitor).astype(np.float32)[None, :], out=work)
-    if bad.any() and not bad.all():  # linear between the nearest good elements, as nii repairs
-        rows, good = np.arange(bad.size), np.flatnonzero(~bad)
-        lower = good[np.clip(np.searchsorted(good, rows) - 1, 0, good.size - 1)][bad]
-        upper = good[np.clip(np.searchsorted(good, rows), 0, good.size - 1)][bad]
-        weight = np.where(upper > lower, (rows[bad] - lower) / np.maximum(upper - lower, 1), 0).astype(np.float32)
-        work[bad] = (1 - weight[:, None]) * work[lower] + weight[:, None] * work[upper]
-    np.clip(work, 1e-6, 1.0, out=work)
-    log(work, work)
-    np.multiply(work, -4096, out=work)
-    np.rint(work, out=work)
-    np.clip(work, 0, 65535, out=work)
-    np.copyto(codes, work, casting="unsafe")
-    return codes
 
 
 def disk_write_seconds(folder: Path, nbytes: int) -> float:
@@ -448,82 +390,108 @@ def check_baselines(source: Path, folder: Path) -> None:
     shutil.rmtree(folder / "nii")
 
 
+def drop_cached_pages(path: Path, *, flush: bool = False) -> None:
+    """Drop ``path``'s clean pages from the page cache (``posix_fadvise(DONTNEED)``): the next read comes from
+    the disk. Pages not yet written back stay: ``flush`` writes them back first (once, after writing an input)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        if flush:
+            os.fsync(descriptor)
+        os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(descriptor)
+
+
+def plain_copy(source: Path, target: Path, *, nbytes: int, buffer: bytearray) -> None:
+    """The machine's limit for a conversion: read ``source`` whole into ``buffer`` (reused, at least the file's
+    size) and write ``nbytes`` of it (repeated when the file is shorter) to one file in the new folder ``target``."""
+    target.mkdir()
+    view = memoryview(buffer)
+    with open(source, "rb", buffering=0) as handle:
+        size = handle.readinto(view)
+    with open(target / "pixels", "wb", buffering=0) as output:
+        written = 0
+        while written < nbytes:
+            written += output.write(view[: min(size, nbytes - written)])
+
+
+def _in_turn_cold(convert: Callable[[Path, Path], None], source: Path, root: Path) -> float:
+    drop_cached_pages(source)
+    return seconds_to_write(partial(convert, source), root)
+
+
+def time_conversion(source: Path, root: Path, *, repeats: int, min_seconds: float = MIN_SECONDS) -> Conversion:
+    """Time every path of :class:`Conversion` on ``source`` (a stored ``.npz``), in turn, writing in ``root``:
+    ``repeats`` rounds, more until ``min_seconds`` have passed. Run :func:`check_baselines` first (it also
+    compiles and warms up); flush ``source`` to disk once before (``drop_cached_pages(source, flush=True)``),
+    so that its pages can be dropped."""
+    nii_convert(source, root / "size")
+    output = output_bytes(root / "size")
+    shutil.rmtree(root / "size")
+    buffer = bytearray(source.stat().st_size)
+    converts: dict[str, Callable[[Path, Path], None]] = {
+        "nii": nii_convert,
+        **BASELINES,
+        "read+write": partial(plain_copy, nbytes=output, buffer=buffer),
+    }
+    timed = {name: partial(seconds_to_write, partial(convert, source), root) for name, convert in converts.items()}
+    cold = {f"{name} cold": partial(_in_turn_cold, c, source, root) for name, c in converts.items() if name != "naive"}
+    paths = timed | cold
+    with watch_machine() as load:
+        seconds = times_in_turn(list(paths.values()), repeats, min_seconds=min_seconds)
+    return Conversion(dict(zip(paths, seconds, strict=True)), load.warning())
+
+
 def _bench_workload(name: str, root: Path, repeats: int, min_seconds: float, seed: int) -> BenchResult:
     from nii.simulate.simulator import simulate
 
     scan, _ = simulate(seed=seed, **WORKLOADS[name])
     source = root / f"{name}.npz"
     nii.write(scan, source)
+    drop_cached_pages(source, flush=True)  # its pages clean, so that cold rounds can drop them
     pixels = sum(a.nbytes for v in scan.views for a in v.channels.values())
     check_baselines(source, root)  # also the warm-up (numba compilation, page cache of the input), not timed
-    nii_convert(source, root / "warm")
-    output = output_bytes(root / "warm")
-    shutil.rmtree(root / "warm")
+    conversion = time_conversion(source, root, repeats=repeats, min_seconds=min_seconds)
     converted = convert_scan(nii.read(source), RECIPE)
+    nii.write(converted, root / "size", format="dicos")
+    output = output_bytes(root / "size")
+    shutil.rmtree(root / "size")
     new_scans = [new_identity(converted) for _ in range(max(repeats, MAX_ROUNDS))]
-    paths = {"nii": nii_convert, **BASELINES}
-    with watch_machine() as load:
-        times = times_in_turn(
-            [partial(seconds_to_write, partial(convert, source), root) for convert in paths.values()],
-            repeats,
-            min_seconds=min_seconds,
-        )
-        fsync_seconds, disk_seconds = best_in_turn(
-            [
-                partial(seconds_to_write, partial(write_dicos_durably, new_scans), root),
-                partial(disk_write_seconds, root, output),
-            ],
-            repeats,
-            min_seconds=min_seconds,
-        )
-    best = dict(zip(paths, (min(t) for t in times), strict=True))
-    best_baseline = min(BASELINES, key=best.__getitem__)
+    fsync_seconds, disk_seconds = best_in_turn(
+        [
+            partial(seconds_to_write, partial(write_dicos_durably, new_scans), root),
+            partial(disk_write_seconds, root, output),
+        ],
+        repeats,
+        min_seconds=min_seconds,
+    )
     fsync_rate, disk = output / fsync_seconds / 1e6, output / disk_seconds / 1e6
     return BenchResult(
         workload=name,
         shape=" + ".join(f"{v.name} {len(v.channels)}×{v.shape[0]}×{v.shape[1]}" for v in scan.views),
         input_mb=pixels / 1e6,
-        nii_scans_per_s=1 / best["nii"],
-        nii_mb_per_s=pixels / best["nii"] / 1e6,
-        naive_scans_per_s=1 / best["naive"],
-        naive_mb_per_s=pixels / best["naive"] / 1e6,
-        speedup=best["naive"] / best["nii"],
         output_mb=output / 1e6,
+        conversion=conversion,
         dicos_fsync_mb_per_s=fsync_rate,
         disk_mb_per_s=disk,
         fsync_fraction_of_disk=fsync_rate / disk,
-        best_baseline=best_baseline,
-        speedup_vs_best=best[best_baseline] / best["nii"],
-        baseline_mb_per_s={b: pixels / best[b] / 1e6 for b in BASELINES},
-        seconds_spread={path: spread(t) for path, t in zip(paths, times, strict=True)},
-        busy=load.warning(),
     )
 
 
 def format_results(results: Sequence[BenchResult]) -> list[str]:
-    """Lines for people: per workload the ratio to the best baseline first, then every path's time per
-    scan (least, with median and largest over the rounds), the durable write, and any busy warning."""
+    """Lines for people: per workload :meth:`Conversion.lines`, then the durable write against the disk."""
     lines = []
     for r in results:
-        lines.append(
-            f"{r.workload} ({r.shape}, {r.input_mb:.1f} MB): nii {r.speedup_vs_best:.2f}× the best baseline "
-            f"({r.best_baseline}), {r.speedup:.2f}× the naive one"
-        )
-        for path, (least, median, largest) in sorted(r.seconds_spread.items(), key=lambda item: item[1][0]):
-            lines.append(
-                f"  {path:<14} {least * 1e3:9.1f} ms per scan (median {median * 1e3:.1f}, max {largest * 1e3:.1f})"
-                f" {r.input_mb / least:8.0f} MB/s"
-            )
-        lines.append(
+        lines += [
+            f"{r.workload} ({r.shape}, {r.input_mb:.1f} MB):",
+            *r.conversion.lines(),
             f"  DICOS with fsync {r.dicos_fsync_mb_per_s:.0f} MB/s: {r.fsync_fraction_of_disk:.0%} of the disk's "
-            f"{r.disk_mb_per_s:.0f} MB/s"
-        )
+            f"{r.disk_mb_per_s:.0f} MB/s",
+        ]
         if r.durable_batch is not None:
             lines.append(r.durable_batch.line())
-        if r.busy:
-            lines.append(f"  warning: {r.busy}")
-        if r.durable_batch is not None and r.durable_batch.busy:
-            lines.append(f"  warning (durable batch): {r.durable_batch.busy}")
+            if r.durable_batch.busy:
+                lines.append(f"  warning (durable batch): {r.durable_batch.busy}")
     return lines
 
 
@@ -536,14 +504,10 @@ def write_results(results: Sequence[BenchResult], path: str | os.PathLike[str]) 
         "measured_at": datetime.now(UTC).isoformat(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "nii": nii.__version__,
-        "results": [asdict(r) for r in results],
+        "results": [asdict(r) | {"summary": r.conversion.summary()} for r in results],
     }
     with atomic_output(path) as temporary:
         temporary.write_text(json.dumps(document, indent=1))
-
-
-BUSY_SPREAD = 0.2
-"""Relative spread of a file's rounds (standard deviation / mean) above which the machine is called busy."""
 
 
 @dataclass
@@ -557,6 +521,8 @@ class FileTiming:
     seconds_mean: float
     seconds_std: float
     seconds_best: float
+    busy: str = ""
+    """Why the machine was busy while the file was timed (:meth:`MachineLoad.warning`), or empty."""
 
     @property
     def scans_per_s(self) -> float:
@@ -565,11 +531,6 @@ class FileTiming:
     @property
     def mb_per_s(self) -> float:
         return self.input_mb / self.seconds_mean
-
-    @property
-    def busy(self) -> bool:
-        """The rounds spread widely: other work shared the machine, the rates are lower bounds."""
-        return self.seconds_std > BUSY_SPREAD * self.seconds_mean
 
 
 def time_files(
@@ -605,10 +566,10 @@ def time_files(
             fmt = get_format(options["format"]) if options.get("format") else find_format(source)
             convert_one(source, root / "warm")  # numba compilation, the page cache: not timed
             shutil.rmtree(root / "warm")
-            times: list[float] = []
-            start = time.perf_counter()
-            while len(times) < repeats or (time.perf_counter() - start < min_seconds and len(times) < MAX_ROUNDS):
-                times.append(seconds_to_write(partial(convert_one, source), root))
+            with watch_machine() as load:
+                (times,) = times_in_turn(
+                    [partial(seconds_to_write, partial(convert_one, source), root)], repeats, min_seconds=min_seconds
+                )
             spread = np.asarray(times)
             results.append(
                 FileTiming(
@@ -619,6 +580,7 @@ def time_files(
                     float(spread.mean()),
                     float(spread.std(ddof=1)) if len(times) > 1 else 0.0,
                     float(spread.min()),
+                    load.warning(),
                 )
             )
     return results

@@ -12,7 +12,7 @@ the same document.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -50,68 +50,8 @@ def scan_to_dict(scan: Scan, *, include_personal: bool = True) -> dict[str, Any]
     include_personal
         Include the operator (personal data). Off for displays and exports to third parties.
     """
-    views = []
-    for view in scan.views:
-        geometry = view.geometry
-        views.append(
-            {
-                "name": view.name,
-                "shape": list(view.shape),
-                "calibration": str(view.calibration),
-                "channels": {
-                    name: {"dtype": str(array.dtype), "key": f"views/{view.name}/channels/{name}"}
-                    for name, array in view.channels.items()
-                },
-                "dark": sorted(view.dark),
-                "air": sorted(view.air),
-                "reference": sorted(view.reference),
-                "geometry": {
-                    "detector_spacing_mm": geometry.detector_spacing_mm,
-                    "travel_spacing_mm": geometry.travel_spacing_mm,
-                    "travel_direction": str(geometry.travel_direction),
-                    "row_order": str(geometry.row_order),
-                    "line_positions": geometry.line_positions_mm is not None,
-                },
-            }
-        )
-    volumes = [
-        {
-            "name": volume.name,
-            "shape": list(volume.shape),
-            "dtype": str(volume.data.dtype),
-            "key": f"volumes/{volume.name}/data",
-            "spacing_mm": list(volume.spacing_mm),
-            "origin_mm": list(volume.origin_mm),
-            "channel": volume.channel,
-            "calibration": str(volume.calibration),
-        }
-        for volume in scan.volumes
-    ]
-    threats = []
-    for threat in scan.threats:
-        threats.append(
-            {
-                "view": threat.view,
-                "box": [threat.box.x, threat.box.y, threat.box.width, threat.box.height],
-                **_assessment(threat),
-                "polygon": threat.polygon.tolist() if threat.polygon is not None else None,
-                "mask": threat.mask is not None,
-            }
-        )
     obj = scan.inspected_object
     scanner = scan.scanner
-    volume_threats = [
-        {
-            "volume": spatial.volume,
-            "references": [[ref.sop_class_uid, ref.sop_instance_uid] for ref in spatial.references],
-            "box": [getattr(spatial.box, name) for name in _BOX3D],
-            **_assessment(spatial),
-            "mass": spatial.mass,
-            "density": spatial.density,
-            "mask": spatial.mask is not None,
-        }
-        for spatial in scan.volume_threats
-    ]
     result: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "scan_uid": scan.scan_uid,
@@ -142,10 +82,10 @@ def scan_to_dict(scan: Scan, *, include_personal: bool = True) -> dict[str, Any]
             "address": scan.site.address,
             "country": scan.site.country,
         },
-        "views": views,
-        "volumes": volumes,
-        "threats": threats,
-        "volume_threats": volume_threats,
+        "views": [_view_to_dict(view) for view in scan.views],
+        "volumes": [_volume_to_dict(volume) for volume in scan.volumes],
+        "threats": [_threat_to_dict(threat) for threat in scan.threats],
+        "volume_threats": [_volume_threat_to_dict(spatial) for spatial in scan.volume_threats],
         "referenced_images": [[ref.sop_class_uid, ref.sop_instance_uid] for ref in scan.referenced_images],
         "provenance": {
             "source_path": scan.provenance.source_path,
@@ -157,6 +97,64 @@ def scan_to_dict(scan: Scan, *, include_personal: bool = True) -> dict[str, Any]
     if include_personal and scan.operator is not None:
         result["operator"] = {"identifier": scan.operator.identifier, "name": scan.operator.name}
     return result
+
+
+def _view_to_dict(view: View) -> dict[str, Any]:
+    geometry = view.geometry
+    return {
+        "name": view.name,
+        "shape": list(view.shape),
+        "calibration": str(view.calibration),
+        "channels": {
+            name: {"dtype": str(array.dtype), "key": f"views/{view.name}/channels/{name}"}
+            for name, array in view.channels.items()
+        },
+        "dark": sorted(view.dark),
+        "air": sorted(view.air),
+        "reference": sorted(view.reference),
+        "geometry": {
+            "detector_spacing_mm": geometry.detector_spacing_mm,
+            "travel_spacing_mm": geometry.travel_spacing_mm,
+            "travel_direction": str(geometry.travel_direction),
+            "row_order": str(geometry.row_order),
+            "line_positions": geometry.line_positions_mm is not None,
+        },
+    }
+
+
+def _volume_to_dict(volume: Volume) -> dict[str, Any]:
+    return {
+        "name": volume.name,
+        "shape": list(volume.shape),
+        "dtype": str(volume.data.dtype),
+        "key": f"volumes/{volume.name}/data",
+        "spacing_mm": list(volume.spacing_mm),
+        "origin_mm": list(volume.origin_mm),
+        "channel": volume.channel,
+        "calibration": str(volume.calibration),
+    }
+
+
+def _threat_to_dict(threat: Threat) -> dict[str, Any]:
+    return {
+        "view": threat.view,
+        "box": [threat.box.x, threat.box.y, threat.box.width, threat.box.height],
+        **_assessment(threat),
+        "polygon": threat.polygon.tolist() if threat.polygon is not None else None,
+        "mask": threat.mask is not None,
+    }
+
+
+def _volume_threat_to_dict(spatial: VolumeThreat) -> dict[str, Any]:
+    return {
+        "volume": spatial.volume,
+        "references": [[ref.sop_class_uid, ref.sop_instance_uid] for ref in spatial.references],
+        "box": [getattr(spatial.box, name) for name in _BOX3D],
+        **_assessment(spatial),
+        "mass": spatial.mass,
+        "density": spatial.density,
+        "mask": spatial.mask is not None,
+    }
 
 
 def scan_arrays(scan: Scan) -> dict[str, np.ndarray]:
@@ -208,6 +206,49 @@ def _datetime(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+def _view_from_dict(entry: Mapping[str, Any], get: Callable[[str], np.ndarray]) -> View:
+    name = entry["name"]
+    prefix = f"views/{name}"
+    g = entry["geometry"]
+    geometry = Geometry(
+        detector_spacing_mm=g["detector_spacing_mm"],
+        travel_spacing_mm=g["travel_spacing_mm"],
+        travel_direction=g["travel_direction"],
+        row_order=g["row_order"],
+        line_positions_mm=get(f"{prefix}/line_positions_mm") if g["line_positions"] else None,
+    )
+    return View(
+        name=name,
+        channels={ch: get(f"{prefix}/channels/{ch}") for ch in entry["channels"]},
+        geometry=geometry,
+        calibration=entry["calibration"],
+        dark={ch: get(f"{prefix}/dark/{ch}") for ch in entry["dark"]},
+        air={ch: get(f"{prefix}/air/{ch}") for ch in entry["air"]},
+        reference={ch: get(f"{prefix}/reference/{ch}") for ch in entry["reference"]},
+    )
+
+
+def _volume_from_dict(entry: Mapping[str, Any], get: Callable[[str], np.ndarray]) -> Volume:
+    return Volume(
+        name=entry["name"],
+        data=get(f"volumes/{entry['name']}/data"),
+        spacing_mm=tuple(entry["spacing_mm"]),
+        origin_mm=tuple(entry["origin_mm"]),
+        channel=entry["channel"],
+        calibration=entry["calibration"],
+    )
+
+
+def _threat_from_dict(index: int, entry: Mapping[str, Any], get: Callable[[str], np.ndarray]) -> Threat:
+    return Threat(
+        view=entry["view"],
+        box=Box(*entry["box"]),
+        **{name: entry[name] for name in _ASSESSMENT},
+        polygon=np.asarray(entry["polygon"]) if entry["polygon"] is not None else None,
+        mask=get(f"threats/{index}/mask") if entry["mask"] else None,
+    )
+
+
 def scan_from_dict(metadata: Mapping[str, Any], arrays: Mapping[str, np.ndarray], *, path: Any = None) -> Scan:
     """Rebuild a scan from :func:`scan_to_dict` output and :func:`scan_arrays` arrays.
 
@@ -227,52 +268,10 @@ def scan_from_dict(metadata: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
                 raise CorruptFileError(f"array {key!r} named in the metadata is missing", path=path)
             return arrays[key]
 
-        views = []
-        for entry in metadata["views"]:
-            name = entry["name"]
-            prefix = f"views/{name}"
-            g = entry["geometry"]
-            geometry = Geometry(
-                detector_spacing_mm=g["detector_spacing_mm"],
-                travel_spacing_mm=g["travel_spacing_mm"],
-                travel_direction=g["travel_direction"],
-                row_order=g["row_order"],
-                line_positions_mm=get(f"{prefix}/line_positions_mm") if g["line_positions"] else None,
-            )
-            views.append(
-                View(
-                    name=name,
-                    channels={ch: get(f"{prefix}/channels/{ch}") for ch in entry["channels"]},
-                    geometry=geometry,
-                    calibration=entry["calibration"],
-                    dark={ch: get(f"{prefix}/dark/{ch}") for ch in entry["dark"]},
-                    air={ch: get(f"{prefix}/air/{ch}") for ch in entry["air"]},
-                    reference={ch: get(f"{prefix}/reference/{ch}") for ch in entry["reference"]},
-                )
-            )
+        views = [_view_from_dict(entry, get) for entry in metadata["views"]]
         # "volumes" came after schema 1 was first written: older documents have none.
-        volumes = [
-            Volume(
-                name=v["name"],
-                data=get(f"volumes/{v['name']}/data"),
-                spacing_mm=tuple(v["spacing_mm"]),
-                origin_mm=tuple(v["origin_mm"]),
-                channel=v["channel"],
-                calibration=v["calibration"],
-            )
-            for v in metadata.get("volumes", [])
-        ]
-        threats = []
-        for index, t in enumerate(metadata["threats"]):
-            threats.append(
-                Threat(
-                    view=t["view"],
-                    box=Box(*t["box"]),
-                    **{name: t[name] for name in _ASSESSMENT},
-                    polygon=np.asarray(t["polygon"]) if t["polygon"] is not None else None,
-                    mask=get(f"threats/{index}/mask") if t["mask"] else None,
-                )
-            )
+        volumes = [_volume_from_dict(entry, get) for entry in metadata.get("volumes", [])]
+        threats = [_threat_from_dict(index, entry, get) for index, entry in enumerate(metadata["threats"])]
         o, s, site, p = (metadata[k] for k in ("inspected_object", "scanner", "site", "provenance"))
         operator = metadata.get("operator")
         acquired_at = _datetime(metadata["acquired_at"])

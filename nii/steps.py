@@ -59,12 +59,10 @@ from nii.kernels import (
     Calibration,
     MaterialClass,
     attenuation,
-    calibrated_attenuation,
     orient,
     resample,
-    transmission,
 )
-from nii.kernels.air import SATURATED, STARVED, pixel_flags, replace_flagged
+from nii.kernels.flagged import calibrated_flagged
 from nii.model import MEASURED_CHANNELS, CalibrationState, Geometry, RowOrder, Scan, TravelDirection, View
 from nii.values import (
     adc_maximum,
@@ -388,23 +386,21 @@ class _Calibrator:
         self.repaired[key] = calibration.repaired.tolist()
         return calibration
 
-    def flag(self, view: View, name: str, calibration: Calibration, result: np.ndarray, *, attenuation: bool) -> None:
-        """Mark starved and saturated pixels of ``result`` (computed from ``view``'s raw ``name``) in place."""
-        raw = np.asarray(raw_of(view, name))
-        flags = pixel_flags(raw, dark=calibration.offset, saturation=adc_maximum(raw))
-        # Repaired (dead) elements show what their interpolation sources measured, not their own counts.
-        repaired = calibration.repaired
-        flags[repaired] = flags[calibration.lower[repaired]] | flags[calibration.upper[repaired]]
-        counts = {
-            "starved": int(np.count_nonzero(flags == STARVED)),
-            "saturated": int(np.count_nonzero(flags == SATURATED)),
-        }
-        self.flagged[f"{view.name}/{name}"] = counts
-        if not any(counts.values()):
-            return
-        replace_flagged(result, flags, attenuation=attenuation)
-        previous = self.flags.get(view.name)
-        self.flags[view.name] = flags if previous is None else previous | flags
+    def calibrated(self, view: View, name: str, *, quantity: str, dtype: Any = np.float32) -> np.ndarray:
+        """``view``'s raw ``name`` calibrated to ``quantity`` (:func:`~nii.kernels.flagged.calibrated_flagged`),
+        its starved and saturated pixels flagged and replaced."""
+        raw = raw_of(view, name)
+        result, flags, (starved, saturated) = calibrated_flagged(
+            raw, self.calibration(view, name), saturation=adc_maximum(raw), quantity=quantity, dtype=dtype
+        )
+        self.flagged[f"{view.name}/{name}"] = {"starved": starved, "saturated": saturated}
+        if starved or saturated:
+            previous = self.flags.get(view.name)
+            if previous is None:
+                self.flags[view.name] = flags
+            else:  # in place: a new frame would cost its page faults again
+                np.bitwise_or(previous, flags, out=previous)
+        return result
 
     def parameters(self) -> dict[str, Any]:
         found = {"repaired_elements": self.repaired, "flagged_pixels": self.flagged}
@@ -431,10 +427,7 @@ def calibrate(scan: Scan, parameters: CalibrateParameters) -> tuple[Scan, dict[s
     def convert(view: View, name: str) -> np.ndarray:
         if view.calibration is not CalibrationState.RAW:
             raise ValidationError(f"view {view.name!r} is already {view.calibration}; calibrate needs RAW counts")
-        calibration = calibrator.calibration(view, name)
-        result = transmission(raw_of(view, name), calibration)
-        calibrator.flag(view, name, calibration, result, attenuation=False)
-        return result
+        return calibrator.calibrated(view, name, quantity="transmission")
 
     scan = _replace_measured(scan, convert, CalibrationState.TRANSMISSION)
     return calibrator.with_flags(scan), calibrator.parameters()
@@ -449,10 +442,7 @@ def attenuate(scan: Scan, parameters: AttenuateParameters) -> tuple[Scan, dict[s
 
     def convert(view: View, name: str) -> np.ndarray:
         if view.calibration is CalibrationState.RAW:
-            calibration = calibrator.calibration(view, name)
-            result = calibrated_attenuation(raw_of(view, name), calibration, dtype=dtype)
-            calibrator.flag(view, name, calibration, result, attenuation=True)
-            return result
+            return calibrator.calibrated(view, name, quantity="attenuation", dtype=dtype)
         if view.calibration is CalibrationState.ATTENUATION:
             value = physical(view.channels[name], view.calibration)
             return value if dtype is np.float32 else quantize_array(value, QUANTIZATION[str(view.calibration)])

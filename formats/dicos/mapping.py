@@ -61,6 +61,8 @@ from nii.model import (
     Threat,
     ThreatOrigin,
     TravelDirection,
+    View,
+    Volume,
 )
 from nii.volume_threats import VolumeThreat
 
@@ -273,114 +275,130 @@ def scan_to_instances(scan: Scan, options: WriteOptions) -> Iterator[tuple[str, 
     context = _context(scan, options)
     channels = {name for view in scan.views for name in view.channels} | {v.channel for v in scan.volumes}
     scan_json = json.dumps(_scan_private(scan, channels), separators=(",", ":"))
-    scanner = scan.scanner
-    intent = PresentationIntent.FOR_PRESENTATION if options.presentation else PresentationIntent.FOR_PROCESSING
     images: list[tuple[str, str]] = []
     view_references: dict[str, list[tuple[str, str]]] = {}
     series_number = 0
     for view in scan.views:
-        geometry = view.geometry
-        travel = -1.0 if geometry.travel_direction is TravelDirection.RIGHT_TO_LEFT else 1.0
-        down = -1.0 if geometry.row_order is RowOrder.BOTTOM_UP else 1.0
-        for channel, pixels in view.channels.items():
+        for channel in view.channels:
             series_number += 1
-            exact = ExactValues()
-            arrays = {
-                offset: _little_endian(group[channel], f"{kind} of channel {channel!r} of view {view.name!r}")
-                for kind, offset in PRIVATE_ARRAYS.items()
-                if channel in (group := getattr(view, kind))
-            }
-            if geometry.line_positions_mm is not None:
-                arrays[PRIVATE_LINE_POSITIONS] = _little_endian(geometry.line_positions_mm, "line positions")
-            image = DXImage(
-                pixels,
-                context=context,
-                sop_instance_uid=derived_uid(scan.scan_uid, "dx", view.name, channel),
-                series_uid=derived_uid(scan.scan_uid, "dx-series", view.name, channel),
-                series_number=series_number,
-                image_type=_image_type(channel),
-                series_description=f"{view.name} {channel}",
-                kvp_kv=exact.ds("kvp", scanner.energies_kv.get(channel, 0.0)),
-                imager_pixel_spacing_mm=(
-                    (
-                        exact.ds("detector_spacing_mm", geometry.detector_spacing_mm),
-                        exact.ds("travel_spacing_mm", geometry.travel_spacing_mm),
-                    )
-                    if geometry.detector_spacing_mm is not None and geometry.travel_spacing_mm is not None
-                    else None  # unknown spacing is not invented
-                ),
-                detector_element_spacing_mm=(
-                    (exact.ds("detector_pitch_mm", scanner.detector_pitch_mm),) * 2
-                    if scanner.detector_pitch_mm
-                    else None
-                ),
-                belt_speed_mm_s=scanner.speed_mm_s or 0.0,
-                orientation=(travel, 0.0, 0.0, 0.0, down, 0.0),
-                intent=intent,
-                window=_window(pixels, options),
-                rescale_type=str(view.calibration) if channel in MEASURED_CHANNELS else "US",
-                value_mapping=value_mapping(channel, view.calibration, pixels.dtype),
-                modality=options.modality,
-            )
-            document = {
-                "schema": PRIVATE_SCHEMA,
-                "kind": "view",
-                "view": view.name,
-                "channel": channel,
-                "calibration": str(view.calibration),
-                "arrays": {
-                    kind: {"dtype": arrays[offset].dtype.str, "shape": list(arrays[offset].shape)}
-                    for kind, offset in PRIVATE_ARRAYS.items()
-                    if offset in arrays
-                },
-                "exact": exact.values,
-            }
-            add_private(image, document, arrays, scan_json=scan_json)
+            image = _dx_image(scan, view, channel, context, options, scan_json, series_number)
             reference = (str(image.SOPClassUID), str(image.SOPInstanceUID))
             images.append(reference)
             view_references.setdefault(view.name, []).append(reference)
             yield f"dx-{view.name}-{channel}.dcs", image
     for volume in scan.volumes:
         series_number += 1
-        exact = ExactValues()
-        z0, y0, x0 = volume.origin_mm
-        ct = CTImage(
-            volume.data,
-            context=context,
-            sop_instance_uid=derived_uid(scan.scan_uid, "ct", volume.name),
-            series_uid=derived_uid(scan.scan_uid, "ct-series", volume.name),
-            series_number=series_number,
-            image_type=_image_type(volume.channel),
-            series_description=f"volume {volume.name} {volume.channel}",
-            spacing_mm=tuple(  # type: ignore[arg-type]
-                exact.ds(name, value)
-                for name, value in zip(
-                    ("slice_spacing", "row_spacing", "column_spacing"), volume.spacing_mm, strict=True
-                )
-            ),
-            origin_mm=(exact.ds("origin_x", x0), exact.ds("origin_y", y0), exact.ds("origin_z", z0)),
-            kvp_kv=exact.ds("kvp", scanner.energies_kv.get(volume.channel, 0.0)),
-            rescale_type=str(volume.calibration),
-            value_mapping=value_mapping(volume.channel, volume.calibration, volume.data.dtype),
-        )
-        # Per-frame z = z0 + k·dz is computed from the DS-rounded values; the exact ones
-        # travel in the private block.
-        document = {
-            "schema": PRIVATE_SCHEMA,
-            "kind": "volume",
-            "volume": volume.name,
-            "channel": volume.channel,
-            "calibration": str(volume.calibration),
-            "arrays": {},
-            "exact": exact.values,
-        }
-        add_private(ct, document, {}, scan_json=scan_json)
+        ct = _ct_image(scan, volume, context, scan_json, series_number)
         images.append((str(ct.SOPClassUID), str(ct.SOPInstanceUID)))
         view_references[volume.name] = [images[-1]]  # names are unique across views and volumes
         yield f"ct-{volume.name}.dcs", ct
     images += [(ref.sop_class_uid, ref.sop_instance_uid) for ref in scan.referenced_images]
     for index, report in enumerate(_reports(scan, context, view_references, images, series_number), start=1):
         yield f"tdr-{index}.dcs", report
+
+
+def _dx_image(
+    scan: Scan,
+    view: View,
+    channel: str,
+    context: ScanContext,
+    options: WriteOptions,
+    scan_json: str,
+    series_number: int,
+) -> DXImage:
+    """The DX instance of one channel of a view, with nii's private block."""
+    scanner = scan.scanner
+    geometry = view.geometry
+    pixels = view.channels[channel]
+    travel = -1.0 if geometry.travel_direction is TravelDirection.RIGHT_TO_LEFT else 1.0
+    down = -1.0 if geometry.row_order is RowOrder.BOTTOM_UP else 1.0
+    exact = ExactValues()
+    arrays = {
+        offset: _little_endian(group[channel], f"{kind} of channel {channel!r} of view {view.name!r}")
+        for kind, offset in PRIVATE_ARRAYS.items()
+        if channel in (group := getattr(view, kind))
+    }
+    if geometry.line_positions_mm is not None:
+        arrays[PRIVATE_LINE_POSITIONS] = _little_endian(geometry.line_positions_mm, "line positions")
+    image = DXImage(
+        pixels,
+        context=context,
+        sop_instance_uid=derived_uid(scan.scan_uid, "dx", view.name, channel),
+        series_uid=derived_uid(scan.scan_uid, "dx-series", view.name, channel),
+        series_number=series_number,
+        image_type=_image_type(channel),
+        series_description=f"{view.name} {channel}",
+        kvp_kv=exact.ds("kvp", scanner.energies_kv.get(channel, 0.0)),
+        imager_pixel_spacing_mm=(
+            (
+                exact.ds("detector_spacing_mm", geometry.detector_spacing_mm),
+                exact.ds("travel_spacing_mm", geometry.travel_spacing_mm),
+            )
+            if geometry.detector_spacing_mm is not None and geometry.travel_spacing_mm is not None
+            else None  # unknown spacing is not invented
+        ),
+        detector_element_spacing_mm=(
+            (exact.ds("detector_pitch_mm", scanner.detector_pitch_mm),) * 2 if scanner.detector_pitch_mm else None
+        ),
+        belt_speed_mm_s=scanner.speed_mm_s or 0.0,
+        orientation=(travel, 0.0, 0.0, 0.0, down, 0.0),
+        intent=PresentationIntent.FOR_PRESENTATION if options.presentation else PresentationIntent.FOR_PROCESSING,
+        window=_window(pixels, options),
+        rescale_type=str(view.calibration) if channel in MEASURED_CHANNELS else "US",
+        value_mapping=value_mapping(channel, view.calibration, pixels.dtype),
+        modality=options.modality,
+    )
+    document = {
+        "schema": PRIVATE_SCHEMA,
+        "kind": "view",
+        "view": view.name,
+        "channel": channel,
+        "calibration": str(view.calibration),
+        "arrays": {
+            kind: {"dtype": arrays[offset].dtype.str, "shape": list(arrays[offset].shape)}
+            for kind, offset in PRIVATE_ARRAYS.items()
+            if offset in arrays
+        },
+        "exact": exact.values,
+    }
+    add_private(image, document, arrays, scan_json=scan_json)
+    return image
+
+
+def _ct_image(scan: Scan, volume: Volume, context: ScanContext, scan_json: str, series_number: int) -> CTImage:
+    """The CT instance of one volume, with nii's private block."""
+    exact = ExactValues()
+    z0, y0, x0 = volume.origin_mm
+    ct = CTImage(
+        volume.data,
+        context=context,
+        sop_instance_uid=derived_uid(scan.scan_uid, "ct", volume.name),
+        series_uid=derived_uid(scan.scan_uid, "ct-series", volume.name),
+        series_number=series_number,
+        image_type=_image_type(volume.channel),
+        series_description=f"volume {volume.name} {volume.channel}",
+        spacing_mm=tuple(  # type: ignore[arg-type]
+            exact.ds(name, value)
+            for name, value in zip(("slice_spacing", "row_spacing", "column_spacing"), volume.spacing_mm, strict=True)
+        ),
+        origin_mm=(exact.ds("origin_x", x0), exact.ds("origin_y", y0), exact.ds("origin_z", z0)),
+        kvp_kv=exact.ds("kvp", scan.scanner.energies_kv.get(volume.channel, 0.0)),
+        rescale_type=str(volume.calibration),
+        value_mapping=value_mapping(volume.channel, volume.calibration, volume.data.dtype),
+    )
+    # Per-frame z = z0 + k·dz is computed from the DS-rounded values; the exact ones
+    # travel in the private block.
+    document = {
+        "schema": PRIVATE_SCHEMA,
+        "kind": "volume",
+        "volume": volume.name,
+        "channel": volume.channel,
+        "calibration": str(volume.calibration),
+        "arrays": {},
+        "exact": exact.values,
+    }
+    add_private(ct, document, {}, scan_json=scan_json)
+    return ct
 
 
 def _lossy_in_float32(values: np.ndarray) -> bool:

@@ -20,6 +20,7 @@ True
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
@@ -28,6 +29,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from nii.errors import ValidationError
 
 from .dictionary import MAPPED_VALUE_REPRESENTATION
+from .encode import copy_elements, memoize_encoding
 
 __all__ = ["MAPPING_SEQUENCE", "RealWorldValue"]
 
@@ -71,26 +73,9 @@ class RealWorldValue:
             raise ValidationError(f"LUT Label is at most 16 characters, got {self.label!r}")
 
     def item(self) -> Dataset:
-        """One item of the Real World Value Mapping Sequence."""
-        unit = Dataset()
-        unit.CodeValue = self.unit
-        unit.CodingSchemeDesignator = "UCUM"
-        unit.CodeMeaning = self.unit_meaning
-        # Context group of the unit (CID 7181, DCMR): the reference toolkit requires both.
-        unit.MappingResource = "DCMR"
-        unit.ContextGroupVersion = CONTEXT_GROUP_VERSION
-        unit.ContextIdentifier = "7181"
+        """One item of the Real World Value Mapping Sequence (its own copy of the item built once per map)."""
         item = Dataset()
-        # DICOS Mapped Value Representation: 0, the codes are unsigned (the reference requires it).
-        item.add_new(MAPPED_VALUE_REPRESENTATION, "US", 0)
-        # US: the codes are unsigned (the dictionary's "US or SS" cannot be encoded as is).
-        item.add_new(0x00409216, "US", self.first)
-        item.add_new(0x00409211, "US", self.last)
-        item.RealWorldValueIntercept = float(self.intercept)
-        item.RealWorldValueSlope = float(self.slope)
-        item.LUTExplanation = self.explanation
-        item.LUTLabel = self.label
-        item.MeasurementUnitsCodeSequence = DicomSequence([unit])
+        copy_elements(_item_template(self), item)
         return item
 
     @classmethod
@@ -117,3 +102,28 @@ class RealWorldValue:
             first=int(item.get("RealWorldValueFirstValueMapped") or 0),
             last=int(item.get("RealWorldValueLastValueMapped") or 65535),
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _item_template(value: RealWorldValue) -> Dataset:
+    """The sequence item of ``value``, its elements encoded once (every DX of a kind carries the same map)."""
+    unit = Dataset()
+    unit.CodeValue = value.unit
+    unit.CodingSchemeDesignator = "UCUM"
+    unit.CodeMeaning = value.unit_meaning
+    # Context group of the unit (CID 7181, DCMR): the reference toolkit requires both.
+    unit.MappingResource = "DCMR"
+    unit.ContextGroupVersion = CONTEXT_GROUP_VERSION
+    unit.ContextIdentifier = "7181"
+    item = Dataset()
+    # DICOS Mapped Value Representation: 0, the codes are unsigned (the reference requires it).
+    item.add_new(MAPPED_VALUE_REPRESENTATION, "US", 0)
+    # US: the codes are unsigned (the dictionary's "US or SS" cannot be encoded as is).
+    item.add_new(0x00409216, "US", value.first)
+    item.add_new(0x00409211, "US", value.last)
+    item.RealWorldValueIntercept = float(value.intercept)
+    item.RealWorldValueSlope = float(value.slope)
+    item.LUTExplanation = value.explanation
+    item.LUTLabel = value.label
+    item.MeasurementUnitsCodeSequence = DicomSequence([memoize_encoding(unit)])
+    return memoize_encoding(item)

@@ -347,17 +347,7 @@ def simulate(
     ((64, 96), 'RAW')
     """
     phantom, model = _resolve(scenario, scanner, seed)
-    if not (math.isfinite(scale) and scale > 0):
-        raise ValidationError(f"scale must be positive, got {scale!r}")
-    rows = rows if rows is not None else max(8, round(model.rows * scale))
-    default_lines = math.ceil(phantom.scan_length_mm / model.line_step_mm)
-    lines = lines if lines is not None else max(8, round(default_lines * scale))
-    if rows < 8 or lines < 8:
-        raise ValidationError(f"a simulated scan needs at least 8 rows and 8 lines, got {rows} × {lines}")
-    variation = model.speed_variation if speed_variation is None else speed_variation
-    if not 0 <= variation < 0.5:
-        raise ValidationError(f"speed variation must be in [0, 0.5), got {variation!r}")
-    check_image_size((len(model.views) * len(model.channels), rows, lines), np.uint16, path=None)
+    rows, lines, variation = _scan_size(phantom, model, rows, lines, scale, speed_variation)
 
     pitch = model.rows * model.detector_pitch_mm / rows
     step = phantom.scan_length_mm / lines
@@ -383,17 +373,7 @@ def simulate(
         views=views,
         acquired_at=ACQUIRED_AT + timedelta(seconds=seed),
         inspected_object=phantom.inspected_object,
-        scanner=Scanner(
-            manufacturer="nii simulator",
-            model=model.name,
-            serial_number=f"SIM-{seed}",
-            software_version=nii.__version__,
-            source=model.source,
-            energies_kv=model.energies_kv,
-            detector_pitch_mm=pitch,
-            line_rate_hz=model.line_rate_hz,
-            speed_mm_s=step * model.line_rate_hz,
-        ),
+        scanner=_simulated_scanner(model, seed, pitch, step),
         site=Site(name="nii simulator"),
         threats=threats if threats_in_scan else [],
         scan_uid=uid,
@@ -413,12 +393,78 @@ def simulate(
     return scan, truth
 
 
+def _scan_size(
+    phantom: Phantom,
+    model: ScannerModel,
+    rows: int | None,
+    lines: int | None,
+    scale: float,
+    speed_variation: float | None,
+) -> tuple[int, int, float]:
+    """Rows, lines and speed variation of a simulated scan, checked (see :func:`simulate`)."""
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValidationError(f"scale must be positive, got {scale!r}")
+    rows = rows if rows is not None else max(8, round(model.rows * scale))
+    default_lines = math.ceil(phantom.scan_length_mm / model.line_step_mm)
+    lines = lines if lines is not None else max(8, round(default_lines * scale))
+    if rows < 8 or lines < 8:
+        raise ValidationError(f"a simulated scan needs at least 8 rows and 8 lines, got {rows} × {lines}")
+    variation = model.speed_variation if speed_variation is None else speed_variation
+    if not 0 <= variation < 0.5:
+        raise ValidationError(f"speed variation must be in [0, 0.5), got {variation!r}")
+    check_image_size((len(model.views) * len(model.channels), rows, lines), np.uint16, path=None)
+    return rows, lines, variation
+
+
+def _simulated_scanner(model: ScannerModel, seed: int, pitch: float, step: float) -> Scanner:
+    return Scanner(
+        manufacturer="nii simulator",
+        model=model.name,
+        serial_number=f"SIM-{seed}",
+        software_version=nii.__version__,
+        source=model.source,
+        energies_kv=model.energies_kv,
+        detector_pitch_mm=pitch,
+        line_rate_hz=model.line_rate_hz,
+        speed_mm_s=step * model.line_rate_hz,
+    )
+
+
 def _view_grid(view: str, rows: int, pitch: float, centres: np.ndarray, steps: np.ndarray) -> Grid:
     # Side: the column of detectors stands on the ground (or belt) and rows run top down.
     # Top: the column lies across the travel, centred, row 0 on the far side (+y).
     heights = (rows - np.arange(rows) - 0.5) * pitch
     rows_mm = heights if view == "side" else heights - rows * pitch / 2
     return Grid(view, centres, steps, rows_mm, pitch)  # type: ignore[arg-type]
+
+
+def _attenuation_tables(phantom: Phantom, model: ScannerModel) -> dict[str, np.ndarray]:
+    """Per channel: the mass attenuation of each phantom material at the spectrum's energies."""
+    return {
+        channel: np.stack(
+            [
+                mass_attenuation(phantom.materials[m], model.spectra[channel].energies_mev)
+                for m in phantom.material_names
+            ]
+        )
+        for channel in model.channels
+    }
+
+
+def _reference_lines(
+    model: ScannerModel, seed: int, view_index: int, rows: int, electronics: dict[str, Any]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Dark (source off) and air (open beam) lines of every channel, through the same electronics."""
+    dark, air = {}, {}
+    for channel_index, channel in enumerate(model.channels):
+        rng = _rng(seed, view_index, channel_index, _PURPOSE_REFERENCES)
+        no_source = np.zeros(REFERENCE_LINES, dtype=np.float32)
+        dark[channel] = expose(np.zeros((rows, REFERENCE_LINES)), no_source, electronics[channel], model.detector, rng)
+        air_intensity, _ = draw_intensity(model.detector, REFERENCE_LINES, rng)
+        air[channel] = expose(
+            np.ones((rows, REFERENCE_LINES)), air_intensity, electronics[channel], model.detector, rng
+        )
+    return dark, air
 
 
 def _simulate_view(
@@ -442,12 +488,7 @@ def _simulate_view(
         for channel in channels
     }
     materials = phantom.material_names
-    mu = {
-        channel: np.stack(
-            [mass_attenuation(phantom.materials[m], model.spectra[channel].energies_mev) for m in materials]
-        )
-        for channel in channels
-    }
+    mu = _attenuation_tables(phantom, model)
     dead = draw_dead_elements(model.detector, rows, _rng(seed, view_index, _PURPOSE_ELEMENTS))
     electronics, intensities, readings = {}, {}, {}
     for channel_index, channel in enumerate(channels):
@@ -494,16 +535,7 @@ def _simulate_view(
         for _ in progress(done, total=tiles, desc=f"simulating {view_name}", unit="tile"):
             pass
 
-    dark, air = {}, {}
-    for channel_index, channel in enumerate(channels):
-        rng = _rng(seed, view_index, channel_index, _PURPOSE_REFERENCES)
-        no_source = np.zeros(REFERENCE_LINES, dtype=np.float32)
-        dark[channel] = expose(np.zeros((rows, REFERENCE_LINES)), no_source, electronics[channel], model.detector, rng)
-        air_intensity, _ = draw_intensity(model.detector, REFERENCE_LINES, rng)
-        air[channel] = expose(
-            np.ones((rows, REFERENCE_LINES)), air_intensity, electronics[channel], model.detector, rng
-        )
-
+    dark, air = _reference_lines(model, seed, view_index, rows, electronics)
     view = View(
         view_name,
         counts,

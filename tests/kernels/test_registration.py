@@ -18,10 +18,14 @@ from nii.errors import ValidationError
 from nii.kernels import (
     AffineTransform,
     ChannelOffset,
+    _common,
     estimate_channel_offset,
+    gauss_newton,
+    pyramid,
     register,
     shift_along_travel,
     valid_mask,
+    warp,
 )
 from nii.kernels import registration as reg
 from tests.kernels.scenes import SATURATION, CargoScene, affine_matrix, measure, scanner_pair
@@ -61,8 +65,8 @@ def test_warp_kernel_matches_numpy_reference(texture, cubic, dtype):
         shape = (int(rng.integers(1, 70)), int(rng.integers(1, 90)))
         row_shift = rng.normal(0, 2, shape[0]) if trial % 2 else np.zeros(shape[0])
         out = np.empty(shape, dtype)
-        reg._warp(image, matrix, row_shift, out, -5.0, cubic)
-        expected = reg.warp_reference(image, matrix, shape, cubic=cubic, fill=-5.0, row_shift=row_shift)
+        warp.warp_kernel(image, matrix, row_shift, out, -5.0, cubic)
+        expected = warp.warp_reference(image, matrix, shape, cubic=cubic, fill=-5.0, row_shift=row_shift)
         np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5 if dtype == np.float32 else 1e-12)
         np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
 
@@ -104,21 +108,21 @@ def test_shift_along_travel_matches_linear_interpolation():
 def test_downsample_kernel_matches_numpy_reference(texture):
     image = np.ascontiguousarray(texture)
     image[40, 10:12] = np.nan  # one valid pixel of four in a block: NaN
-    out = reg._pyramid(image, 2)[1]
-    expected = reg.downsample_reference(image)
+    out = pyramid.build_pyramid(image, 2)[1]
+    expected = pyramid.downsample_reference(image)
     np.testing.assert_allclose(out, expected, rtol=1e-6)
     np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
 
 
 def test_gradient_features_match_numpy_reference(texture):
-    out = reg._gradient_features(np.ascontiguousarray(texture))
-    expected = reg.gradient_features_reference(texture)
+    out = pyramid.gradient_features(np.ascontiguousarray(texture))
+    expected = pyramid.gradient_features_reference(texture)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
     # A blurred step gives a ridge centred on the step whose samples sum to the step's height.
     step = np.zeros((16, 32), np.float32)
     step[:, 16:] = 2.0
-    ridge = reg._gradient_features(step)[8]
+    ridge = pyramid.gradient_features(step)[8]
     assert ridge[15] == ridge[16] == np.nanmax(ridge)
     assert np.nansum(ridge) == pytest.approx(2.0)
 
@@ -133,18 +137,18 @@ def test_normal_equations_match_numpy_reference(texture, matrix_parameters):
     moving = np.ascontiguousarray(texture + rng.normal(0, 0.05, texture.shape).astype(np.float32))
     matrix = AffineTransform.from_parameters(**matrix_parameters, center=(30, 41)).matrix.copy()
     center = ((reference.shape[0] - 1) / 2, (reference.shape[1] - 1) / 2)
-    hessian, gradient, count = reg.gauss_newton_reference(reference, moving, matrix, center, 1.1, 0.05)
-    estimate = reg._Estimate(matrix, 1.1, 0.05)
-    sums = np.empty((reference.shape[0], reg._AFFINE_SUMS))
-    h, g, stats = reg._normal_equations(reference, moving, estimate, True, sums)
+    hessian, gradient, count = gauss_newton.gauss_newton_reference(reference, moving, matrix, center, 1.1, 0.05)
+    estimate = gauss_newton.Estimate(matrix, 1.1, 0.05)
+    sums = np.empty((reference.shape[0], gauss_newton.AFFINE_SUMS))
+    h, g, stats = gauss_newton.normal_equations(reference, moving, estimate, True, sums)
     assert stats[0] == count
     np.testing.assert_allclose(h, hessian, rtol=1e-9, atol=1e-9 * np.abs(hessian).max())
     np.testing.assert_allclose(g, gradient, rtol=1e-9, atol=1e-9 * np.abs(gradient).max())
     if "rotation_deg" not in matrix_parameters:
         # The translation kernel (float32 partial sums) gives the same system on its four unknowns.
-        sums = np.empty((reference.shape[0], reg._TRANSLATION_SUMS))
-        h, g, stats = reg._normal_equations(reference, moving, estimate, False, sums)
-        index = reg._TRANSLATION_INDEX
+        sums = np.empty((reference.shape[0], gauss_newton.TRANSLATION_SUMS))
+        h, g, stats = gauss_newton.normal_equations(reference, moving, estimate, False, sums)
+        index = gauss_newton.TRANSLATION_INDEX
         assert stats[0] == count
         np.testing.assert_allclose(h[np.ix_(index, index)], hessian[np.ix_(index, index)], rtol=1e-5)
         np.testing.assert_allclose(g[index], gradient[index], rtol=1e-4, atol=1e-5 * np.abs(gradient).max())
@@ -163,7 +167,7 @@ def test_gradient_correlation_matches_numpy_reference(texture):
 
 def test_parallel_kernels_give_the_same_result_on_one_thread(texture):
     big = np.ascontiguousarray(np.tile(texture, (20, 12)))  # over the one-thread threshold
-    assert big.size >= reg._common.PARALLEL_PIXELS
+    assert big.size >= _common.PARALLEL_PIXELS
     matrix = AffineTransform.from_parameters(translation=(2.5, -1.25), rotation_deg=0.5).matrix.copy()
     results = []
     previous = numba.get_num_threads()
@@ -171,9 +175,9 @@ def test_parallel_kernels_give_the_same_result_on_one_thread(texture):
         numba.set_num_threads(threads)
         try:
             warped = AffineTransform(matrix).warp(big, order="bicubic")
-            sums = np.empty((big.shape[0], reg._AFFINE_SUMS))
-            reg._affine_sums(big, warped, matrix, 10.0, 1.0, 0.0, sums)
-            results.append((warped, sums.sum(axis=0), reg._gradient_features(big)))
+            sums = np.empty((big.shape[0], gauss_newton.AFFINE_SUMS))
+            gauss_newton.affine_sums(big, warped, matrix, 10.0, 1.0, 0.0, sums)
+            results.append((warped, sums.sum(axis=0), pyramid.gradient_features(big)))
         finally:
             numba.set_num_threads(previous)
     for one, other in zip(*results, strict=True):

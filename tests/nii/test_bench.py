@@ -1,6 +1,8 @@
 """The benchmark's two paths do the same job, and nii bench runs end to end."""
 
+import ctypes
 import json
+import mmap
 import time
 
 import numpy as np
@@ -8,13 +10,15 @@ import pydicom
 import pytest
 
 import nii
+from nii.baselines import BASELINES, naive_convert
 from nii.bench import (
-    BASELINES,
     MachineLoad,
+    Ratio,
     check_baselines,
+    drop_cached_pages,
     format_results,
-    naive_convert,
     nii_convert,
+    ratio_in_turn,
     run_bench,
     watch_machine,
     write_results,
@@ -43,26 +47,72 @@ def test_baseline_and_nii_write_the_same_attenuation_codes(tmp_path):
             assert difference.max() <= 1 and np.mean(difference == 0) > 0.99, (view.name, channel)
 
 
-def test_bench_reports_rates_against_the_baseline(tmp_path):
-    results = run_bench(["baggage"], repeats=1, min_seconds=0, folder=tmp_path)
+def test_bench_reports_ratios_to_the_best_baseline_warm_and_cold(tmp_path):
+    results = run_bench(["baggage"], repeats=2, min_seconds=0, folder=tmp_path)
     (result,) = results
-    assert result.workload == "baggage" and result.input_mb > 0
-    assert result.nii_mb_per_s > 0 and result.naive_mb_per_s > 0 and result.disk_mb_per_s > 0
+    assert result.workload == "baggage" and result.input_mb > 0 and result.disk_mb_per_s > 0
     assert result.fsync_fraction_of_disk == result.dicos_fsync_mb_per_s / result.disk_mb_per_s
-    assert abs(result.speedup - result.nii_mb_per_s / result.naive_mb_per_s) < 1e-9
-    assert set(result.baseline_mb_per_s) == {"naive", "numpy-float32", "opencv"}
-    best = max(result.baseline_mb_per_s.values())
-    assert result.baseline_mb_per_s[result.best_baseline] == best
-    assert result.speedup_vs_best == pytest.approx(result.nii_mb_per_s / best)
-    assert set(result.seconds_spread) == {"nii", "naive", "numpy-float32", "opencv"}
-    assert all(least <= median <= largest for least, median, largest in result.seconds_spread.values())
+    conversion = result.conversion
+    warm = ["nii", *BASELINES, "read+write"]
+    cold = [f"{path} cold" for path in warm if path != "naive"]
+    assert set(conversion.seconds) == set(warm + cold) and all(len(t) == 2 for t in conversion.seconds.values())
+    assert set(BASELINES) == {"naive", "numpy-float32", "opencv", "numba-stream"}
+    best, best_cold = conversion.best_baseline(), conversion.best_baseline(cold=True)
+    assert conversion.ratio(best).median == min(conversion.ratio(b).median for b in BASELINES)
+    assert conversion.ratio(best).best == pytest.approx(min(conversion.seconds[best]) / min(conversion.seconds["nii"]))
+    cold_ratios = np.divide(conversion.seconds[f"{best_cold} cold"], conversion.seconds["nii cold"])
+    assert conversion.ratio(best_cold, cold=True).median == pytest.approx(np.median(cold_ratios))
+    for path in (best, "read+write"):
+        for ratio in (conversion.ratio(path), conversion.ratio(path, cold=True)):
+            assert ratio.least <= ratio.median <= ratio.largest
     lines = format_results(results)
-    assert lines[0].startswith("baggage") and "the best baseline" in lines[0] and result.best_baseline in lines[0]
-    assert sum("ms per scan (median" in line for line in lines) == 4
+    assert lines[0].startswith("baggage") and f"the best baseline ({best})" in lines[1] and "cold input" in lines[1]
+    assert "machine's limit" in lines[2] and "goal" in lines[2]
+    assert sum("ms per scan (median" in line for line in lines) == len(warm + cold)
     write_results(results, tmp_path / "bench.json")
     document = json.loads((tmp_path / "bench.json").read_text())
-    assert document["results"][0]["workload"] == "baggage" and document["machine"]["cpus"] >= 1
+    saved = document["results"][0]
+    assert saved["workload"] == "baggage" and document["machine"]["cpus"] >= 1
+    assert saved["summary"]["vs_best"]["median"] == conversion.ratio(best).median
+    assert saved["summary"]["goal_met"] == conversion.goal_met()
+    assert saved["conversion"]["seconds"]["nii"] == conversion.seconds["nii"]
     assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]  # temporary files removed
+
+
+def test_ratios_in_turn_keep_the_spread_of_the_rounds():
+    ratio = ratio_in_turn([2.0, 4.0, 3.0], [1.0, 1.0, 1.5])
+    assert ratio == Ratio(median=2.0, least=2.0, largest=4.0, best=2.0)
+    ratio = ratio_in_turn([1.0, 4.0, 3.0], [2.0, 1.0, 1.0])  # one lucky round of the baseline
+    assert ratio == Ratio(median=3.0, least=0.5, largest=4.0, best=1.0)
+    assert str(ratio) == "3.00× (rounds 0.50–4.00; best rounds 1.00×)"
+
+
+def test_dropped_pages_leave_the_page_cache(tmp_path):
+    path = tmp_path / "input.bin"
+    path.write_bytes(np.random.default_rng(0).integers(0, 255, 4 << 20, dtype=np.uint8).tobytes())
+    assert resident_fraction(path) > 0.9
+    drop_cached_pages(path, flush=True)  # DONTNEED drops only clean pages: flushed first
+    assert resident_fraction(path) < 0.1
+    path.read_bytes()
+    assert resident_fraction(path) > 0.9
+    drop_cached_pages(path)  # clean now
+    assert resident_fraction(path) < 0.1
+
+
+def resident_fraction(path):
+    """Fraction of ``path``'s pages in the page cache (``mincore`` on a map of the file)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    size = path.stat().st_size
+    page = mmap.PAGESIZE
+    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), size, prot=mmap.PROT_READ) as mapped:
+        view = np.frombuffer(mapped, np.uint8)
+        address = view.__array_interface__["data"][0]
+        pages = (size + page - 1) // page
+        vector = (ctypes.c_ubyte * pages)()
+        assert libc.mincore(ctypes.c_void_p(address), size, vector) == 0, ctypes.get_errno()
+        del view
+    return sum(v & 1 for v in vector) / pages
 
 
 def test_comparisons_run_rounds_until_the_minimum_time():

@@ -1,0 +1,315 @@
+"""Preparation for registration: valid-pixel masks, image pyramids and the features compared.
+
+Both images of a registration become C-contiguous float32 with NaN for pixels not to use, then a pyramid
+of 2 × 2 means (masked pixels left out); the fine registration compares each level's gradient magnitude
+(or the values themselves, :class:`Features`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numba import njit, prange
+
+from nii.errors import ValidationError
+from nii.kernels import _common
+from nii.kernels._common import FAST as _FAST
+from nii.kernels._common import run as _run
+
+
+class Features(_common.Option):
+    """What the fine registration compares."""
+
+    GRADIENT = "gradient"
+    """Gradient magnitude after a Gaussian-like blur of one pixel (binomial 1-4-6-4-1): every edge gives a
+    ridge centred on it whatever its contrast, so images whose contrasts differ from material to
+    material (two energies, two scanners) align without bias."""
+    INTENSITY = "intensity"
+    """The pixel values themselves, up to a gain and an offset (as ECC): best for images of one energy."""
+
+
+def valid_mask(image: Any, *, low: float | None = None, high: float | None = None) -> np.ndarray:
+    """True where a pixel can take part in a registration: finite, above ``low`` and below ``high``.
+
+    In attenuation images air is near 0 and a saturated detector reports its maximum, so ``low`` just
+    above the air noise and ``high`` just below the saturation value leave out both; for transmission
+    images the roles swap (air near 1 is the high end).
+
+    Examples
+    --------
+    >>> valid_mask(np.array([[0.01, 0.5, 6.0, np.nan]]), low=0.05, high=5.9)
+    array([[False,  True, False, False]])
+    """
+    source = _common.image(image, "image")
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(source)
+        if low is not None:
+            valid &= source > low
+        if high is not None:
+            valid &= source < high
+    return valid
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Preparation: masks and pyramids
+
+
+@njit(cache=True, parallel=True)
+def _masked_float32(image: np.ndarray, mask: np.ndarray, use_mask: bool, out: np.ndarray) -> int:
+    """float32 copy with NaN where the mask is False or the value is not finite; returns the valid count."""
+    rows, cols = image.shape
+    valid = 0
+    for i in prange(rows):
+        for j in range(cols):
+            value = np.float32(image[i, j])
+            keep = np.isfinite(value) and (not use_mask or mask[i, j])
+            out[i, j] = value if keep else np.float32(np.nan)
+            valid += 1 if keep else 0
+    return valid
+
+
+@njit(cache=True, parallel=True)
+def _count_valid(image: np.ndarray) -> tuple[int, int]:
+    """Numbers of non-NaN and of infinite pixels."""
+    rows, cols = image.shape
+    valid = 0
+    infinite = 0
+    for i in prange(rows):
+        line = image[i]
+        row_valid = 0
+        row_infinite = 0
+        for j in range(cols):
+            value = line[j]
+            row_valid += 1 if value == value else 0
+            row_infinite += 1 if abs(value) == np.inf else 0
+        valid += row_valid
+        infinite += row_infinite
+    return valid, infinite
+
+
+def prepare(image: Any, mask: Any, what: str) -> tuple[np.ndarray, int]:
+    """The image as C-contiguous float32 with NaN for pixels not to use, and the number of valid pixels.
+    A float32 image without mask and without infinities is used as it is (no copy)."""
+    source = _common.image(image, what, min_size=8)
+    if mask is None and source.dtype == np.float32 and source.flags.c_contiguous:
+        valid, infinite = _run(_count_valid, source.size, source)
+        if infinite == 0:
+            return source, int(valid)
+    out = np.empty(source.shape, np.float32)
+    if mask is None:
+        valid = _run(_masked_float32, out.size, source, np.ones((1, 1), np.bool_), False, out)
+    else:
+        valid = _run(_masked_float32, out.size, source, _common.mask(mask, source.shape, f"{what} mask"), True, out)
+    return out, int(valid)
+
+
+@njit(cache=True, parallel=True, fastmath=_FAST)
+def _downsample(image: np.ndarray, out: np.ndarray) -> None:
+    """2 × 2 means of the valid pixels of a float32 image; NaN where fewer than two of the four are valid."""
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    for i in prange(out.shape[0]):
+        top = image[2 * i]
+        bottom = image[2 * i + 1]
+        line = out[i]
+        for j in range(out.shape[1]):
+            a = top[2 * j]
+            b = top[2 * j + 1]
+            c = bottom[2 * j]
+            d = bottom[2 * j + 1]
+            count = (
+                (one if a == a else zero)
+                + (one if b == b else zero)
+                + (one if c == c else zero)
+                + (one if d == d else zero)
+            )
+            total = (
+                (a if a == a else zero) + (b if b == b else zero) + (c if c == c else zero) + (d if d == d else zero)
+            )
+            line[j] = total / count if count >= 2 else np.float32(np.nan)
+
+
+def downsample_reference(image: np.ndarray) -> np.ndarray:
+    """Plain-numpy reference of :func:`_downsample`, for tests."""
+    rows, cols = image.shape[0] // 2, image.shape[1] // 2
+    blocks = image[: 2 * rows, : 2 * cols].reshape(rows, 2, cols, 2).astype(np.float64)
+    count = np.isfinite(blocks).sum(axis=(1, 3))
+    total = np.nansum(blocks, axis=(1, 3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count >= 2, total / count, np.nan).astype(np.float32)
+
+
+def build_pyramid(image: np.ndarray, levels: int) -> list[np.ndarray]:
+    result = [image]
+    for _ in range(levels - 1):
+        previous = result[-1]
+        out = np.empty((previous.shape[0] // 2, previous.shape[1] // 2), np.float32)
+        _run(_downsample, previous.size, previous, out)
+        result.append(out)
+    return result
+
+
+# Binomial smoothing (variance 1) and its central difference, offsets -3..3 (the smoothing is zero at ±3).
+_SMOOTH = (0.0, 1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16, 0.0)
+_DERIVATIVE = (-1 / 32, -4 / 32, -5 / 32, 0.0, 5 / 32, 4 / 32, 1 / 32)
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _filter_row(line: np.ndarray, smooth: np.ndarray, derivative: np.ndarray) -> None:
+    """Binomial smoothing and its derivative along one row (NaN within 3 pixels of the ends)."""
+    cols = line.size
+    for j in range(min(3, cols)):
+        smooth[j] = np.nan
+        derivative[j] = np.nan
+        smooth[cols - 1 - j] = np.nan
+        derivative[cols - 1 - j] = np.nan
+    if cols > 6:
+        s_out = smooth[3 : cols - 3]
+        d_out = derivative[3 : cols - 3]
+        # float32 constants keep the arithmetic in float32 (the pyramids are float32).
+        four = np.float32(4.0)
+        five = np.float32(5.0)
+        six = np.float32(6.0)
+        sixteenth = np.float32(1 / 16)
+        thirty_second = np.float32(1 / 32)
+        for k in range(cols - 6):
+            s_out[k] = (line[k + 1] + (line[k + 2] + line[k + 4]) * four + line[k + 3] * six + line[k + 5]) * sixteenth
+            d_out[k] = (
+                (line[k + 6] - line[k]) + (line[k + 5] - line[k + 1]) * four + (line[k + 4] - line[k + 2]) * five
+            ) * thirty_second
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _combine_rows(smooth: np.ndarray, derivative: np.ndarray, slots: np.ndarray, line: np.ndarray) -> None:
+    """|gradient| of one row from the row-filtered rows -3..3 around it (their ring slots)."""
+    s0 = smooth[slots[0]]
+    s1 = smooth[slots[1]]
+    s2 = smooth[slots[2]]
+    s4 = smooth[slots[4]]
+    s5 = smooth[slots[5]]
+    s6 = smooth[slots[6]]
+    d1 = derivative[slots[1]]
+    d2 = derivative[slots[2]]
+    d3 = derivative[slots[3]]
+    d4 = derivative[slots[4]]
+    d5 = derivative[slots[5]]
+    four = np.float32(4.0)
+    five = np.float32(5.0)
+    six = np.float32(6.0)
+    sixteenth = np.float32(1 / 16)
+    thirty_second = np.float32(1 / 32)
+    for j in range(line.size):
+        across = (d1[j] + d5[j] + (d2[j] + d4[j]) * four + d3[j] * six) * sixteenth
+        down = ((s6[j] - s0[j]) + (s5[j] - s1[j]) * four + (s4[j] - s2[j]) * five) * thirty_second
+        line[j] = math.sqrt(across * across + down * down)
+
+
+_FEATURE_BLOCK = 64  # rows per parallel task; each task filters 6 rows more than it outputs
+
+
+@njit(cache=True, parallel=True, fastmath=_FAST)
+def _gradient_magnitude(image: np.ndarray, out: np.ndarray) -> None:
+    """|gradient| of the binomially smoothed image (see :class:`Features`), NaN within 3 pixels of the
+    border. One pass: each task keeps its last 7 row-filtered rows in a ring."""
+    rows, cols = image.shape
+    for block in prange((rows + _FEATURE_BLOCK - 1) // _FEATURE_BLOCK):
+        start = block * _FEATURE_BLOCK
+        stop = min(rows, start + _FEATURE_BLOCK)
+        smooth = np.empty((7, cols), image.dtype)
+        derivative = np.empty((7, cols), image.dtype)
+        slots = np.empty(7, np.intp)
+        filtered = max(start - 3, 0)  # rows before this one are in the ring
+        for i in range(start, stop):
+            if i < 3 or i >= rows - 3:
+                for j in range(cols):
+                    out[i, j] = np.nan
+                continue
+            while filtered <= i + 3:
+                _filter_row(image[filtered], smooth[filtered % 7], derivative[filtered % 7])
+                filtered += 1
+            for k in range(7):
+                slots[k] = (i - 3 + k) % 7
+            _combine_rows(smooth, derivative, slots, out[i])
+
+
+def gradient_features(image: np.ndarray) -> np.ndarray:
+    out = np.empty_like(image)
+    _run(_gradient_magnitude, image.size, image, out)
+    return out
+
+
+def gradient_features_reference(image: np.ndarray) -> np.ndarray:
+    """Plain-numpy reference of the gradient features (float64), for tests."""
+    x = image.astype(np.float64)
+    smooth = np.asarray(_SMOOTH)
+    derivative = np.asarray(_DERIVATIVE)
+
+    def along(a: np.ndarray, weights: np.ndarray, axis: int) -> np.ndarray:
+        a = np.moveaxis(a, axis, -1)
+        out = np.full(a.shape, np.nan)
+        n = a.shape[-1]
+        if n > 6:
+            out[..., 3 : n - 3] = sum(w * a[..., k : n - 6 + k] for k, w in enumerate(weights) if w)
+        return np.moveaxis(out, -1, axis)
+
+    across = along(along(x, derivative, 1), smooth, 0)
+    down = along(along(x, smooth, 1), derivative, 0)
+    return np.hypot(across, down)
+
+
+TO_FINER = np.array([[2.0, 0.0, 0.5], [0.0, 2.0, 0.5], [0.0, 0.0, 1.0]])
+"""Coordinates of a pyramid level's pixel centre on the next finer level (2 × 2 means)."""
+
+
+def auto_levels(shape_a: tuple[int, ...], shape_b: tuple[int, ...], coarsest: int) -> int:
+    # Halve until the longer side is at most ``coarsest`` pixels, keeping at least 16 pixels on the shorter side.
+    longest = max(*shape_a, *shape_b)
+    shortest = min(*shape_a, *shape_b)
+    levels = 1
+    while longest > coarsest and shortest >= 32:
+        longest //= 2
+        shortest //= 2
+        levels += 1
+    return levels
+
+
+def refined_levels(levels: int) -> list[int]:
+    """The pyramid levels the fine registration works on, coarsest first: the coarsest and every second
+    level below it, down to the finest (0).
+
+    Gauss–Newton with features blurred by about a pixel converges from within a pixel or two of the
+    optimum; a level's estimate is within a fraction of its pixel, so it starts the level four times finer
+    well inside that range. Leaving out the levels between saves half of the work above full resolution
+    (their features too), and the finest level is what sets the accuracy.
+
+    Examples
+    --------
+    >>> refined_levels(6), refined_levels(1)
+    ([5, 4, 2, 0], [0])
+    """
+    return [level for level in range(levels - 1, -1, -1) if level % 2 == 0 or level == levels - 1]
+
+
+def feature_pyramid(pyramid: list[np.ndarray], features: Features) -> dict[int, np.ndarray]:
+    """The features of the :func:`refined_levels` of a pyramid, by level."""
+    chosen = refined_levels(len(pyramid))
+    if features is Features.GRADIENT:
+        return {level: gradient_features(pyramid[level]) for level in chosen}
+    return {level: pyramid[level] for level in chosen}
+
+
+def pyramid_levels(levels: int | None, shape_a: tuple[int, ...], shape_b: tuple[int, ...]) -> int:
+    if levels is None:
+        return auto_levels(shape_a, shape_b, 256)
+    if not 1 <= levels <= 16 or min(*shape_a, *shape_b) >> (levels - 1) < 8:
+        raise ValidationError(f"levels must leave at least 8 × 8 pixels on the coarsest level, got {levels}")
+    return levels
+
+
+def check_iterations(tolerance: float, max_iterations: int) -> None:
+    if not (tolerance > 0 and max_iterations >= 1):
+        raise ValidationError(
+            f"tolerance must be positive and max_iterations at least 1, got {tolerance} and {max_iterations}"
+        )
