@@ -10,8 +10,8 @@ without durability, the bound the CPU sets when the machine's cores are slower t
 The three are timed in turn, round after round, so that a busy machine or disk slows them alike;
 each ratio is given from the best rounds and with its spread over the rounds. Each batch starts its
 process pool (seconds on a busy machine, a large share of a batch of tens of scans), so the ratios are
-given again after start-up: from each batch's first report (its pool started, its first group on disk)
-to its end, with the bytes reported in that time.
+given again after start-up: from the end of each batch's first scan (its pool started)
+to its end, with the bytes of the scans converted in that time.
 
 Examples
 --------
@@ -59,8 +59,8 @@ class DurableBatch:
     fraction_of_plain: float
     """The plain batch's best round over the durable batch's."""
     steady_fraction_of_disk: float = 0.0
-    """After start-up (from each batch's first report on: its pool started, its first group on disk): the durable
-    batch's best rate over the disk's best rate."""
+    """After start-up (from the end of each batch's first scan on, its pool started; the durable batch's time runs
+    until its last output is on disk): the durable batch's best rate over the disk's best rate."""
     steady_fraction_spread: tuple[float, float, float] = (0.0, 0.0, 0.0)
     steady_fraction_of_plain: float = 0.0
     """After start-up: the durable batch's best rate over the plain batch's best rate."""
@@ -103,8 +103,8 @@ def make_batch(workload: str, folder: Path, scans: int, **simulate: Any) -> list
 
 @dataclass
 class BatchTiming:
-    """One batch's seconds: the whole of it, and from the first report on (the pool started, the first
-    group on disk) with the output bytes reported in that time (none when the first report was the only one)."""
+    """One batch's seconds: the whole of it, and from the end of its first scan's conversion on (its pool
+    started) with the output bytes of the scans that ended after it."""
 
     seconds: float
     steady_seconds: float
@@ -115,7 +115,7 @@ def time_batch(inputs: list[Path], out: Path, recipe: Recipe, *, workers: int = 
     """Time :func:`nii.pipeline.convert` on the batch (report beside ``out``); ``out`` removed afterwards
     unless ``keep``. Raises ``RuntimeError`` when an input failed: no figure times failed work."""
     report = out.with_name(f"{out.name}.json")
-    reported: list[tuple[float, int]] = []
+    finished: list[tuple[float, int]] = []
     start = time.perf_counter()
     results = convert(
         inputs,
@@ -123,7 +123,7 @@ def time_batch(inputs: list[Path], out: Path, recipe: Recipe, *, workers: int = 
         recipe=recipe,
         workers=workers,
         report=report,
-        on_report=lambda result: reported.append((time.perf_counter(), result.bytes)),
+        on_result=lambda result: finished.append((time.perf_counter(), result.bytes)),
     )
     end = time.perf_counter()
     if failed := [r.error for r in results if r.status != "ok"]:
@@ -131,8 +131,8 @@ def time_batch(inputs: list[Path], out: Path, recipe: Recipe, *, workers: int = 
     if not keep:
         shutil.rmtree(out)
         report.unlink()
-    first = reported[0][0]
-    return BatchTiming(end - start, end - first, sum(nbytes for moment, nbytes in reported if moment > first))
+    first = finished[0][0]
+    return BatchTiming(end - start, end - first, sum(nbytes for _, nbytes in finished[1:]))
 
 
 def time_durable_batch(

@@ -424,7 +424,7 @@ def convert(
     scheduler: str | None = None,
     resume: bool = False,
     report: str | os.PathLike[str] | None = None,
-    on_report: Callable[[JobResult], Any] | None = None,
+    on_result: Callable[[JobResult], Any] | None = None,
 ) -> list[JobResult]:
     """Convert every input; return one result per input, in input order.
 
@@ -445,9 +445,9 @@ def convert(
         Skip inputs whose output exists and matches the checksum in ``report``.
     report
         Where to write the report (``.json`` or ``.csv``); also read when resuming.
-    on_report
-        Called with each input's result as it is reported (with ``recipe.durable``: once its output is on
-        disk), from the thread that reports it.
+    on_result
+        Called with each input's result as its conversion ends (with ``recipe.durable``, before its output is
+        made durable and reported).
     """
     recipe = recipe or Recipe()
     get_format(recipe.format_name)  # fail before any work when the writer is missing
@@ -477,12 +477,10 @@ def convert(
                 results[index] = result = JobResult(**row)
                 if result.status == "failed":
                     log.info("failed: %s", result.error)  # the caller reports failures, once
-                if on_report is not None:
-                    on_report(result)
 
         try:
             with GroupCommit(journal, out, on_commit=record, durable=recipe.durable) as commit:
-                _run_jobs(pending, recipe, workers, engine, scheduler, commit)
+                _run_jobs(pending, recipe, workers, engine, scheduler, commit, on_result)
         finally:
             # The report is written even when interrupted; after a kill, the journal stands in for it.
             ordered = [results[i] for i in sorted(results)]
@@ -518,12 +516,16 @@ def _run_jobs(
     engine: Engine,
     scheduler: str | None,
     commit: GroupCommit,
+    on_result: Callable[[JobResult], Any] | None,
 ) -> None:
-    """Run the jobs, handing each result to ``commit`` (with its output's staged name when the recipe is durable)."""
+    """Run the jobs, handing each result to ``on_result`` and ``commit`` (with its output's staged name when the
+    recipe is durable)."""
     runner = _run_dask if engine is Engine.DASK else _run_local
     for index, result in progress(
         runner(pending, recipe, workers, scheduler), total=len(pending), desc="convert", unit="scan"
     ):
+        if on_result is not None:
+            on_result(result)
         staged = staged_path(result.output) if recipe.durable and result.status == "ok" else None
         commit.add(index, asdict(result), staged, Path(result.output), result.bytes)
 
