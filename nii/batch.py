@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from nii.errors import FileAccessError
+from nii.io import fsync_tree
 
 __all__ = ["LOCK_NAME", "Journal", "die_with_parent", "journal_path", "output_lock", "remove_leftovers"]
 
@@ -69,13 +70,20 @@ class Journal:
         Rows to start with (the ones a resumed batch carries over).
     """
 
-    def __init__(self, path: str | os.PathLike[str], rows: list[Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], rows: list[Mapping[str, Any]] | None = None, *, durable: bool = False
+    ) -> None:
         self.path = Path(path)
         temporary = self.path.with_name(f".{self.path.name}.new")
         try:
             with open(temporary, "w") as handle:
                 handle.writelines(json.dumps(dict(row)) + "\n" for row in rows or [])
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
             os.replace(temporary, self.path)
+            if durable:
+                fsync_tree(self.path.parent, files=False)
             self._handle = open(self.path, "a")  # noqa: SIM115 - open until close()
         except OSError as error:
             raise FileAccessError(f"cannot write the report's journal: {error.strerror}", path=self.path) from error
@@ -84,6 +92,10 @@ class Journal:
         """Add one row; it is in the file (in the system's cache) when this returns."""
         self._handle.write(json.dumps(dict(row)) + "\n")
         self._handle.flush()
+
+    def sync(self) -> None:
+        """Put the rows appended so far on disk (``fsync``): they survive a power cut."""
+        os.fsync(self._handle.fileno())
 
     def close(self) -> None:
         self._handle.close()

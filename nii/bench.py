@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -51,6 +51,9 @@ from nii.errors import ConfigurationError
 from nii.io import atomic_output
 from nii.model import Scan, new_uid
 from nii.pipeline import Recipe, convert_scan, find_scans, output_bytes
+
+if TYPE_CHECKING:
+    from nii.bench_durable import DurableBatch
 
 __all__ = [
     "CODE_TOLERANCE",
@@ -201,6 +204,8 @@ class BenchResult:
     dicos_fsync_mb_per_s: float
     disk_mb_per_s: float
     fsync_fraction_of_disk: float
+    durable_batch: DurableBatch | None = None
+    """``nii convert --fsync`` on a batch against the disk's durable rate (:mod:`nii.bench_durable`), if measured."""
 
 
 def nii_convert(
@@ -336,8 +341,10 @@ def run_bench(
     min_seconds: float = MIN_SECONDS,
     folder: str | os.PathLike[str] | None = None,
     seed: int = 1,
+    batch_scans: Mapping[str, int] | None = None,
 ) -> list[BenchResult]:
-    """Measure every workload; see the module docstring.
+    """Measure every workload; see the module docstring. ``batch_scans``: scans per durable batch of each
+    workload named (``nii convert --fsync`` against the disk, :func:`nii.bench_durable.time_durable_batch`).
 
     Examples
     --------
@@ -348,7 +355,15 @@ def run_bench(
     if unknown:
         raise ConfigurationError(f"unknown workloads {unknown}; known: {sorted(WORKLOADS)}")
     with tempfile.TemporaryDirectory(dir=folder, prefix="nii-bench-") as temporary:
-        return [_bench_workload(name, Path(temporary), repeats, min_seconds, seed) for name in workloads]
+        results = [_bench_workload(name, Path(temporary), repeats, min_seconds, seed) for name in workloads]
+    for result in results:
+        if (batch_scans or {}).get(result.workload):
+            from nii.bench_durable import time_durable_batch
+
+            result.durable_batch = time_durable_batch(
+                result.workload, rounds=repeats, scans=(batch_scans or {})[result.workload], folder=folder
+            )
+    return results
 
 
 CODE_TOLERANCE = 1
@@ -473,6 +488,10 @@ def format_results(results: Sequence[BenchResult]) -> list[str]:
             f"  DICOS with fsync {r.dicos_fsync_mb_per_s:.0f} MB/s: {r.fsync_fraction_of_disk:.0%} of the disk's "
             f"{r.disk_mb_per_s:.0f} MB/s",
         ]
+        if r.durable_batch is not None:
+            lines.append(r.durable_batch.line())
+            if r.durable_batch.busy:
+                lines.append(f"  warning (durable batch): {r.durable_batch.busy}")
     return lines
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import ctypes
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -16,10 +17,23 @@ from typing import IO, Any, cast
 
 from nii.errors import FileAccessError, TruncatedFileError
 
-__all__ = ["atomic_output", "read_exactly", "start_writeback", "write_parts", "write_table"]
+__all__ = [
+    "atomic_output",
+    "fsync_tree",
+    "put_in_place",
+    "read_exactly",
+    "remove_path",
+    "staged_path",
+    "start_writeback",
+    "start_writeback_tree",
+    "write_parts",
+    "write_table",
+]
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: str | os.PathLike[str]) -> None:
+    """Remove a file or a folder with all it holds; nothing when missing."""
+    path = Path(path)
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -58,24 +72,49 @@ def atomic_output(target: str | os.PathLike[str], *, fsync: bool = False) -> Ite
     try:
         yield temporary
         if fsync:
-            _fsync_tree(temporary)
-        if temporary.is_dir() and target.is_dir():
-            # os.replace cannot replace a non-empty folder: move the old one aside first.
-            old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.old")
-            os.replace(target, old)
-            os.replace(temporary, target)
-            _remove(old)
-        else:
-            os.replace(temporary, target)
+            fsync_tree(temporary)
+        put_in_place(temporary, target)
         if fsync:
-            _fsync_tree(target.parent, files=False)  # make the rename itself durable
+            fsync_tree(target.parent, files=False)  # make the rename itself durable
     except BaseException:
-        _remove(temporary)
+        remove_path(temporary)
         raise
 
 
-def write_table(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], *, fields: Sequence[str]) -> None:
-    """Write report rows as JSON (``.json``) or CSV (anything else), atomically.
+def staged_path(target: str | os.PathLike[str]) -> Path:
+    """Where a durable batch leaves ``target`` finished but not yet in place (:class:`nii.batch.GroupCommit`).
+
+    A name of the same form as :func:`atomic_output`'s temporaries (so that
+    :func:`nii.batch.remove_leftovers` removes it after a crash), fixed for ``target``: the
+    process that writes it and the one that puts it in place both know it.
+
+    >>> staged_path("/out/lane0/scan7").name
+    '.scan7.0dd3c8c9317c.partial'
+    """
+    target = Path(target)
+    return target.with_name(f".{target.name}.{hashlib.sha256(target.name.encode()).hexdigest()[:12]}.partial")
+
+
+def put_in_place(temporary: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Rename the finished file or folder ``temporary`` onto ``target``, replacing what is there.
+
+    ``os.replace`` cannot replace a non-empty folder: an old output folder is moved aside
+    (to a name :func:`nii.batch.remove_leftovers` knows), the new one renamed in, the old one removed.
+    """
+    temporary, target = Path(temporary), Path(target)
+    if temporary.is_dir() and target.is_dir():
+        old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.old")
+        os.replace(target, old)
+        os.replace(temporary, target)
+        remove_path(old)
+    else:
+        os.replace(temporary, target)
+
+
+def write_table(
+    rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], *, fields: Sequence[str], fsync: bool = False
+) -> None:
+    """Write report rows as JSON (``.json``) or CSV (anything else), atomically (``fsync``: durably too).
 
     >>> import tempfile, pathlib
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "report.csv"
@@ -84,7 +123,7 @@ def write_table(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
     ['path,status', 'a.dcs,stored']
     """
     path = Path(path)
-    with atomic_output(path) as temporary:
+    with atomic_output(path, fsync=fsync) as temporary:
         if path.suffix.lower() == ".json":
             temporary.write_text(json.dumps(list(rows), indent=1))
         else:
@@ -94,14 +133,16 @@ def write_table(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
                 writer.writerows(rows)
 
 
-def _fsync_tree(path: Path, *, files: bool = True) -> None:
-    """fsync a file, or a folder's files one after the other and the folder itself.
+def fsync_tree(path: str | os.PathLike[str], *, files: bool = True) -> None:
+    """fsync a file, or a folder's files one after the other and the folder itself
+    (``files=False``: the folder only, which makes the renames into it durable).
 
     One after the other: on ext4 the first fsync commits the journal transaction that holds
     every file of the folder, and the rest find nothing left to do; parallel fsyncs were
     slower (measured). Writers that call :func:`start_writeback` on each file as they finish
     it leave little for these fsyncs to wait for.
     """
+    path = Path(path)
     if files:
         for file in _files(path) if path.is_dir() else [str(path)]:
             descriptor = os.open(file, os.O_RDONLY)
@@ -186,3 +227,14 @@ def start_writeback(descriptor: int) -> None:
     function = _sync_file_range()
     if function is not None:
         function(descriptor, 0, 0, _SYNC_FILE_RANGE_WRITE)
+
+
+def start_writeback_tree(path: str | os.PathLike[str]) -> None:
+    """:func:`start_writeback` on a file, or on every file of a folder."""
+    path = Path(path)
+    for file in _files(path) if path.is_dir() else [str(path)]:
+        descriptor = os.open(file, os.O_RDONLY)
+        try:
+            start_writeback(descriptor)
+        finally:
+            os.close(descriptor)

@@ -36,7 +36,7 @@ import os
 import time
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
@@ -48,6 +48,8 @@ import nii
 from nii.batch import Journal, PoolProcesses, die_with_parent, journal_path, output_lock, remove_leftovers
 from nii.errors import ConfigurationError, FileAccessError, NiiError, ValidationError
 from nii.exchange.deidentify import Deidentifier, write_deidentified
+from nii.group_commit import GroupCommit
+from nii.io import remove_path, staged_path, start_writeback_tree
 from nii.model import Scan
 from nii.progress import progress
 from nii.provenance import ProcessingStep
@@ -130,6 +132,9 @@ class Recipe:
     an error."""
     deidentify: Deidentifier | None = None
     """De-identify the DICOS output (:mod:`nii.exchange.deidentify`); only its result is written."""
+    durable: bool = False
+    """Report an output done only once its bytes and its rename are on disk (``nii convert --fsync``); a batch
+    does it for several outputs at once (:mod:`nii.group_commit`)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(self.steps))
@@ -357,25 +362,32 @@ def run_job(job: Job, recipe: Recipe, threads: int | None = None) -> JobResult:
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))  # type: ignore[attr-defined]
         set_thread_count(threads)
     start = time.perf_counter()
+    # A durable batch's output is left under its staged name, its writeback started: the batch
+    # flushes and renames it with others (nii.group_commit), not each worker on its own.
+    written = staged_path(job.output) if recipe.durable else job.output
     try:
         scan = nii.read(job.input, **recipe.read_options)
         scan = convert_scan(scan, recipe)
         job.output.parent.mkdir(parents=True, exist_ok=True)
         if recipe.deidentify is not None:
-            write_deidentified(scan, job.output, recipe.deidentify, **recipe.options)
+            write_deidentified(scan, written, recipe.deidentify, **recipe.options)
         else:
-            nii.write(scan, job.output, format=recipe.format_name, **recipe.options)
+            nii.write(scan, written, format=recipe.format_name, **recipe.options)
+        if recipe.durable:
+            start_writeback_tree(written)
         return JobResult(
             str(job.input),
             str(job.output),
             "ok",
-            bytes=output_bytes(job.output),
+            bytes=output_bytes(written),
             seconds=time.perf_counter() - start,
-            checksum=checksum(job.output),
+            checksum=checksum(written),
         )
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as error:  # a library's panic is a BaseException; it fails this input only
+        if recipe.durable:
+            remove_path(written)
         return JobResult(
             str(job.input), str(job.output), "failed", _describe(error, job), seconds=time.perf_counter() - start
         )
@@ -412,6 +424,7 @@ def convert(
     scheduler: str | None = None,
     resume: bool = False,
     report: str | os.PathLike[str] | None = None,
+    on_result: Callable[[JobResult], Any] | None = None,
 ) -> list[JobResult]:
     """Convert every input; return one result per input, in input order.
 
@@ -432,6 +445,9 @@ def convert(
         Skip inputs whose output exists and matches the checksum in ``report``.
     report
         Where to write the report (``.json`` or ``.csv``); also read when resuming.
+    on_result
+        Called with each input's result as its conversion ends (with ``recipe.durable``, before its output is
+        made durable and reported).
     """
     recipe = recipe or Recipe()
     get_format(recipe.format_name)  # fail before any work when the writer is missing
@@ -449,35 +465,69 @@ def convert(
             log.info("%s: left by an interrupted run, removed", leftover)
         jobs = plan(inputs, out, recipe)
         previous = _previous_results(report) if resume and report is not None else {}
-        results: dict[int, JobResult] = {}
-        pending: list[tuple[int, Job]] = []
-        for index, job in enumerate(jobs):
-            done = _resumable(job, previous) if resume else None
-            if job.skip:
-                results[index] = JobResult(str(job.input), "", "skipped", job.skip)
-            elif done is not None:
-                results[index] = done
-            else:
-                pending.append((index, job))
-        journal = Journal(journal_path(report), [asdict(r) for r in results.values()]) if report is not None else None
-        runner = _run_dask if engine is Engine.DASK else _run_local
-        try:
-            for index, result in progress(
-                runner(pending, recipe, workers, scheduler), total=len(pending), desc="convert", unit="scan"
-            ):
-                results[index] = result
-                if journal is not None:
-                    journal.append(asdict(result))
+        results, pending = _split_jobs(jobs, previous, resume=resume)
+        journal = (
+            Journal(journal_path(report), [asdict(r) for r in results.values()], durable=recipe.durable)
+            if report is not None
+            else None
+        )
+
+        def record(group: list[tuple[int, dict[str, Any]]]) -> None:
+            for index, row in group:
+                results[index] = result = JobResult(**row)
                 if result.status == "failed":
                     log.info("failed: %s", result.error)  # the caller reports failures, once
+
+        try:
+            with GroupCommit(journal, out, on_commit=record, durable=recipe.durable) as commit:
+                _run_jobs(pending, recipe, workers, engine, scheduler, commit, on_result)
         finally:
             # The report is written even when interrupted; after a kill, the journal stands in for it.
             ordered = [results[i] for i in sorted(results)]
             if report is not None and journal is not None:
-                write_report(ordered, report)
+                write_report(ordered, report, fsync=recipe.durable)  # on disk before its journal goes
                 journal.close()
                 journal.path.unlink(missing_ok=True)
     return ordered
+
+
+def _split_jobs(
+    jobs: Sequence[Job], previous: Mapping[str, JobResult], *, resume: bool
+) -> tuple[dict[int, JobResult], list[tuple[int, Job]]]:
+    """The results known before running (files to skip, outputs a resumed batch verified) by job index,
+    and the jobs to run with their indices."""
+    results: dict[int, JobResult] = {}
+    pending: list[tuple[int, Job]] = []
+    for index, job in enumerate(jobs):
+        done = _resumable(job, previous) if resume else None
+        if job.skip:
+            results[index] = JobResult(str(job.input), "", "skipped", job.skip)
+        elif done is not None:
+            results[index] = done
+        else:
+            pending.append((index, job))
+    return results, pending
+
+
+def _run_jobs(
+    pending: Sequence[tuple[int, Job]],
+    recipe: Recipe,
+    workers: int,
+    engine: Engine,
+    scheduler: str | None,
+    commit: GroupCommit,
+    on_result: Callable[[JobResult], Any] | None,
+) -> None:
+    """Run the jobs, handing each result to ``on_result`` and ``commit`` (with its output's staged name when the
+    recipe is durable)."""
+    runner = _run_dask if engine is Engine.DASK else _run_local
+    for index, result in progress(
+        runner(pending, recipe, workers, scheduler), total=len(pending), desc="convert", unit="scan"
+    ):
+        if on_result is not None:
+            on_result(result)
+        staged = staged_path(result.output) if recipe.durable and result.status == "ok" else None
+        commit.add(index, asdict(result), staged, Path(result.output), result.bytes)
 
 
 def _previous_results(report: str | os.PathLike[str]) -> dict[str, JobResult]:
@@ -609,11 +659,11 @@ def _result_from_row(row: Mapping[str, Any]) -> JobResult:
     return JobResult(**{**row, "bytes": int(row["bytes"]), "seconds": float(row["seconds"])})
 
 
-def write_report(results: Iterable[JobResult], path: str | os.PathLike[str]) -> None:
-    """Write the report as JSON (``.json``) or CSV (anything else), atomically."""
+def write_report(results: Iterable[JobResult], path: str | os.PathLike[str], *, fsync: bool = False) -> None:
+    """Write the report as JSON (``.json``) or CSV (anything else), atomically (``fsync``: durably too)."""
     from nii.io import write_table
 
-    write_table([asdict(r) for r in results], path, fields=REPORT_FIELDS)
+    write_table([asdict(r) for r in results], path, fields=REPORT_FIELDS, fsync=fsync)
 
 
 def read_report(path: str | os.PathLike[str] | None) -> list[JobResult]:

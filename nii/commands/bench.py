@@ -22,7 +22,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "a streamed pydicom write; each checked first to write nii's codes) and a plain read+write of the same "
         "bytes (the machine's limit) in turn, with the input in the page cache and dropped from it; ratios are "
         "medians over the rounds with their spread. Also the disk's sequential write rate against nii's DICOS rate "
-        "with fsync. `nii bench --json benchmarks/results/nii-bench.json` rewrites the committed results.",
+        "with fsync and against a durable batch (nii convert --fsync, two workers). "
+        "`nii bench --json benchmarks/results/nii-bench.json` rewrites the committed results.",
     )
     parser.add_argument(
         "workloads",
@@ -39,6 +40,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--dir", help="folder on the disk to measure (default: the system temporary folder)")
     parser.add_argument("--json", metavar="FILE", help="also save the results as JSON")
+    parser.add_argument(
+        "--no-durable-batch",
+        action="store_true",
+        help="skip the durable batch (nii convert --fsync on two workers, timed in turn with the same batch "
+        "without --fsync and the disk's durable rate; a few hundred MB per round)",
+    )
     add_read_options(parser)
     return parser
 
@@ -77,7 +84,12 @@ def run(args: argparse.Namespace) -> int:
         return _run_files(args)
     if read_arguments(args):
         raise ConfigurationError("--format, --profile and --reader-option apply to your own files, not workloads")
-    results = run_bench(args.workloads or list(WORKLOADS), repeats=args.repeats, folder=args.dir)
+    from nii.bench_durable import BATCH_SCANS
+
+    batch_scans = {} if args.no_durable_batch else BATCH_SCANS
+    results = run_bench(
+        args.workloads or list(WORKLOADS), repeats=args.repeats, folder=args.dir, batch_scans=batch_scans
+    )
     for line in format_results(results):
         print(line)
     if args.json:

@@ -8,7 +8,6 @@ import sys
 from typing import Any
 
 from nii.commands import add_read_options, read_arguments
-from nii.errors import ConfigurationError
 from nii.pipeline import TARGETS, Recipe, convert
 from nii.steps import STEPS
 
@@ -42,7 +41,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--strict", action="store_true", help="a material calibration that does not fit a scan fails it (not a warning)"
     )
-    parser.add_argument("--fsync", action="store_true", help="flush every output to disk before reporting it done")
+    parser.add_argument(
+        "--fsync",
+        action="store_true",
+        help="report an output done only once it and its rename are on disk (several outputs flushed at once)",
+    )
     parser.add_argument("--workers", type=int, help="scans in flight at once (default: number of cores)")
     parser.add_argument("--engine", choices=["local", "dask"], default="local")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://127.0.0.1:8786")
@@ -64,12 +67,8 @@ def run(args: argparse.Namespace) -> int:
         print("nii convert: error: --resume needs the --report of the earlier run", file=sys.stderr)
         return 2
     options: dict[str, object] = {"compression": args.compression} if args.compression and args.to == "dicos" else {}
-    if args.fsync:
-        if args.to != "dicos":
-            raise ConfigurationError("--fsync is available for --to dicos")
-        options["fsync"] = True
     recipe = Recipe.parse(args.normalize, target=args.to, **options)
-    recipe = dataclasses.replace(recipe, read_options=read_arguments(args), strict=args.strict)
+    recipe = dataclasses.replace(recipe, read_options=read_arguments(args), strict=args.strict, durable=args.fsync)
     if args.deidentify:
         recipe = dataclasses.replace(recipe, deidentify=Deidentifier.from_key_file(args.deidentify, keep=args.keep))
     results = convert(

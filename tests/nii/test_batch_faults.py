@@ -272,3 +272,67 @@ def test_the_thread_pool_works_in_a_child_forked_after_decoding(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+# A durable batch (--fsync) killed at a point of a group commit (nii.group_commit) after a first
+# group was committed: the batch's process kills itself there with SIGKILL.
+_KILLED_AT = """
+import os, signal, sys
+import nii.group_commit as commit
+from nii.batch import Journal
+point = sys.argv[1]
+real_sync, real_place, real_flush = Journal.sync, commit.put_in_place, commit.fsync_tree
+committed = []
+def sync(self):
+    real_sync(self)
+    committed.append(True)
+def place(*args):
+    if point == "before-rename" and committed:  # this group's outputs are flushed, none renamed
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_place(*args)
+def flush(path, files=True):
+    real_flush(path, files=files)
+    if point == "before-journal" and committed and not files:  # renamed and flushed, not journaled
+        os.kill(os.getpid(), signal.SIGKILL)
+Journal.sync, commit.put_in_place, commit.fsync_tree = sync, place, flush
+real_init = commit.GroupCommit.__init__
+def small_groups(self, *args, **options):
+    real_init(self, *args, **options, max_count=3)  # several groups in a batch of ten
+commit.GroupCommit.__init__ = small_groups
+from nii.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("point", ["before-rename", "before-journal"])
+def test_a_durable_batch_killed_mid_commit_counts_only_durable_outputs_and_resumes(tmp_path, point):
+    make_inputs(tmp_path / "in", 10, rows=200, lines=600)
+    report, out = tmp_path / "report.json", tmp_path / "out"
+    convert = ("convert", tmp_path / "in", "--out", out, "--to", "npz", "--report", report, "--fsync")
+    # Output to a file, not a pipe: processes the batch started may hold it open a while after the kill.
+    with open(tmp_path / "stderr", "w") as stderr:
+        killed = subprocess.Popen(
+            [sys.executable, "-c", _KILLED_AT, point, *map(str, convert), "--workers", "2"], stderr=stderr
+        )
+        assert killed.wait(timeout=300) == -signal.SIGKILL, (tmp_path / "stderr").read_text()
+    done = {row["input"]: row for row in Journal.read(journal_path(report))}
+    assert done and all(row["status"] == "ok" for row in done.values())
+    for row in done.values():  # nothing counted as done is missing or half written
+        assert checksum(Path(row["output"])) == row["checksum"]
+    in_place = {str(p) for p in out.rglob("scan*.npz")}
+    staged = [p for p in out.rglob(".*.partial")]
+    assert staged, "the killed group's outputs were flushed under their staged names"
+    if point == "before-rename":
+        assert in_place == {row["output"] for row in done.values()}
+    else:  # the killed group is in place, but no row counts it
+        assert in_place > {row["output"] for row in done.values()}
+
+    resumed = run_cli(*convert, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    rows = json.loads(report.read_text())
+    assert {row["input"] for row in rows if row["status"] == "skipped"} == set(done)
+    assert sorted(row["status"] for row in rows if row["input"] not in done) == ["ok"] * (10 - len(done))
+    assert not [p for p in out.rglob("*") if p.name.endswith((".partial", ".old"))]
+    for row in rows:
+        assert row["checksum"] == checksum(Path(row["output"]))
+        assert_scans_equal(nii.read(row["output"]), nii.read(row["input"]))

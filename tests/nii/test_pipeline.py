@@ -253,3 +253,22 @@ def test_dask_cluster_gives_byte_identical_outputs(tmp_path):
         for name in files:
             assert (Path(a.output) / name).read_bytes() == (Path(b.output) / name).read_bytes(), name
         assert a.checksum == b.checksum
+
+
+def test_a_durable_batch_writes_what_a_plain_one_does_and_leaves_nothing_staged(tmp_path):
+    """--fsync through the CLI: the same scans as without, checksums of what is in place, nothing staged left."""
+    make_inputs(tmp_path / "in", 3)
+    (tmp_path / "in" / "site" / "broken.npz").write_bytes(b"not a scan")
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    plain = Recipe(options={"created_at": moment})
+    convert([tmp_path / "in"], tmp_path / "plain", recipe=plain, workers=1, report=tmp_path / "plain.json")
+    durable = sys.executable, "-m", "nii", "convert", tmp_path / "in", "--out", tmp_path / "durable", "--fsync"
+    result = subprocess.run([*map(str, durable), "--report", tmp_path / "durable.csv"], capture_output=True, text=True)
+    assert result.returncode == 1 and "3 converted" in result.stderr and "1 failed" in result.stderr
+    rows = {Path(row.input).name: row for row in read_report(tmp_path / "durable.csv")}
+    assert rows["broken.npz"].status == "failed" and rows["broken.npz"].error.startswith(str(tmp_path / "in"))
+    assert not [p for p in (tmp_path / "durable").rglob("*") if p.name.startswith(".")]  # nothing staged is left
+    for name in ("scan0.npz", "scan1.npz", "scan2.npz"):
+        output = Path(rows[name].output)
+        assert rows[name].status == "ok" and rows[name].checksum == checksum(output)
+        assert_scans_equal(nii.read(output), nii.read(tmp_path / "plain" / output.relative_to(tmp_path / "durable")))
