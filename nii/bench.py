@@ -72,6 +72,7 @@ __all__ = [
     "format_results",
     "new_identity",
     "nii_convert",
+    "own_cpu_seconds",
     "plain_copy",
     "ratio_in_turn",
     "run_bench",
@@ -283,7 +284,8 @@ def spread(times: Sequence[float]) -> tuple[float, float, float]:
 @dataclass
 class MachineLoad:
     """What else ran while measuring: other processes' share of all CPUs and the hypervisor's steal time
-    (from ``/proc/stat``, less this process's own CPU time), and the 1-minute load average at the end.
+    (from ``/proc/stat``, less the CPU time of this process and its descendants, :func:`own_cpu_seconds`),
+    and the 1-minute load average at the end.
     The kernel's write-back of the benchmark's own files counts as another process's (a few per cent)."""
 
     others_cpu_fraction: float = 0.0
@@ -312,18 +314,47 @@ def _cpu_ticks() -> tuple[int, int, int] | None:
     return user + nice + system + irq + softirq, steal, sum(fields)
 
 
+def own_cpu_seconds() -> float:
+    """CPU time of this process and every process below it: its own, its waited-for children's, and
+    that of each live descendant with the children it waited for. A batch's pool workers are reaped by
+    the fork server, which lives on, so their time is counted; they are not "other processes"."""
+    times = os.times()
+    total = times.user + times.system + times.children_user + times.children_system
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    try:
+        entries = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:  # not Linux
+        return total
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        parents[int(entry)] = int(fields[1])
+        ticks[int(entry)] = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    found: set[int] = set()
+    frontier = {os.getpid()}
+    while frontier:  # bounded: each pid joins `found` once
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return total + sum(ticks[pid] for pid in found) / tick
+
+
 @contextmanager
 def watch_machine() -> Iterator[MachineLoad]:
     """Measure :class:`MachineLoad` over the ``with`` block (filled in at its end)."""
     load = MachineLoad()
-    before, own_before = _cpu_ticks(), os.times()
+    before, own_before = _cpu_ticks(), own_cpu_seconds()
     yield load
-    after, own_after = _cpu_ticks(), os.times()
+    after, own_after = _cpu_ticks(), own_cpu_seconds()
     if before is None or after is None or after[2] <= before[2]:
         return
     tick = os.sysconf("SC_CLK_TCK")
     total = (after[2] - before[2]) / tick  # CPU-seconds of all CPUs over the block
-    own = (own_after.user + own_after.system) - (own_before.user + own_before.system)
+    own = own_after - own_before
     load.others_cpu_fraction = max(0.0, ((after[0] - before[0]) / tick - own) / total)
     load.steal_fraction = (after[1] - before[1]) / tick / total
     load.load_average = os.getloadavg()[0]

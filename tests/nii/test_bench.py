@@ -3,7 +3,9 @@
 import ctypes
 import json
 import mmap
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pydicom
@@ -18,6 +20,7 @@ from nii.bench import (
     drop_cached_pages,
     format_results,
     nii_convert,
+    own_cpu_seconds,
     ratio_in_turn,
     run_bench,
     watch_machine,
@@ -170,3 +173,20 @@ def test_the_machine_watch_warns_when_others_take_the_cpus():
     with watch_machine() as load:
         sum(range(10**6))
     assert 0 <= load.others_cpu_fraction <= 1 and 0 <= load.steal_fraction <= 1
+
+
+def _burn_cpu(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def test_a_pools_workers_count_as_this_process_not_as_others():
+    """A batch's workers are started by the fork server and reaped by it: still our own CPU time."""
+    before = own_cpu_seconds()
+    with ProcessPoolExecutor(2, multiprocessing.get_context("forkserver")) as pool:
+        list(pool.map(_burn_cpu, [0.5, 0.5]))
+    deadline = time.monotonic() + 10
+    while own_cpu_seconds() - before < 0.9:  # the fork server reaps its workers a moment later
+        assert time.monotonic() < deadline, own_cpu_seconds() - before
+        time.sleep(0.05)
