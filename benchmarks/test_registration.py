@@ -153,7 +153,7 @@ def test_warp(benchmark, images, method, order):
     # What was timed, against the other method's warp of the same image.
     ours = out if method == "nii" else transform.warp(reference, order=order)
     theirs = opencv_warp(reference, opencv_matrix, order) if method == "nii" else out
-    assert_same_warp(ours, theirs, order)
+    assert_same_warp(ours, theirs, order, reference)
 
 
 def opencv_warp(image: np.ndarray, matrix: np.ndarray, order: str) -> np.ndarray:
@@ -162,15 +162,19 @@ def opencv_warp(image: np.ndarray, matrix: np.ndarray, order: str) -> np.ndarray
     return cv2.warpAffine(image, matrix, image.shape[::-1], flags=flags, borderValue=np.nan)
 
 
-def assert_same_warp(ours: np.ndarray, theirs: np.ndarray, order: str) -> None:
-    """nii and OpenCV warp alike where both have values: bilinear within 1e-3 everywhere (OpenCV's
-    weights are quantised to 1/32 pixel); bicubic within 0.05 (about 1 % of the image's range) on 99 %
-    of the pixels and 0.005 at the median, OpenCV's cubic kernel (a = -0.75) being sharper than nii's."""
+def assert_same_warp(ours: np.ndarray, theirs: np.ndarray, order: str, reference: np.ndarray) -> None:
+    """nii and OpenCV warp alike where both have values: bilinear within 1e-3 on 99.9 % of the pixels
+    and everywhere within what OpenCV's weights, quantised to 1/32 pixel, allow (1/64 pixel along each
+    axis times the steepest step between neighbours); bicubic within 0.05 (about 1 % of the image's
+    range) on 99 % of the pixels and 0.005 at the median, OpenCV's cubic kernel (a = -0.75) being
+    sharper than nii's."""
     both = np.isfinite(ours) & np.isfinite(theirs)
     assert both.mean() > 0.9
     difference = np.abs(ours - theirs)[both]
     if order == "bilinear":
-        assert difference.max() <= 1e-3, difference.max()
+        steepest = max(float(np.nanmax(np.abs(np.diff(reference, axis=axis)))) for axis in (0, 1))
+        assert np.percentile(difference, 99.9) <= 1e-3
+        assert difference.max() <= max(1e-3, 2 * steepest / 64 + 1e-5), (difference.max(), steepest)
     else:
         assert np.percentile(difference, 99) <= 0.05 and np.median(difference) <= 0.005
 
