@@ -427,19 +427,27 @@ def refine(
     *,
     tolerance: float,
     max_iterations: int,
-) -> tuple[Estimate, int, np.ndarray, bool]:
-    """Gauss-Newton on one pyramid level: (estimate, iterations, statistics, converged)."""
+    rate: float,
+) -> tuple[Estimate, int, np.ndarray, bool, float]:
+    """Gauss-Newton on one pyramid level: (estimate, iterations, statistics, converged, convergence rate).
+
+    The iterations converge linearly: each step is about ``rate`` times the one before (the ratio of the
+    last two steps seen, on this level or a coarser one; 1 while unknown). The level is done when a step
+    moves no corner by more than ``tolerance``, or when the step it predicts next would not: that saves
+    the confirming iteration on the finest level, the most expensive one, and leaves the estimate about
+    one predicted step (below the tolerance) from where the iterations would end."""
     affine = len(set(chosen) - set(TRANSLATION_INDEX)) > 0
     sums = np.empty((reference.shape[0], AFFINE_SUMS if affine else TRANSLATION_SUMS))
     center = np.array([(reference.shape[0] - 1) / 2, (reference.shape[1] - 1) / 2])
     corners = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]) * (2 * center) - center
     stats = np.zeros(3)
     previous = np.zeros(6)
+    previous_moved = math.inf
     for iteration in range(1, max_iterations + 1):
         hessian, gradient, stats = normal_equations(reference, moving, estimate, affine, sums)
         step = solve_step(hessian, gradient, estimate.gain, chosen) if stats[0] >= 8 * len(chosen) else None
         if step is None:
-            return estimate, iteration, stats, False
+            return estimate, iteration, stats, False, rate
         delta = np.zeros(8)
         delta[chosen] = step
         # Pixels entering and leaving the masks make the cost slightly discontinuous; near the optimum
@@ -456,12 +464,15 @@ def refine(
         matrix = estimate.matrix @ update
         singular_values = np.linalg.svd(matrix[:2, :2], compute_uv=False)
         if not (singular_values.min() > 0.5 and singular_values.max() < 2.0):
-            return estimate, iteration, stats, False  # diverging: registration of unrelated images
+            return estimate, iteration, stats, False, rate  # diverging: registration of unrelated images
         estimate = Estimate(matrix, estimate.gain + delta[6], estimate.bias + delta[7])
-        moved = np.abs(corners @ linear.T + [delta[2], delta[5]]).max()
-        if moved < tolerance or (swinging and moved < 10 * tolerance):
-            return estimate, iteration, stats, True
-    return estimate, max_iterations, stats, False
+        moved = float(np.abs(corners @ linear.T + [delta[2], delta[5]]).max())
+        if previous_moved < math.inf:
+            rate = min(moved / max(previous_moved, 1e-300), 1.0)
+        previous_moved = moved
+        if moved < tolerance or rate * moved < tolerance or (swinging and moved < 10 * tolerance):
+            return estimate, iteration, stats, True, rate
+    return estimate, max_iterations, stats, False, rate
 
 
 def coarse_to_fine(
@@ -488,11 +499,12 @@ def coarse_to_fine(
     iterations = 0
     converged = True
     stats = np.zeros(3)
+    rate = 1.0  # of convergence, not known before two steps
     for coarser, level in zip([levels[0], *levels], levels, strict=False):
         to_finer = np.linalg.matrix_power(TO_FINER, coarser - level)
         estimate.matrix = to_finer @ estimate.matrix @ np.linalg.inv(to_finer)
-        estimate, used, stats, level_converged = refine(
-            refs[level], movs[level], estimate, chosen, tolerance=tolerance, max_iterations=max_iterations
+        estimate, used, stats, level_converged, rate = refine(
+            refs[level], movs[level], estimate, chosen, tolerance=tolerance, max_iterations=max_iterations, rate=rate
         )
         iterations += used
         converged = converged and level_converged
