@@ -346,7 +346,11 @@ def test_masks_keep_corrupted_regions_out():
     np.testing.assert_allclose(result.transform.parameters()["translation"], shift, atol=0.05)
 
 
-def test_confidence_separates_correct_from_unrelated_pairs():
+@pytest.mark.parametrize("confidence_pixels", [None, 20_000])
+def test_confidence_separates_correct_from_unrelated_pairs(confidence_pixels, monkeypatch):
+    # 20 000 pixels: the confidence of these 256 x 1024 pairs measured a level coarser, as on large images.
+    if confidence_pixels is not None:
+        monkeypatch.setattr(reg, "CONFIDENCE_PIXELS", confidence_pixels)
     rng = np.random.default_rng(14)
     correct, unrelated = [], []
     for seed in range(20, 24):
