@@ -66,7 +66,7 @@ def recycled_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     with _lock:
-        for block in _blocks:
+        for block in reversed(_blocks):  # the most recently used first: its pages are the likeliest in the cache
             if block.nbytes == nbytes and _references(block) <= _FREE_REFERENCES:
                 # The most recently used last (by identity: == compares arrays element by element).
                 _blocks[:] = [other for other in _blocks if other is not block] + [block]
