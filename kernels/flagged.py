@@ -23,10 +23,11 @@ import numpy as np
 
 from nii.errors import ValidationError
 from nii.kernels._common import run
-from nii.kernels._core import fast_ln, output_array
+from nii.kernels._core import fast_ln
 from nii.kernels.air import SATURATED, STARVED, pixel_flags_reference, replace_flagged_reference
 from nii.kernels.attenuation import attenuation_code_reference, attenuation_reference, store_attenuation
 from nii.kernels.calibrate import Calibration, clipped_transmission, transmission_reference
+from nii.kernels.recycle import recycled_empty
 
 __all__ = ["calibrated_flagged", "calibrated_flagged_reference"]
 
@@ -143,8 +144,9 @@ def calibrated_flagged(
     result_dtype = np.dtype(np.float32 if dtype is None else dtype)
     if result_dtype not in _DTYPES[quantity]:
         raise ValidationError(f"{quantity} cannot be stored as {result_dtype}")
-    out = output_array(None, raw.shape, result_dtype)
-    flags = np.empty(raw.shape, np.uint16)
+    # In memory kept from earlier frames: a new frame's first writes would take a page fault per page.
+    out = recycled_empty(raw.shape, result_dtype)
+    flags = recycled_empty(raw.shape, np.uint16)
     counts = np.empty((raw.shape[0], 2), np.int64)
     best = np.empty(raw.shape[0], out.dtype)
     attenuate = quantity == "attenuation"
