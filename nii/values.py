@@ -38,6 +38,7 @@ __all__ = [
     "open_beam_calibration",
     "physical",
     "quantize_array",
+    "raw_frame",
     "raw_of",
 ]
 
@@ -106,7 +107,7 @@ def open_beam_calibration(counts: Any) -> tuple[Calibration, AirRegion]:
     found = _OPEN_BEAM.get(key)
     if found is not None:
         return found
-    raw = np.ascontiguousarray(np.asarray(counts), dtype=np.uint16)
+    raw = raw_frame(counts)
     region = find_air(raw)
     air, level = air_references(raw, region)
     calibration = Calibration.from_references(
@@ -129,7 +130,13 @@ def adc_maximum(raw: np.ndarray) -> float:
 
 def raw_of(view: View, channel: str) -> np.ndarray:
     """A raw channel as the C-contiguous uint16 frame the kernels take."""
-    return np.ascontiguousarray(np.asarray(view.channels[channel]), dtype=np.uint16)
+    return raw_frame(view.channels[channel])
+
+
+def raw_frame(counts: Any) -> np.ndarray:
+    """Raw counts (an array or an array-like, e.g. a lazily read channel) as the C-contiguous uint16 frame
+    the kernels take."""
+    return np.ascontiguousarray(np.asarray(counts), dtype=np.uint16)
 
 
 def attenuation_of(view: View, channel: str) -> np.ndarray:
