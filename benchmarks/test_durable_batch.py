@@ -102,4 +102,4 @@ def test_durable_batch_against_the_disk(benchmark, workload, tmp_path, monkeypat
     print(f"\n{workload}:{batch.line()} (goal ≥ {goal:.0%})")
     if batch.busy:
         print(f"{workload}: {batch.busy}")
-    assert batch.fraction_of_disk > 0 and batch.fraction_of_plain > 0
+    assert batch.of_disk.median > 0 and batch.of_plain.median > 0

@@ -8,7 +8,9 @@ with ``Recipe.durable`` (its process pool started, every input read, converted, 
 renamed and journaled with group commit, :mod:`nii.group_commit`); the plain batch the same
 without durability, the bound the CPU sets when the machine's cores are slower than its disk.
 The three are timed in turn, round after round, so that a busy machine or disk slows them alike;
-each ratio is given from the best rounds and with its spread over the rounds. Each batch starts its
+each share is the median of the rounds' own ratios, with their range and the ratio of the best rounds
+(:class:`nii.bench.Ratio`). The plain batch's rate bounds the durable one when the cores are slower
+than the disk, so each share is also given of the lower of the disk's and the plain batch's rates. Each batch starts its
 process pool (seconds on a busy machine, a large share of a batch of tens of scans), so the ratios are
 given again after start-up: from the end of each batch's first scan (its pool started)
 to its end, with the bytes of the scans converted in that time.
@@ -16,7 +18,7 @@ to its end, with the bytes of the scans converted in that time.
 Examples
 --------
 >>> batch = time_durable_batch("baggage", rounds=1)  # doctest: +SKIP
->>> f"{batch.fraction_of_disk:.0%}"  # doctest: +SKIP
+>>> f"{batch.of_disk.median:.0%}"  # doctest: +SKIP
 '85%'
 """
 
@@ -31,19 +33,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import nii
-from nii.bench import RECIPE, WORKLOADS, disk_write_seconds, new_identity, spread, watch_machine
+from nii.bench import RECIPE, WORKLOADS, Ratio, disk_write_seconds, new_identity, ratio_in_turn, spread, watch_machine
 from nii.pipeline import Recipe, convert, read_report
 
-__all__ = ["BATCH_SCANS", "BatchTiming", "DurableBatch", "make_batch", "time_batch", "time_durable_batch"]
+__all__ = ["BATCH_SCANS", "BatchTiming", "DurableBatch", "make_batch", "share", "time_batch", "time_durable_batch"]
 
 BATCH_SCANS = {"cargo": 8, "baggage": 40}
 """Scans per batch: a few hundred MB of output, seconds of the disk's time per round."""
 
 
+def share(ratio: Ratio) -> str:
+    """A :class:`~nii.bench.Ratio` of rates as percentages: the median of the rounds, their range, the best rounds."""
+    return f"{ratio.median:.0%} (rounds {ratio.least:.0%}–{ratio.largest:.0%}; best rounds {ratio.best:.0%})"
+
+
 @dataclass
 class DurableBatch:
-    """One workload's durable batch against the disk (seconds per batch over the rounds: least, median, largest)."""
+    """One workload's durable batch against the disk and against the same batch without ``--fsync``.
+
+    Seconds per batch are given over the rounds (least, median, largest); every share is a
+    :class:`~nii.bench.Ratio` of the rounds, in which the three ran in turn: the durable batch's rate over
+    another's (above 1, the durable batch is the faster)."""
 
     workload: str
     scans: int
@@ -52,18 +65,18 @@ class DurableBatch:
     durable_seconds: tuple[float, float, float]
     plain_seconds: tuple[float, float, float]
     disk_seconds: tuple[float, float, float]
-    fraction_of_disk: float
-    """The disk's best round over the durable batch's best round: the durable batch's share of the disk's rate."""
-    fraction_spread: tuple[float, float, float]
-    """The same ratio within each round: least, median, largest."""
-    fraction_of_plain: float
-    """The plain batch's best round over the durable batch's."""
-    steady_fraction_of_disk: float = 0.0
+    of_disk: Ratio
+    """The durable batch's share of the disk's durable sequential rate (the goal's measure)."""
+    of_plain: Ratio
+    """Its share of the rate of the same batch without ``--fsync``: what durability costs."""
+    of_bound: Ratio
+    """Its share of the lower of the two rates in each round: the disk's, or the plain batch's when the cores,
+    not the disk, set the pace."""
+    steady_of_disk: Ratio
     """After start-up (from the end of each batch's first scan on, its pool started; the durable batch's time runs
-    until its last output is on disk): the durable batch's best rate over the disk's best rate."""
-    steady_fraction_spread: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    steady_fraction_of_plain: float = 0.0
-    """After start-up: the durable batch's best rate over the plain batch's best rate."""
+    until its last output is on disk): the durable batch's rate over the disk's."""
+    steady_of_plain: Ratio
+    steady_of_bound: Ratio
     busy: str = ""
 
     @property
@@ -76,16 +89,13 @@ class DurableBatch:
 
     def line(self) -> str:
         """The figures for people."""
-        least, median, largest = self.fraction_spread
-        steady = self.steady_fraction_spread
         return (
             f"  durable batch (nii convert --fsync, {self.workers} workers, {self.scans} scans,"
-            f" {self.output_mb:.0f} MB): {self.durable_mb_per_s:.0f} MB/s,"
-            f" {self.fraction_of_disk:.0%} of the disk's durable rate"
-            f" {self.disk_mb_per_s:.0f} MB/s (rounds {least:.0%}, median {median:.0%}, {largest:.0%});"
-            f" {self.fraction_of_plain:.0%} of the same batch without --fsync; after start-up"
-            f" {self.steady_fraction_of_disk:.0%} of the disk's rate (rounds {steady[0]:.0%}, median {steady[1]:.0%},"
-            f" {steady[2]:.0%}), {self.steady_fraction_of_plain:.0%} of the batch without --fsync"
+            f" {self.output_mb:.0f} MB): {self.durable_mb_per_s:.0f} MB/s in its best round, against the disk's"
+            f" durable rate {self.disk_mb_per_s:.0f} MB/s: {share(self.of_disk)} of the disk's rate,"
+            f" {share(self.of_plain)} of the same batch without --fsync, {share(self.of_bound)} of the lower of the"
+            f" two; after start-up {share(self.steady_of_disk)} of the disk's rate, {share(self.steady_of_plain)} of"
+            f" the batch without --fsync, {share(self.steady_of_bound)} of the lower"
         )
 
 
@@ -160,11 +170,11 @@ def time_durable_batch(
                 plain_runs.append(time_batch(inputs, root / f"plain{index}", RECIPE, workers=workers))
                 disk_times.append(disk_write_seconds(root, output))
     durable_times, plain_times = [run.seconds for run in durable_runs], [run.seconds for run in plain_runs]
-    durable_rates, plain_rates = (
-        [run.steady_bytes / run.steady_seconds if run.steady_bytes else 0.0 for run in runs]
-        for runs in (durable_runs, plain_runs)
+    # Seconds per byte after start-up, so that ratio_in_turn gives ratios of rates.
+    durable_steady, plain_steady = (
+        [run.steady_seconds / max(run.steady_bytes, 1) for run in runs] for runs in (durable_runs, plain_runs)
     )
-    disk_rates = [output / seconds for seconds in disk_times]
+    disk_steady = [seconds / output for seconds in disk_times]
     return DurableBatch(
         workload=workload,
         scans=scans,
@@ -173,11 +183,11 @@ def time_durable_batch(
         durable_seconds=spread(durable_times),
         plain_seconds=spread(plain_times),
         disk_seconds=spread(disk_times),
-        fraction_of_disk=min(disk_times) / min(durable_times),
-        fraction_spread=spread([disk / durable for disk, durable in zip(disk_times, durable_times, strict=True)]),
-        fraction_of_plain=min(plain_times) / min(durable_times),
-        steady_fraction_of_disk=max(durable_rates) / max(disk_rates),
-        steady_fraction_spread=spread([rate / disk for rate, disk in zip(durable_rates, disk_rates, strict=True)]),
-        steady_fraction_of_plain=max(durable_rates) / max(plain_rates) if max(plain_rates) else 0.0,
+        of_disk=ratio_in_turn(disk_times, durable_times),
+        of_plain=ratio_in_turn(plain_times, durable_times),
+        of_bound=ratio_in_turn(np.maximum(disk_times, plain_times).tolist(), durable_times),
+        steady_of_disk=ratio_in_turn(disk_steady, durable_steady),
+        steady_of_plain=ratio_in_turn(plain_steady, durable_steady),
+        steady_of_bound=ratio_in_turn(np.maximum(disk_steady, plain_steady).tolist(), durable_steady),
         busy=load.warning(),
     )
