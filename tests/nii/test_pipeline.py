@@ -11,7 +11,7 @@ import pytest
 
 import nii
 from nii.errors import ConfigurationError, FileAccessError
-from nii.pipeline import Recipe, checksum, convert, plan, read_report
+from nii.pipeline import WORKER_MODULES, Recipe, checksum, convert, plan, read_report
 from tests.conftest import make_scan
 from tests.helpers import assert_scans_equal
 
@@ -272,3 +272,41 @@ def test_a_durable_batch_writes_what_a_plain_one_does_and_leaves_nothing_staged(
         output = Path(rows[name].output)
         assert rows[name].status == "ok" and rows[name].checksum == checksum(output)
         assert_scans_equal(nii.read(output), nii.read(tmp_path / "plain" / output.relative_to(tmp_path / "durable")))
+
+
+_FORK_SERVER_PROBE = """
+import os, sys
+from pathlib import Path
+from nii.bench import RECIPE
+from nii.bench_durable import make_batch
+from nii.pipeline import convert
+
+if __name__ == "__main__":
+    root = Path(sys.argv[1])
+    results = convert(make_batch("baggage", root / "in", 2, scale=0.1), root / "out", recipe=RECIPE, workers=2)
+    assert [r.status for r in results] == ["ok", "ok"], results
+    for process in Path("/proc").iterdir():
+        try:
+            ppid = int((process / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (process / "cmdline").read_bytes().decode()
+            if ppid == os.getpid() and "forkserver" in command:
+                status = (process / "status").read_text()
+                threads = next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:"))
+                print(threads, "numba" in (process / "maps").read_text(), command.replace("\\0", " "))
+        except (OSError, ValueError, IndexError):
+            continue
+"""
+
+
+def test_workers_fork_from_a_server_that_imported_nii_and_runs_no_threads(tmp_path):
+    """The fork server imports what workers need (:data:`nii.pipeline.WORKER_MODULES`), so workers start
+    without importing it; it must stay single-threaded, or the workers forked from it could inherit a
+    lock held by a thread that no longer exists (numba's thread pool is why batches use a fork server)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(_FORK_SERVER_PROBE)
+    done = subprocess.run([sys.executable, str(probe), str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    [server] = done.stdout.splitlines()
+    threads, numba_loaded, command = server.split(" ", 2)
+    assert threads == "1" and numba_loaded == "True"  # nii's kernels imported (numba mapped), no thread started
+    assert all(f"'{module}'" in command for module in WORKER_MODULES)
