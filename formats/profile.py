@@ -19,6 +19,7 @@ import stat
 import sys
 import tomllib
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,7 +73,34 @@ def _fail(source: Path | None, message: str) -> ConfigurationError:
     return ConfigurationError(f"profile: {message}", path=source)
 
 
-def _table(data: Mapping[str, Any], key: str, allowed: set[str], source: Path | None) -> dict[str, Any]:
+_DATA_KEYS = frozenset(
+    (
+        "dtype",
+        "endian",
+        "layout",
+        "order",
+        "channels",
+        "rows",
+        "lines",
+        "dark_lines",
+        "air_lines",
+        "valid_range",
+        "container",
+    )
+)
+"""Keys of a profile's ``[data]`` table."""
+
+
+def _valid_range(value: Any, source: Path | None) -> tuple[float, float] | None:
+    """``[data] valid_range`` as ``(low, high)``, None when absent."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, int | float) for v in value):
+        raise _fail(source, f"[data] valid_range must be [low, high], got {value!r}")
+    return float(value[0]), float(value[1])
+
+
+def _table(data: Mapping[str, Any], key: str, allowed: AbstractSet[str], source: Path | None) -> dict[str, Any]:
     table = data.get(key, {})
     if not isinstance(table, dict):
         raise _fail(source, f"[{key}] must be a table")
@@ -252,24 +280,7 @@ class RawProfile:
             raise _fail(source, f"unknown tables {sorted(unknown)}; allowed: {sorted(sections)}")
         about = _table(data, "profile", {"name", "description"}, source)
         header = _table(data, "header", {"size", "endian", "magic"}, source)
-        sample = _table(
-            data,
-            "data",
-            {
-                "dtype",
-                "endian",
-                "layout",
-                "order",
-                "channels",
-                "rows",
-                "lines",
-                "dark_lines",
-                "air_lines",
-                "valid_range",
-                "container",
-            },
-            source,
-        )
+        sample = _table(data, "data", _DATA_KEYS, source)
         scan = _table(data, "scan", {"view", "calibration", "acquired_at"}, source)
         if "container" in sample:
             sample.setdefault("dtype", "container")
@@ -280,13 +291,6 @@ class RawProfile:
         acquired = scan["acquired_at"]
         if acquired != "file-mtime":
             acquired = HeaderValue.parse(acquired, "[scan] acquired_at", source, time=True)
-        valid_range = sample.get("valid_range")
-        if valid_range is not None and (
-            not isinstance(valid_range, list)
-            or len(valid_range) != 2
-            or not all(isinstance(v, int | float) for v in valid_range)
-        ):
-            raise _fail(source, f"[data] valid_range must be [low, high], got {valid_range!r}")
         magic = header.get("magic")
         try:
             return cls(
@@ -299,7 +303,7 @@ class RawProfile:
                 lines="auto" if sample["lines"] == "auto" else _size(sample["lines"], "[data] lines", source),
                 dark_lines=_size(sample.get("dark_lines", 0), "[data] dark_lines", source),
                 air_lines=_size(sample.get("air_lines", 0), "[data] air_lines", source),
-                valid_range=(float(valid_range[0]), float(valid_range[1])) if valid_range is not None else None,
+                valid_range=_valid_range(sample.get("valid_range"), source),
                 header_size=int(header.get("size", 0)),
                 header_endian=header.get("endian", sample.get("endian", "little")),
                 magic=magic.encode("latin-1") if isinstance(magic, str) else None,

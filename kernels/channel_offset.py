@@ -179,51 +179,71 @@ def estimate_channel_offset(
         return ChannelOffset(math.nan, starts, nothing, nothing.copy(), ref.shape[0], reason)
     noise = stats[1] / max(stats[0], 1.0)  # residual variance of the global fit
     sizes = np.diff(np.append(starts, ref.shape[0]))
-    offsets = np.full(count, offset)
+    offsets, uncertainty, gains, biases = _refine_segments(
+        ref, oth, starts, (offset, estimate.gain, estimate.bias), noise, tolerance, max_iterations
+    )
+    scatter = _chunk_scatter(ref, oth, starts, sizes, offsets, gains, biases)
+    uncertainty = np.fmax(uncertainty, np.where(np.isfinite(offsets), scatter, np.nan))
+    offsets[~(uncertainty <= max_uncertainty)] = np.nan
+    return ChannelOffset(offset, starts, offsets, uncertainty, ref.shape[0])
+
+
+def _refine_segments(
+    ref: np.ndarray,
+    oth: np.ndarray,
+    starts: np.ndarray,
+    start: tuple[float, float, float],
+    noise: float,
+    tolerance: float,
+    max_iterations: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Gauss–Newton on each segment's offset, gain and bias from the global ``start``; a segment without
+    structure, or running away from the global offset, gets NaN. Returns offsets, their standard errors
+    (from ``noise``, the global fit's residual variance), gains and biases."""
+    count = len(starts)
+    sizes = np.diff(np.append(starts, ref.shape[0]))
+    offsets, gains, biases = (np.full(count, value) for value in start)
     uncertainty = np.full(count, np.nan)
-    gains = np.full(count, estimate.gain)
-    biases = np.full(count, estimate.bias)
     active = np.ones(count, bool)
     sums = np.empty((ref.shape[0], TRANSLATION_SUMS))
     zeros = np.zeros(ref.shape[0])
     for _ in range(max_iterations):
-        _run(
-            translation_sums,
-            ref.size,
-            ref,
-            oth,
-            zeros,
-            np.repeat(offsets, sizes),
-            np.repeat(gains, sizes),
-            np.repeat(biases, sizes),
-            sums,
-        )
+        per_row = (np.repeat(values, sizes) for values in (offsets, gains, biases))
+        _run(translation_sums, ref.size, ref, oth, zeros, *per_row, sums)
         totals = np.add.reduceat(sums, starts, axis=0)
         changed = 0.0
         for k in np.flatnonzero(active):
-            hessian, gradient, stats = translation_system(totals[k])
-            h, g = scaled_system(hessian, gradient, gains[k], [1, 2, 3])
-            try:
-                inverse = np.linalg.inv(h) if stats[0] >= 64 else None
-            except np.linalg.LinAlgError:
-                inverse = None
-            step = None if inverse is None else -inverse @ g
-            if step is None or not np.all(np.isfinite(step)) or abs(step[0]) > 2.0:
-                active[k] = False  # no structure, or running away from the global offset
+            solved = _segment_step(totals[k], gains[k])
+            if solved is None:
+                active[k] = False
                 offsets[k] = np.nan
                 continue
-            assert inverse is not None
-            uncertainty[k] = math.sqrt(max(noise * inverse[0, 0], 0.0))
+            step, variance = solved
+            uncertainty[k] = math.sqrt(max(noise * variance, 0.0))
             offsets[k] += step[0]
             gains[k] += step[1]
             biases[k] += step[2]
             changed = max(changed, abs(step[0]))
         if changed < tolerance:
             break
-    scatter = _chunk_scatter(ref, oth, starts, sizes, offsets, gains, biases)
-    uncertainty = np.fmax(uncertainty, np.where(np.isfinite(offsets), scatter, np.nan))
-    offsets[~(uncertainty <= max_uncertainty)] = np.nan
-    return ChannelOffset(offset, starts, offsets, uncertainty, ref.shape[0])
+    return offsets, uncertainty, gains, biases
+
+
+def _segment_step(totals: np.ndarray, gain: float) -> tuple[np.ndarray, float] | None:
+    """One segment's Gauss–Newton step (offset, gain, bias) and the offset's variance per unit of residual
+    variance, or None when it has too few pixels, no structure, or steps more than 2 columns."""
+    hessian, gradient, stats = translation_system(totals)
+    h, g = scaled_system(hessian, gradient, gain, [1, 2, 3])
+    if stats[0] < 64:
+        return None
+    try:
+        inverse = np.linalg.inv(h)
+    except np.linalg.LinAlgError:
+        return None
+    step = -inverse @ g
+    if not np.all(np.isfinite(step)) or abs(step[0]) > 2.0:
+        return None
+    return step, float(inverse[0, 0])
 
 
 UNCERTAINTY_CHUNKS = 8

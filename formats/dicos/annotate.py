@@ -43,6 +43,43 @@ def _free_name(folder: Path) -> Path:
     return folder / f"tdr-operator-{number}.dcs"
 
 
+def _scan_images(folder: Path, scan_uid: str) -> tuple[list[DXImage], int]:
+    """The DX images of scan ``scan_uid`` in ``folder``, and the next free series number among its files."""
+    images: list[DXImage] = []
+    series_numbers = [0]
+    for file in dicos_files(folder):
+        dataset = read_dataset(file, stop_before_pixels=True)
+        if str(dataset.get("StudyInstanceUID", "")) != scan_uid:
+            continue
+        series_numbers.append(int(dataset.get("SeriesNumber") or 0))
+        if str(dataset.get("SOPClassUID", "")) in DX_CLASSES:
+            images.append(DXImage.from_dataset(dataset, path=file))
+    if not images:
+        raise FileAccessError(f"no DX image of scan {scan_uid} in the folder", path=folder)
+    return images, max(series_numbers) + 1
+
+
+def _potential_threat(
+    number: int, threat: Threat, references: dict[str, list[tuple[str, str]]], moment: datetime, folder: Path
+) -> PotentialThreat:
+    """The PTO of an officer's box on a view (``references``: each view's image instances)."""
+    if threat.view not in references:
+        raise ConfigurationError(f"scan has no view {threat.view!r}; views: {sorted(references)}", path=folder)
+    box = threat.box
+    return PotentialThreat(
+        id=number,
+        referenced_instances=tuple(references[threat.view]),
+        base=(box.x, box.y, 0),
+        extents=(box.width, box.height, 1),
+        processing_start=moment,
+        processing_end=moment,
+        category=str(threat.category),  # type: ignore[arg-type]
+        flag=str(threat.assessment),  # type: ignore[arg-type]
+        probability=threat.probability if threat.probability is not None else -1.0,
+        description=threat.description,
+    )
+
+
 def add_operator_report(
     folder: Path,
     scan_uid: str,
@@ -82,40 +119,11 @@ def add_operator_report(
         raise FileAccessError("threat reports are added to a scan's DICOS folder", path=folder)
     if not threats:
         raise ConfigurationError("no threat to report", path=folder)
-    images: list[DXImage] = []
-    series_numbers = [0]
-    for file in dicos_files(folder):
-        dataset = read_dataset(file, stop_before_pixels=True)
-        if str(dataset.get("StudyInstanceUID", "")) != scan_uid:
-            continue
-        series_numbers.append(int(dataset.get("SeriesNumber") or 0))
-        if str(dataset.get("SOPClassUID", "")) in DX_CLASSES:
-            images.append(DXImage.from_dataset(dataset, path=file))
-    if not images:
-        raise FileAccessError(f"no DX image of scan {scan_uid} in the folder", path=folder)
+    images, series = _scan_images(folder, scan_uid)
     references = view_instances(images)
     moment = (decided_at or datetime.now(UTC)).astimezone()
-    ptos = []
-    for number, threat in enumerate(threats, start=1):
-        if threat.view not in references:
-            raise ConfigurationError(f"scan has no view {threat.view!r}; views: {sorted(references)}", path=folder)
-        box = threat.box
-        ptos.append(
-            PotentialThreat(
-                id=number,
-                referenced_instances=tuple(references[threat.view]),
-                base=(box.x, box.y, 0),
-                extents=(box.width, box.height, 1),
-                processing_start=moment,
-                processing_end=moment,
-                category=str(threat.category),  # type: ignore[arg-type]
-                flag=str(threat.assessment),  # type: ignore[arg-type]
-                probability=threat.probability if threat.probability is not None else -1.0,
-                description=threat.description,
-            )
-        )
+    ptos = [_potential_threat(number, threat, references, moment, folder) for number, threat in enumerate(threats, 1)]
     context = ScanContext.from_dataset(images[0], path=images[0].path or folder)
-    series = max(series_numbers) + 1
     report = ThreatReport(
         context=context,
         series_uid=new_uid(),
