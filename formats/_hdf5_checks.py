@@ -8,13 +8,14 @@ layouts can send it to other files (external links, virtual datasets, external r
 This module reads those structures itself, bounded by the file size, and refuses what libhdf5
 would not survive or should not follow:
 
-* :func:`check_global_heaps` walks every global heap collection and records its objects;
 * :class:`CheckedFile` reads an object's attributes only after walking its object header
   (version 1 and 2, continuation chunks) and checking every attribute message in it: the
   datatype (numbers, text and variable-length lists of numbers or characters; nothing that
   refers elsewhere: no references, no compound or array types, no shared datatypes), the
   dataspace, the data's size against the message, and each variable-length value's heap
-  reference against the recorded heaps (collection, object index and size); the number of
+  reference against its heap collection, which it walks first as libhdf5 will when it loads the
+  collection for that value (object index and size; a collection is walked once, and only collections
+  that checked values refer to are read: libhdf5 loads no other); the number of
   attributes found must be the number libhdf5 counts, so none is read unchecked (attributes in
   dense storage are refused);
 * it refuses links to other files, virtual datasets and raw data kept in external files
@@ -24,7 +25,6 @@ would not survive or should not follow:
 from __future__ import annotations
 
 import math
-import mmap
 import os
 import struct
 from collections.abc import Iterator
@@ -39,14 +39,11 @@ if TYPE_CHECKING:
 else:
     h5py = lazy_module("h5py", also=["hdf5plugin"])
 
-__all__ = ["HDF5_ERRORS", "CheckedFile", "GlobalHeaps", "check_global_heaps", "check_storage"]
+__all__ = ["HDF5_ERRORS", "CheckedFile", "check_storage"]
 
 HDF5_ERRORS = library_errors("OSError", "KeyError", "RuntimeError", "UnicodeDecodeError")
 """What h5py raises on a damaged file (an object that does not open, a read that fails, a chunk
 index that does not iterate, text that is not UTF-8): the ``read_errors`` of the HDF5-based formats."""
-
-GlobalHeaps = dict[int, dict[int, int]]
-"""Global heap collections by file offset: each a map of object index to object size."""
 
 _HEAP_SIGNATURE = b"GCOL\x01\x00\x00\x00"
 """A global heap collection: "GCOL", version 1, three reserved zero bytes, then its size."""
@@ -69,53 +66,21 @@ _IEEE_FLOATS = {
 """Size -> (bit offset, precision, exponent location and size, mantissa location and size, bias) of IEEE floats."""
 
 
-def check_global_heaps(path: str | os.PathLike[str]) -> GlobalHeaps:
-    """Walk every global heap collection of an HDF5 file as HDF5 will, refusing one it would not survive.
-
-    Variable-length strings (the attributes' text) live in these heaps. HDF5 loads a heap by
-    stepping from object to object by the sizes written in it: a zero size steps in place
-    forever, a size past the end reads outside the heap (a crash). Collections with 8-byte
-    lengths (HDF5's default) are checked; the walk is bounded by each collection's size.
-
-    Returns
-    -------
-    GlobalHeaps
-        Each collection's objects (index and size), for :class:`CheckedFile`.
-
-    Raises
-    ------
-    CorruptFileError
-        A collection's size or an object's size does not fit.
-    """
-    heaps: GlobalHeaps = {}
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if not size:
-            return heaps
-        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            start = data.find(_HEAP_SIGNATURE)
-            while start >= 0:
-                heaps[start] = _check_heap(data, start, size, path)
-                start = data.find(_HEAP_SIGNATURE, start + 1)
-    return heaps
-
-
-def _check_heap(data: mmap.mmap, start: int, size: int, path: str | os.PathLike[str]) -> dict[int, int]:
-    if start + 16 > size:
-        raise CorruptFileError(f"global heap at byte {start} is cut by the end of the file", path=path)
-    (length,) = struct.unpack_from("<Q", data, start + 8)
-    end = start + length
-    if length < 4096 or end > size:
-        raise CorruptFileError(f"global heap at byte {start} announces {length} bytes ({size - start} left)", path=path)
+def _heap_objects(collection: bytes, start: int, path: str | os.PathLike[str]) -> dict[int, int]:
+    """Walk the global heap collection ``collection`` (its bytes; at byte ``start`` of the file) as HDF5 will
+    when it loads it: from object to object by the sizes written in them. A zero size steps in place
+    forever, a size past the end reads outside the collection (a crash); the walk is bounded by the
+    collection's size. Returns each object's index and size."""
+    end = len(collection)
     objects = {}
-    here = start + 16
+    here = 16
     while here + _HEAP_OBJECT_HEADER <= end:
-        index, _, object_size = struct.unpack_from("<HHxxxxQ", data, here)
+        index, _, object_size = struct.unpack_from("<HHxxxxQ", collection, here)
         step = _HEAP_OBJECT_HEADER + -(-object_size // 8) * 8 if index else object_size
         if step < _HEAP_OBJECT_HEADER or here + step > end:
             raise CorruptFileError(
-                f"global heap at byte {start}: object {index} at byte {here} has size {object_size}, "
-                f"the heap ends at byte {end}",
+                f"global heap at byte {start}: object {index} at byte {start + here} has size {object_size}, "
+                f"the heap ends at byte {start + end}",
                 path=path,
             )
         if index:
@@ -169,8 +134,6 @@ class CheckedFile:
     ----------
     file
         The file, opened by h5py from a path on disk.
-    heaps
-        Its global heaps, as :func:`check_global_heaps` found them (before h5py opened it).
     path
         The file, for error messages.
 
@@ -180,17 +143,17 @@ class CheckedFile:
     >>> name = os.path.join(tempfile.mkdtemp(), "a.h5")
     >>> with h5py.File(name, "w") as file:
     ...     file.create_group("g").attrs["text"] = "hello"
-    >>> heaps = check_global_heaps(name)
     >>> with h5py.File(name, "r") as file:
-    ...     checked = CheckedFile(file, heaps, path=name)
+    ...     checked = CheckedFile(file, path=name)
     ...     checked.attributes(checked.member(file, "g"))
     {'text': 'hello'}
     """
 
-    def __init__(self, file: h5py.File, heaps: GlobalHeaps, *, path: str | os.PathLike[str]) -> None:
+    def __init__(self, file: h5py.File, *, path: str | os.PathLike[str]) -> None:
         self.file = file
         self.path = path
-        self._heaps = heaps
+        self._heaps: dict[int, dict[int, int] | None] = {}
+        """Global heap collections walked so far, by file offset (None: no collection there)."""
         self._descriptor = file.id.get_vfd_handle()
         self._size = os.fstat(self._descriptor).st_size
         self._base, self._offset_size, self._length_size = self._superblock()
@@ -203,6 +166,22 @@ class CheckedFile:
         if offset < 0 or size < 0 or offset + size > self._size:
             raise self.corrupt(f"{what} at byte {offset} ({size} bytes) lies beyond the end of the file")
         return os.pread(self._descriptor, size, offset)
+
+    def _heap(self, start: int) -> dict[int, int] | None:
+        """The objects (index and size) of the global heap collection at byte ``start``, walked once; None when
+        no collection starts there."""
+        if start not in self._heaps:
+            head = self._read(start, 16, "global heap") if 0 <= start <= self._size - 16 else b""
+            objects = None
+            if head[:8] == _HEAP_SIGNATURE:
+                (length,) = struct.unpack_from("<Q", head, 8)
+                if length < 4096 or length > self._size - start:
+                    raise self.corrupt(
+                        f"global heap at byte {start} announces {length} bytes ({self._size - start} left)"
+                    )
+                objects = _heap_objects(self._read(start, length, "global heap"), start, self.path)
+            self._heaps[start] = objects
+        return self._heaps[start]
 
     def _superblock(self) -> tuple[int, int, int]:
         """Where HDF5 data starts (addresses count from there), and the sizes of addresses and lengths."""
@@ -395,7 +374,7 @@ class CheckedFile:
         length, collection, index = struct.unpack_from("<IQI", message, here)
         if collection == 0:  # an empty value: HDF5 reads nothing
             return
-        objects = self._heaps.get(self._base + collection)
+        objects = self._heap(self._base + collection)
         if objects is None:
             raise self.corrupt(f"{what} refers to a global heap at address {collection}, where there is none")
         if objects.get(index) != length * item_size:

@@ -48,7 +48,7 @@ from nii.errors import (
     ValidationError,
 )
 from nii.formats._hdf5 import read_whole
-from nii.formats._hdf5_checks import HDF5_ERRORS, CheckedFile, GlobalHeaps, check_global_heaps, check_storage
+from nii.formats._hdf5_checks import HDF5_ERRORS, CheckedFile, check_storage
 from nii.imports import lazy_module
 from nii.io import atomic_output
 from nii.limits import check_image_size
@@ -467,11 +467,11 @@ class Archive:
     done.
     """
 
-    def __init__(self, file: h5py.File, name: str, *, heaps: GlobalHeaps | None = None):
+    def __init__(self, file: h5py.File, name: str, *, checked: bool = False):
         self._file = file
         self.name = name
         with _hdf5_errors(name, "cannot read the archive root"):
-            root = _root_attributes(file, name, heaps)
+            root = _root_attributes(file, name, checked=checked)
             marker = root.get(FORMAT_ATTRIBUTE)
             if (marker.decode("ascii", "replace") if isinstance(marker, bytes) else marker) != FORMAT_NAME:
                 raise UnknownFormatError(
@@ -629,22 +629,22 @@ def open_archive(source: str | os.PathLike[str] | IO[bytes]) -> Archive:
     name = _source_name(source)
     if isinstance(source, str | os.PathLike) and not Path(source).is_file():
         raise FileAccessError("no such file" if not Path(source).exists() else "not a file", path=name)
-    # HDF5 loops forever or crashes on some damaged heaps
-    heaps = check_global_heaps(source) if isinstance(source, str | os.PathLike) else None
+    # HDF5 loops forever or crashes on some damaged heaps: checked first, when the file is on disk
+    checked = isinstance(source, str | os.PathLike)
     try:
         file = h5py.File(source, "r")
     except OSError as error:
         raise _open_error(name, error) from error
     try:
-        return Archive(file, name, heaps=heaps)
+        return Archive(file, name, checked=checked)
     except BaseException:
         file.close()
         raise
 
 
-def _root_attributes(file: h5py.File, name: str | os.PathLike[str], heaps: GlobalHeaps | None) -> dict[str, Any]:
-    """The root's attributes, checked in the file first when it was opened from a path (``heaps`` known)."""
-    return CheckedFile(file, heaps, path=name).attributes(file) if heaps is not None else dict(file.attrs)
+def _root_attributes(file: h5py.File, name: str | os.PathLike[str], *, checked: bool) -> dict[str, Any]:
+    """The root's attributes, ``checked`` in the file first (possible when it was opened from a path)."""
+    return CheckedFile(file, path=name).attributes(file) if checked else dict(file.attrs)
 
 
 _HDF5_EOF = re.compile(r"truncated file: eof = (\d+).*stored_eof = (\d+)")
@@ -669,9 +669,8 @@ def _open_error(name: str, error: OSError) -> NiiError:
 def _has_format_attribute(path: Path) -> bool | None:
     """Whether the root carries the archive attribute; ``None`` if HDF5 cannot open the file."""
     try:
-        heaps = check_global_heaps(path)
         with h5py.File(path, "r") as file:
-            marker = _root_attributes(file, path, heaps).get(FORMAT_ATTRIBUTE)
+            marker = _root_attributes(file, path, checked=True).get(FORMAT_ATTRIBUTE)
     except (OSError, RuntimeError, ValueError, NiiError):
         return None
     return (marker.decode("ascii", "replace") if isinstance(marker, bytes) else marker) == FORMAT_NAME

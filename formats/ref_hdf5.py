@@ -20,7 +20,7 @@ import numpy as np
 
 from nii.errors import CorruptFileError, UnsupportedError
 from nii.formats._hdf5 import ChunkedChannel
-from nii.formats._hdf5_checks import HDF5_ERRORS, CheckedFile, check_global_heaps
+from nii.formats._hdf5_checks import HDF5_ERRORS, CheckedFile
 from nii.formats._vendor import (
     geometry_fields,
     geometry_from_fields,
@@ -104,13 +104,12 @@ class RefHdf5Format(Format):
         with open(path, "rb") as handle:
             if handle.read(len(MAGIC)) != MAGIC:
                 raise CorruptFileError(f"not a {self.name} file: no {MAGIC!r} user block", path=path)
-        heaps = check_global_heaps(path)  # HDF5 loops forever or crashes on some damaged heaps
         try:
             file = h5py.File(path, "r")
         except OSError as error:
             raise CorruptFileError(f"HDF5 does not open: {error}", path=path) from error
         try:
-            return self._scan(path, CheckedFile(file, heaps, path=path))
+            return self._scan(path, CheckedFile(file, path=path))
         except BaseException:
             file.close()
             raise

@@ -17,6 +17,7 @@ import pytest
 import nii
 from nii.errors import CorruptFileError, UnsupportedError
 from tests.conftest import make_scan
+from tests.helpers import assert_scans_equal
 
 CORPUS = Path(__file__).parent / "fuzz_corpus"
 USER_BLOCK = 512
@@ -140,3 +141,14 @@ def test_the_archive_checks_its_root_attributes_and_links(tmp_path):
         file["scans/0/elsewhere"] = h5py.ExternalLink("other.h5", "/")
     with pytest.raises(CorruptFileError, match="/scans/0/elsewhere links to another file"):
         nii.read(path)
+
+
+def test_only_the_heap_collections_that_checked_values_refer_to_are_walked(written, tmp_path):
+    # A collection that would hang libhdf5 (an object of size 0) but that no attribute refers to: libhdf5
+    # never loads it, so reading goes on; the file is not scanned for collections on every read.
+    data = written.read_bytes()
+    stray = b"GCOL\x01\x00\x00\x00" + struct.pack("<Q", 4096) + bytes(4096 - 16)
+    damaged = tmp_path / "stray-heap.rh5"
+    damaged.write_bytes(data + stray)
+    # (ref-hdf5 stores no frame of reference: each file is given its own)
+    assert_scans_equal(nii.read(damaged), nii.read(written), ignore=("provenance", "frame_of_reference_uid"))
