@@ -28,7 +28,7 @@ import math
 import os
 import struct
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from nii.errors import CorruptFileError, UnsupportedError
 from nii.imports import lazy_module
@@ -133,9 +133,11 @@ class CheckedFile:
     Parameters
     ----------
     file
-        The file, opened by h5py from a path on disk.
+        The file, opened by h5py from a path on disk or from ``stream``.
     path
         The file, for error messages.
+    stream
+        The seekable binary file object h5py opened ``file`` from, if not a path.
 
     Examples
     --------
@@ -149,13 +151,17 @@ class CheckedFile:
     {'text': 'hello'}
     """
 
-    def __init__(self, file: h5py.File, *, path: str | os.PathLike[str]) -> None:
+    def __init__(self, file: h5py.File, *, path: str | os.PathLike[str], stream: IO[bytes] | None = None) -> None:
         self.file = file
         self.path = path
         self._heaps: dict[int, dict[int, int] | None] = {}
         """Global heap collections walked so far, by file offset (None: no collection there)."""
-        self._descriptor = file.id.get_vfd_handle()
-        self._size = os.fstat(self._descriptor).st_size
+        self._stream = stream
+        if stream is None:
+            self._descriptor = file.id.get_vfd_handle()
+            self._size = os.fstat(self._descriptor).st_size
+        else:
+            self._size = stream.seek(0, os.SEEK_END)
         self._base, self._offset_size, self._length_size = self._superblock()
         self._refuse_external_links()
 
@@ -165,7 +171,10 @@ class CheckedFile:
     def _read(self, offset: int, size: int, what: str) -> bytes:
         if offset < 0 or size < 0 or offset + size > self._size:
             raise self.corrupt(f"{what} at byte {offset} ({size} bytes) lies beyond the end of the file")
-        return os.pread(self._descriptor, size, offset)
+        if self._stream is None:
+            return os.pread(self._descriptor, size, offset)
+        self._stream.seek(offset)  # h5py's file-object driver seeks before each of its reads too
+        return self._stream.read(size)
 
     def _heap(self, start: int) -> dict[int, int] | None:
         """The objects (index and size) of the global heap collection at byte ``start``, walked once; None when

@@ -467,11 +467,11 @@ class Archive:
     done.
     """
 
-    def __init__(self, file: h5py.File, name: str, *, checked: bool = False):
+    def __init__(self, file: h5py.File, name: str, *, stream: IO[bytes] | None = None):
         self._file = file
         self.name = name
         with _hdf5_errors(name, "cannot read the archive root"):
-            root = _root_attributes(file, name, checked=checked)
+            root = _root_attributes(file, name, stream=stream)
             marker = root.get(FORMAT_ATTRIBUTE)
             if (marker.decode("ascii", "replace") if isinstance(marker, bytes) else marker) != FORMAT_NAME:
                 raise UnknownFormatError(
@@ -629,22 +629,23 @@ def open_archive(source: str | os.PathLike[str] | IO[bytes]) -> Archive:
     name = _source_name(source)
     if isinstance(source, str | os.PathLike) and not Path(source).is_file():
         raise FileAccessError("no such file" if not Path(source).exists() else "not a file", path=name)
-    # HDF5 loops forever or crashes on some damaged heaps: checked first, when the file is on disk
-    checked = isinstance(source, str | os.PathLike)
     try:
         file = h5py.File(source, "r")
     except OSError as error:
         raise _open_error(name, error) from error
     try:
-        return Archive(file, name, checked=checked)
+        return Archive(file, name, stream=None if isinstance(source, str | os.PathLike) else source)
     except BaseException:
         file.close()
         raise
 
 
-def _root_attributes(file: h5py.File, name: str | os.PathLike[str], *, checked: bool) -> dict[str, Any]:
-    """The root's attributes, ``checked`` in the file first (possible when it was opened from a path)."""
-    return CheckedFile(file, path=name).attributes(file) if checked else dict(file.attrs)
+def _root_attributes(
+    file: h5py.File, name: str | os.PathLike[str], *, stream: IO[bytes] | None = None
+) -> dict[str, Any]:
+    """The root's attributes, checked in the file first (HDF5 loops forever or crashes on some damaged ones);
+    ``stream``: the file object h5py opened ``file`` from, if not a path."""
+    return CheckedFile(file, path=name, stream=stream).attributes(file)
 
 
 _HDF5_EOF = re.compile(r"truncated file: eof = (\d+).*stored_eof = (\d+)")
@@ -670,7 +671,7 @@ def _has_format_attribute(path: Path) -> bool | None:
     """Whether the root carries the archive attribute; ``None`` if HDF5 cannot open the file."""
     try:
         with h5py.File(path, "r") as file:
-            marker = _root_attributes(file, path, checked=True).get(FORMAT_ATTRIBUTE)
+            marker = _root_attributes(file, path).get(FORMAT_ATTRIBUTE)
     except (OSError, RuntimeError, ValueError, NiiError):
         return None
     return (marker.decode("ascii", "replace") if isinstance(marker, bytes) else marker) == FORMAT_NAME

@@ -216,10 +216,11 @@ def test_reading_one_scan_never_reads_the_others(tmp_path):
     own = sum(b - a for a, b in extents[target])
     others = [extent for index, group in extents.items() if index != target for extent in group]
     assert own > 1_000_000 and sum(b - a for a, b in others) > 2 * own
-    # Every byte of the scan's own data is read; of the other scans' data at most a few
-    # hundred bytes at block edges (HDF5 reads metadata speculatively in 512-byte blocks).
+    # Every byte of the scan's own data is read; of the other scans' data at most a few KB each, at
+    # block edges: HDF5 reads metadata speculatively in 512-byte blocks, and the check that no link
+    # leads out of the file (nii.formats._hdf5_checks) reads every group's header.
     assert overlap(counting.reads, extents[target]) == own
-    assert overlap(counting.reads, others) <= 4096
+    assert overlap(counting.reads, others) <= 4096 * (len(scans) - 1)
     assert sum(b - a for a, b in counting.reads) < own + 200_000
 
 

@@ -152,3 +152,19 @@ def test_only_the_heap_collections_that_checked_values_refer_to_are_walked(writt
     damaged.write_bytes(data + stray)
     # (ref-hdf5 stores no frame of reference: each file is given its own)
     assert_scans_equal(nii.read(damaged), nii.read(written), ignore=("provenance", "frame_of_reference_uid"))
+
+
+def test_an_archive_opened_from_a_file_object_is_checked_too(tmp_path):
+    from nii.formats.archive import open_archive
+
+    path = tmp_path / "lib.niih5"
+    nii.write(make_scan(), path, format="nii-archive")
+    data = bytearray(path.read_bytes())
+    int32 = bytes.fromhex("100800000400000000002000")  # the root's nii_archive_version attribute
+    data[data.index(int32)] = 0x19  # its class nibble now says variable-length
+    path.write_bytes(data)
+    problem = "/: attribute 'nii_archive_version' has a datatype nii does not read"
+    with pytest.raises(CorruptFileError, match=problem):
+        open_archive(path)
+    with pytest.raises(CorruptFileError, match=problem), open(path, "rb") as handle:
+        open_archive(handle)
