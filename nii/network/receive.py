@@ -63,6 +63,9 @@ DICOS_VERSION = 0x4010103A
 """DICOS Version in the dataset: copied to the file meta's (0002,0004), which a transfer loses."""
 MAX_PDU = 1 << 20
 """Largest PDU we receive: big PDUs mean fewer trips through pynetdicom's Python loops for a large scan."""
+ARRIVING_SLACK = 2 * MAX_PDU
+"""Bytes an arriving object may pass the size limit by before its association is aborted: its command set
+and the PDU it completes in (an object within them gets A700 when complete)."""
 INCOMING = ".incoming"
 CONVERTED = "converted"
 
@@ -109,6 +112,9 @@ class _Tally:
     refused: int = 0
     bytes: int = 0
     scans: set[str] = field(default_factory=set)
+    arriving: int = 0
+    """Bytes received since the last complete object (the one arriving, as pynetdicom collects it)."""
+    cut: bool = False
 
 
 def _at_pixel_data(tag: BaseTag, vr: str | None, length: int) -> bool:
@@ -151,6 +157,7 @@ class Receiver:
         shutil.rmtree(self.incoming, ignore_errors=True)
         self.incoming.mkdir()
         handlers: list[Any] = [
+            (evt.EVT_DATA_RECV, self._on_data),
             (evt.EVT_C_STORE, self._on_store),
             (evt.EVT_ESTABLISHED, self._on_established),
             (evt.EVT_RELEASED, self._on_ended),
@@ -236,9 +243,30 @@ class Receiver:
             for scan in sorted(tally.scans):
                 self._converter.submit(self._convert, scan)
 
+    def _on_data(self, event: Event) -> None:
+        """Abort an association whose object grows past the size limit, before pynetdicom has collected
+        it whole (it holds a C-STORE's data set in memory until the last fragment): the PDUs of a
+        peer's object are counted as they arrive. Up to :data:`ARRIVING_SLACK` over the limit, the
+        object is answered A700 once complete instead."""
+        tally = self._tallies.get(id(event.assoc))
+        if tally is None or tally.cut:
+            return
+        tally.arriving += len(event.data)
+        if tally.arriving > self.options.max_object_bytes + ARRIVING_SLACK:
+            tally.cut = True
+            log.warning(
+                "aborting the association from %s@%s: an object passed %d bytes, over the limit %d",
+                tally.calling,
+                tally.peer,
+                tally.arriving,
+                self.options.max_object_bytes,
+            )
+            event.assoc.abort(block=False)  # from pynetdicom's own thread: queued, not waited for
+
     def _on_store(self, event: Event) -> int | Dataset:
         with self._lock:
             tally = self._tallies.setdefault(id(event.assoc), _Tally("?", "?"))
+        tally.arriving = 0  # this object is complete; the next one's bytes are counted afresh
         try:
             path, size, scan = self._receive(event)
         except _Refusal as refusal:

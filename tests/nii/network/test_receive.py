@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -160,6 +161,21 @@ def test_oversized_object_is_refused_with_a700(receiver, tmp_path):
     row = _send_one_refused(receiver, files[0], tmp_path)
     assert row["code"] == "0xA700"
     assert "over the limit" in receiver.log
+
+
+def test_an_object_far_over_the_limit_is_cut_off_as_it_arrives(receiver, tmp_path):
+    """pynetdicom collects a C-STORE's data set in memory before the handler sees it: an object far over
+    the limit ends its association once the limit (and two PDUs of slack) have arrived, not once it is whole."""
+    scan = make_scan(2000, 2000, seed=6)  # 8 MB a DX file, the receiver's limit 100 kB
+    [file, *_] = nii.write(scan, tmp_path / "huge", format="dicos")
+    before = every_file(receiver.store)
+    done = storescu(receiver.port, [file])
+    assert done.returncode != 0
+    assert every_file(receiver.store) == before
+    [line] = [line for line in receiver.log.splitlines() if "aborting the association" in line]
+    arrived = int(re.search(r"an object passed (\d+) bytes, over the limit 100000", line)[1])
+    assert arrived < file.stat().st_size / 2  # cut off early: about 2 MB of 8 MB arrived
+    assert_still_serving(receiver)
 
 
 def test_reference_toolkit_loads_what_nii_receives(receiver, dicos, tmp_path):
