@@ -53,6 +53,7 @@ from typing import Any, ClassVar, Literal, Self, TypeVar
 import cv2
 import numpy as np
 
+from nii.calibration import MATERIAL_SMOOTHING_PX
 from nii.errors import ValidationError
 from nii.kernels import (
     QUANTIZATION,
@@ -331,9 +332,6 @@ STEPS: dict[str, StepFunction] = {}
 
 STEP_PARAMETERS: dict[str, type[StepParameters]] = {}
 """The parameters class of each step, by name."""
-
-MATERIAL_SMOOTHING_PX = 5
-"""Box average (pixels) of both attenuation images before material classification."""
 
 
 def register_step(

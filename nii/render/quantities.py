@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from nii.calibration import MATERIAL_SMOOTHING_PX
 from nii.errors import ConfigurationError, ValidationError
 from nii.kernels import QUANTIZATION, MaterialClass, orient
 from nii.model import MEASURED_CHANNELS, CalibrationState, LenientStrEnum, RowOrder, TravelDirection, View
-from nii.steps import MATERIAL_SMOOTHING_PX
 from nii.values import attenuation_of, calibration_of, physical
 
 if TYPE_CHECKING:
