@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 import signal
@@ -74,6 +75,23 @@ def test_resume_skips_verified_outputs_and_redoes_damaged_ones(tmp_path):
     assert [r.status for r in second] == ["skipped", "ok", "skipped"]
     assert [r.checksum for r in read_report(report)] == [r.checksum for r in first]
     assert len(inputs) == 3
+
+
+def test_resume_verifies_the_sha256_checksums_of_older_reports(tmp_path):
+    """Reports written before BLAKE3 hold bare SHA-256 hex digests: resume checks those with SHA-256."""
+    make_inputs(tmp_path / "in")
+    report = tmp_path / "report.json"
+    first = convert([tmp_path / "in"], tmp_path / "out", recipe=NPZ, workers=1, report=report)
+    assert all(r.checksum.startswith("blake3:") for r in first)
+    rows = json.loads(report.read_text())
+    for row in rows:
+        row["checksum"] = hashlib.sha256(Path(row["output"]).read_bytes()).hexdigest()  # a file: its bytes
+    rows[2]["checksum"] = "0" * 64  # recorded for other bytes
+    report.write_text(json.dumps(rows))
+    second = convert([tmp_path / "in"], tmp_path / "out", recipe=NPZ, workers=1, report=report, resume=True)
+    assert [r.status for r in second] == ["skipped", "skipped", "ok"]
+    assert [r.checksum for r in second[:2]] == [row["checksum"] for row in rows[:2]]
+    assert second[2].checksum == first[2].checksum
 
 
 def test_cli_exit_code_and_one_line_errors(tmp_path):
