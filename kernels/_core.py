@@ -17,11 +17,12 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from nii.errors import ValidationError
 
-__all__ = ["check_array", "fast_ln", "fast_ln_reference", "output_array"]
+__all__ = ["check_array", "fast_ln", "fast_ln_reference", "output_array", "prefetch", "scaled_ln"]
 
 _F32 = np.float32
 _LN2 = _F32(0.6931471805599453)
@@ -59,15 +60,26 @@ def _mantissa_exponent(typingctx: Any, value: Any) -> Any:
 
 
 @numba.njit(inline="always", cache=True)
-def fast_ln(x: np.float32) -> np.float32:  # pragma: no cover - compiled
-    """Natural logarithm of a positive, finite, normal float32 (see the module docstring)."""
+def scaled_ln(x: np.float32, scale: np.float32) -> np.float32:  # pragma: no cover - compiled
+    """``scale × ln x`` for a positive, finite, normal float32 ``x`` and a constant power of two ``scale``.
+
+    The scale goes into the series' coefficients (LLVM folds the constant products), which saves the
+    multiplication after it. Scaling by a power of two is exact in every step, so the result is bit for
+    bit ``scale × fast_ln(x)`` (and :func:`fast_ln` is this with ``scale`` 1).
+    """
     mantissa, exponent = _mantissa_exponent(x)  # type: ignore[call-arg, var-annotated]
     s = (mantissa - _ONE) / (mantissa + _ONE)
     s2 = s * s
-    series = _C7 * s2 + _C5
-    series = series * s2 + _C3
-    series = series * s2 + _C1
-    return series * s + exponent * _LN2
+    series = (_C7 * scale) * s2 + (_C5 * scale)
+    series = series * s2 + (_C3 * scale)
+    series = series * s2 + (_C1 * scale)
+    return series * s + exponent * (_LN2 * scale)
+
+
+@numba.njit(inline="always", cache=True)
+def fast_ln(x: np.float32) -> np.float32:  # pragma: no cover - compiled
+    """Natural logarithm of a positive, finite, normal float32 (see the module docstring)."""
+    return scaled_ln(x, _ONE)
 
 
 def fast_ln_reference(x: np.ndarray) -> np.ndarray:
@@ -89,6 +101,37 @@ def fast_ln_reference(x: np.ndarray) -> np.ndarray:
     series = series * s2 + _C3
     series = series * s2 + _C1
     return series * s + exponent * _LN2
+
+
+@intrinsic
+def prefetch(typingctx: Any, array: Any, row: Any, column: Any) -> Any:
+    """Ask the cache for the line holding ``array[row, column]`` of a C-contiguous 2-D array (a hint).
+
+    The address is computed without bounds checks, so a kernel can ask for data some way ahead of what it
+    reads, past the end of a row (into the next, which it reads next) or of the array: a prefetch never
+    faults and changes no result. Kernels that compute for long between loads need it: their loop keeps too
+    few loads in flight to hide the memory's latency, and the hardware prefetcher does not run far enough
+    ahead of them (measured on the calibration kernels: a quarter of their time waited on loads).
+    """
+    if not (isinstance(array, types.Array) and array.ndim == 2 and array.layout == "C"):
+        return None
+    signature = types.void(array, row, column)
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        int64, int8_pointer = ir.IntType(64), ir.IntType(8).as_pointer()
+        data = context.make_array(sig.args[0])(context, builder, args[0])
+        strides = cgutils.unpack_tuple(builder, data.strides, 2)
+        row_index = context.cast(builder, args[1], sig.args[1], types.int64)
+        column_index = context.cast(builder, args[2], sig.args[2], types.int64)
+        offset = builder.add(builder.mul(row_index, strides[0]), builder.mul(column_index, strides[1]))
+        address = builder.inttoptr(builder.add(builder.ptrtoint(data.data, int64), offset), int8_pointer)
+        int32 = ir.IntType(32)
+        hint = ir.FunctionType(ir.VoidType(), [int8_pointer, int32, int32, int32])
+        function = cgutils.get_or_insert_function(builder.module, hint, "llvm.prefetch.p0i8")
+        builder.call(function, [address, int32(0), int32(3), int32(1)])  # read, keep in all levels, data
+        return context.get_dummy_value()
+
+    return signature, codegen
 
 
 def check_array(

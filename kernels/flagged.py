@@ -23,9 +23,8 @@ import numpy as np
 
 from nii.errors import ValidationError
 from nii.kernels._common import run
-from nii.kernels._core import fast_ln
 from nii.kernels.air import SATURATED, STARVED, pixel_flags_reference, replace_flagged_reference
-from nii.kernels.attenuation import attenuation_code_reference, attenuation_reference, store_attenuation
+from nii.kernels.attenuation import attenuate_row, attenuation_code_reference, attenuation_reference
 from nii.kernels.calibrate import Calibration, clipped_transmission, transmission_reference
 from nii.kernels.recycle import recycled_empty
 
@@ -69,9 +68,7 @@ def _attenuation_flagged(
     raw, offset, inverse_gain, line_scale, lower, upper, weight, saturation, out, flags, counts, best
 ):  # pragma: no cover - compiled
     for r in numba.prange(raw.shape[0]):
-        for j in range(raw.shape[1]):  # the vectorised loop of calibrated_attenuation
-            t = clipped_transmission(raw, r, j, offset, inverse_gain, line_scale, lower, upper, weight)
-            store_attenuation(out, r, j, -fast_ln(t))
+        attenuate_row(raw, r, offset, inverse_gain, line_scale, lower, upper, weight, out)  # calibrated_attenuation's
         _flag_row(raw, r, lower, upper, offset, saturation, flags, counts)  # the row again, from the cache
         zero = out[r, 0] - out[r, 0]  # of out's type; attenuation is never negative: flagged pixels count as 0
         largest = zero
