@@ -24,6 +24,19 @@ def test_fast_ln_is_accurate_and_its_numpy_mirror_is_bit_identical():
     np.testing.assert_array_equal(fast_ln_reference(x), compiled)
 
 
+def test_fast_ln_is_within_its_tolerance_on_every_float32_of_the_transmission_range():
+    start, stop = (int(np.float32(bound).view(np.int32)) for bound in (1e-6, 1.0))
+    worst_absolute = worst_relative = 0.0
+    for first in range(start, stop + 1, 1 << 22):  # the reference's bits are the kernel's (test above)
+        x = np.arange(first, min(first + (1 << 22), stop + 1), dtype=np.int32).view(np.float32)
+        exact = np.log(x.astype(np.float64))
+        error = np.abs(fast_ln_reference(x) - exact)
+        worst_absolute = max(worst_absolute, float(error.max()))
+        nonzero = exact != 0
+        worst_relative = max(worst_relative, float((error[nonzero] / -exact[nonzero]).max()))
+    assert worst_absolute <= 1.2e-6 and worst_relative <= 3e-7  # the documented tolerance
+
+
 def test_check_array_refuses_what_would_need_a_hidden_copy():
     good = np.zeros((3, 4), np.uint16)
     assert check_array(good, "raw", dtype=np.uint16, ndim=2) is good
