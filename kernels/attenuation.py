@@ -21,7 +21,7 @@ from numba.extending import overload
 
 from nii.errors import ValidationError
 from nii.kernels._common import run
-from nii.kernels._core import check_array, fast_ln, fast_ln_reference, nearest_int32, output_array, prefetch, scaled_ln
+from nii.kernels._core import check_array, code_ln, code_ln_reference, fast_ln, nearest_int32, output_array, prefetch
 from nii.kernels.calibrate import TRANSMISSION_FLOOR, Calibration, clipped_transmission, transmission_reference
 
 __all__ = [
@@ -66,11 +66,11 @@ _AHEAD = np.uint64(2048)
 def attenuation_code(t: np.float32) -> np.uint16:  # pragma: no cover - compiled
     """uint16 code ``round(−ln t × ATTENUATION_SCALE)`` of a transmission in ``[TRANSMISSION_FLOOR, 1]``.
 
-    ``scaled_ln`` by ``−ATTENUATION_SCALE`` (a power of two) is bit for bit ``−fast_ln(t) ×
-    ATTENUATION_SCALE`` in one multiplication less; rounding to nearest (ties to even) is one instruction
-    where adding ½ and truncating took two.
+    ``code_ln`` takes the scale ``−ATTENUATION_SCALE`` into its coefficients (one multiplication less) and
+    its shorter series is as accurate as the codes need; rounding to nearest (ties to even) is one
+    instruction where adding ½ and truncating took two.
     """
-    return np.uint16(nearest_int32(scaled_ln(t, _MINUS_SCALE)))
+    return np.uint16(nearest_int32(code_ln(t, _MINUS_SCALE)))
 
 
 def store_attenuation(out: np.ndarray, r: int, j: int, t: np.float32) -> None:
@@ -190,8 +190,8 @@ def attenuation_reference(transmission: np.ndarray) -> np.ndarray:
 
 def attenuation_code_reference(transmission: np.ndarray) -> np.ndarray:
     """Plain-numpy uint16 :func:`attenuation` (the kernel's float32 logarithm and rounding, so equal codes)."""
-    a = -fast_ln_reference(np.clip(transmission, TRANSMISSION_FLOOR, _ONE))
-    return np.rint(a * ATTENUATION_SCALE).astype(np.uint16)
+    t = np.clip(transmission, TRANSMISSION_FLOOR, _ONE)
+    return np.rint(code_ln_reference(t, _MINUS_SCALE)).astype(np.uint16)
 
 
 def calibrated_attenuation_reference(
