@@ -58,8 +58,8 @@ _MINUS_SCALE = -ATTENUATION_SCALE
 _CHUNK = np.uint64(32)
 """Pixels of a row between two prefetches: one 64-byte cache line of uint16 raw counts."""
 _AHEAD = np.uint64(2048)
-"""How far ahead of the pixel it computes :func:`attenuate_row` asks for raw counts: 4 KiB (measured best of
-1, 2, 4 and 8 KiB)."""
+"""How far ahead of the pixel it computes :func:`attenuate_row` asks for raw counts: 4 KiB (codes of a cargo
+frame: 2, 4 and 8 KiB alike, 1 KiB 5 % slower, no prefetch 25–30 % slower, on one thread and on two)."""
 
 
 @numba.njit(inline="always", cache=True)
