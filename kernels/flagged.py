@@ -23,9 +23,8 @@ import numpy as np
 
 from nii.errors import ValidationError
 from nii.kernels._common import run
-from nii.kernels._core import fast_ln
 from nii.kernels.air import SATURATED, STARVED, pixel_flags_reference, replace_flagged_reference
-from nii.kernels.attenuation import attenuation_code_reference, attenuation_reference, store_attenuation
+from nii.kernels.attenuation import attenuate_row, attenuation_code_reference, attenuation_reference
 from nii.kernels.calibrate import Calibration, clipped_transmission, transmission_reference
 from nii.kernels.recycle import recycled_empty
 
@@ -39,8 +38,9 @@ _DTYPES = {"transmission": (np.dtype(np.float32),), "attenuation": (np.dtype(np.
 def _flag(value: Any, offset: Any, saturation: Any) -> Any:  # pragma: no cover - compiled
     """STARVED (1) at or below the dark level, SATURATED (2) at the ADC maximum (even when also starved):
     arithmetic instead of branches, so that the loops over a row vectorise."""
-    starved = np.uint16(np.float32(value) <= offset)
-    saturated = np.uint16(value >= saturation)
+    count = np.float32(value)  # exact; compared with the float32 saturation as is (not both widened to float64)
+    starved = np.uint16(count <= offset)
+    saturated = np.uint16(count >= saturation)
     return max(starved, saturated + saturated)
 
 
@@ -55,11 +55,15 @@ def _flag_row(raw, r, lower, upper, offset, saturation, flags, counts):  # pragm
     else:  # a repaired element carries the flags of both its sources
         for j in range(lines):
             flags[r, j] = _flag(raw[lo, j], offset[lo], saturation) | _flag(raw[hi, j], offset[hi], saturation)
+    highest = np.uint16(0)
+    for j in range(lines):  # in 16-bit lanes, where counting takes 64-bit ones: most rows have no flags
+        highest = max(highest, flags[r, j])
     starved = np.int64(0)
     saturated = np.int64(0)
-    for j in range(lines):
-        starved += np.int64(flags[r, j] == STARVED)
-        saturated += np.int64(flags[r, j] == SATURATED)
+    if highest:
+        for j in range(lines):
+            starved += np.int64(flags[r, j] == STARVED)
+            saturated += np.int64(flags[r, j] == SATURATED)
     counts[r, 0] = starved
     counts[r, 1] = saturated
 
@@ -69,9 +73,7 @@ def _attenuation_flagged(
     raw, offset, inverse_gain, line_scale, lower, upper, weight, saturation, out, flags, counts, best
 ):  # pragma: no cover - compiled
     for r in numba.prange(raw.shape[0]):
-        for j in range(raw.shape[1]):  # the vectorised loop of calibrated_attenuation
-            t = clipped_transmission(raw, r, j, offset, inverse_gain, line_scale, lower, upper, weight)
-            store_attenuation(out, r, j, -fast_ln(t))
+        attenuate_row(raw, r, offset, inverse_gain, line_scale, lower, upper, weight, out)  # calibrated_attenuation's
         _flag_row(raw, r, lower, upper, offset, saturation, flags, counts)  # the row again, from the cache
         zero = out[r, 0] - out[r, 0]  # of out's type; attenuation is never negative: flagged pixels count as 0
         largest = zero

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from nii.errors import ValidationError
-from nii.kernels._core import check_array, fast_ln, fast_ln_reference, output_array
+from nii.kernels._core import check_array, code_ln, code_ln_reference, fast_ln, fast_ln_reference, output_array
 
 
 @numba.njit
@@ -22,6 +22,42 @@ def test_fast_ln_is_accurate_and_its_numpy_mirror_is_bit_identical():
     assert error.max() <= 1.2e-6  # documented: absolute
     assert (error / np.maximum(np.abs(exact), 1e-30)).max() <= 3e-7  # and relative (near T = 1)
     np.testing.assert_array_equal(fast_ln_reference(x), compiled)
+
+
+def test_fast_ln_is_within_its_tolerance_on_every_float32_of_the_transmission_range():
+    start, stop = (int(np.float32(bound).view(np.int32)) for bound in (1e-6, 1.0))
+    worst_absolute = worst_relative = 0.0
+    for first in range(start, stop + 1, 1 << 22):  # the reference's bits are the kernel's (test above)
+        x = np.arange(first, min(first + (1 << 22), stop + 1), dtype=np.int32).view(np.float32)
+        exact = np.log(x.astype(np.float64))
+        error = np.abs(fast_ln_reference(x) - exact)
+        worst_absolute = max(worst_absolute, float(error.max()))
+        nonzero = exact != 0
+        worst_relative = max(worst_relative, float((error[nonzero] / -exact[nonzero]).max()))
+    assert worst_absolute <= 1.2e-6 and worst_relative <= 3e-7  # the documented tolerance
+
+
+@numba.njit
+def _code_ln_array(x, out):
+    for i in range(x.size):
+        out[i] = code_ln(x[i], np.float32(-4096.0))
+
+
+def test_code_logarithm_gives_the_codes_of_exact_rounding_as_often_as_fast_ln():
+    x = np.geomspace(1e-6, 1.0, 2_000_001).astype(np.float32)
+    compiled = np.empty_like(x)
+    _code_ln_array(x, compiled)
+    np.testing.assert_array_equal(code_ln_reference(x, np.float32(-4096.0)), compiled)
+    start, stop = (int(np.float32(bound).view(np.int32)) for bound in (1e-6, 1.0))
+    off = {"code_ln": 0, "fast_ln": 0}
+    for first in range(start, stop + 1, 1 << 22):  # every float32 transmission
+        x = np.arange(first, min(first + (1 << 22), stop + 1), dtype=np.int32).view(np.float32)
+        exact = np.rint(-np.log(x.astype(np.float64)) * 4096)
+        codes = np.rint(code_ln_reference(x, np.float32(-4096.0)))
+        assert np.abs(codes - exact).max() <= 1
+        off["code_ln"] += np.count_nonzero(codes != exact)
+        off["fast_ln"] += np.count_nonzero(np.rint(-fast_ln_reference(x) * np.float32(4096)) != exact)
+    assert off["code_ln"] <= 1.01 * off["fast_ln"] and off["code_ln"] < 0.0013 * (stop - start + 1)
 
 
 def test_check_array_refuses_what_would_need_a_hidden_copy():
