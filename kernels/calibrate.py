@@ -205,8 +205,40 @@ def _line_scale(reference: np.ndarray, reference_air: float | None) -> np.ndarra
     return (nominal / monitor).astype(np.float32)
 
 
+_FEW_RUNS = 16
+"""Runs of consecutive repaired rows up to which :func:`_interpolation_sources` fills them one by one."""
+
+
 def _interpolation_sources(rows: int, repaired: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For every row, the good rows its transmission comes from and the weight of the upper one."""
+    """For every row, the good rows its transmission comes from and the weight of the upper one.
+
+    ``repaired``: ascending, unique, not every row. A detector has a few dead elements: each run of
+    consecutive repaired rows is filled here from the good rows around it (the same numbers as
+    :func:`_interpolation_sources_of_all`, which many runs take, in a few µs instead of 20).
+    """
+    below = np.arange(rows, dtype=np.int32)
+    above = below.copy()
+    weight = np.zeros(rows, np.float32)
+    if repaired.size == 0:
+        return below, above, weight
+    breaks = np.flatnonzero(np.diff(repaired) != 1)
+    if breaks.size >= _FEW_RUNS:
+        return _interpolation_sources_of_all(rows, repaired)
+    firsts = repaired[np.concatenate(([0], breaks + 1))].tolist()
+    lasts = repaired[np.concatenate((breaks, [repaired.size - 1]))].tolist()
+    for first, last in zip(firsts, lasts, strict=True):
+        # The good row before the run and the one after it; at an end of the detector, the one there is.
+        low = first - 1 if first > 0 else last + 1
+        high = last + 1 if last < rows - 1 else first - 1
+        below[first : last + 1] = low
+        above[first : last + 1] = high
+        if high != low:
+            weight[first : last + 1] = ((np.arange(first, last + 1) - low) / (high - low)).astype(np.float32)
+    return below, above, weight
+
+
+def _interpolation_sources_of_all(rows: int, repaired: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_interpolation_sources` computed for every row at once."""
     index = np.arange(rows)
     good = np.ones(rows, bool)
     good[repaired] = False

@@ -151,3 +151,25 @@ def test_prepared_references_are_exactly_numpys(dtype, rows, k, lines):
     np.testing.assert_array_equal(calibration.line_scale, line_scale)
     np.testing.assert_array_equal(calibration.repaired, repaired)
     assert set(repaired) == {1, rows // 2}
+
+
+def test_repair_sources_run_by_run_are_those_computed_for_every_row():
+    from nii.kernels.calibrate import _interpolation_sources, _interpolation_sources_of_all
+
+    rng = np.random.default_rng(7)
+    cases = [(700, []), (700, [331]), (5, [0]), (5, [4]), (5, [0, 1, 3]), (6, [0, 1, 2, 3, 4]), (6, [1, 2, 3, 4, 5])]
+    for _ in range(300):  # runs anywhere, the ends included: a few (filled one by one) or many
+        rows = int(rng.integers(2, 80))
+        bad = np.zeros(rows, bool)
+        for _ in range(int(rng.integers(1, 30))):
+            start = int(rng.integers(0, rows))
+            bad[start : start + int(rng.integers(1, 5))] = True
+        if bad.all():
+            bad[int(rng.integers(0, rows))] = False
+        cases.append((rows, np.flatnonzero(bad).tolist()))
+    for rows, repaired in cases:
+        repaired = np.asarray(repaired, np.int64)
+        ours, every_row = _interpolation_sources(rows, repaired), _interpolation_sources_of_all(rows, repaired)
+        for mine, theirs in zip(ours, every_row, strict=True):
+            assert mine.dtype == theirs.dtype
+            np.testing.assert_array_equal(mine, theirs)
