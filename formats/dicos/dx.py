@@ -80,7 +80,7 @@ def _layout(
     key = None if values_part is None else (values_part, value_mapping, rows, columns)
     template = None if key is None else _layouts.get(key)
     if template is None:
-        template = build_layout(values, value_mapping, rows, columns)
+        template = _build_layout(values, value_mapping, rows, columns)
         if key is not None:
             if len(_layouts) >= _LAYOUT_LIMIT:
                 _layouts.clear()
@@ -88,10 +88,10 @@ def _layout(
     return template
 
 
-def build_layout(
+def _build_layout(
     values: Mapping[str | tuple[int, str], object], value_mapping: RealWorldValue | None, rows: int, columns: int
 ) -> Dataset:
-    """The template :func:`_layout` keeps, built anew (what every DX held before templates: tests compare)."""
+    """The template :func:`_layout` keeps: the elements each DX was given one by one before templates."""
     template = Dataset()
     set_elements(template, values)
     if value_mapping is not None:
