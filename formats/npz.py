@@ -83,8 +83,10 @@ class NpzFormat(Format):
             whole = np.memmap(path, dtype=np.uint8, mode="r") if mmap and path.stat().st_size else None
             if whole is not None:
                 _read_ahead(path)
+            # The map's bytes without numpy's memmap subclass, whose every slice runs Python code.
+            mapped = whole.data if whole is not None else None
             arrays = {
-                info.filename.removesuffix(".npy"): _load_entry(path, archive, info, whole)
+                info.filename.removesuffix(".npy"): _load_entry(path, archive, info, whole, mapped)
                 for info in archive.infolist()
                 if info.filename.endswith(".npy")
             }
@@ -139,40 +141,81 @@ def _array_header(entry: IO[bytes]) -> tuple[Any, bool, np.dtype[Any]]:
     return parsed
 
 
-def _load_entry(path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, whole: np.memmap | None) -> np.ndarray:
+_LEFT_TO_ZIPFILE = 0x1 | 0x20 | 0x40
+"""Flag bits of entries read through zipfile (which refuses them): encrypted, patched, strongly encrypted."""
+_UTF8_NAME = 0x800
+
+
+def _load_entry(
+    path: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, whole: np.memmap | None, mapped: memoryview | None
+) -> np.ndarray:
+    if (
+        whole is not None
+        and mapped is not None
+        and info.compress_type == zipfile.ZIP_STORED
+        and not info.flag_bits & _LEFT_TO_ZIPFILE
+    ):
+        # A stored entry of a mapped file: its header read from the map, which zipfile's open
+        # (a file object, seeks and reads: about 20 µs an entry) would only copy.
+        start = _data_offset(path, mapped, info)
+        head = bytes(mapped[start : start + min(info.file_size, 12)])
+        length = (
+            10 + int.from_bytes(head[8:10], "little")
+            if head[6:7] == b"\x01"
+            else 12 + int.from_bytes(head[8:12], "little")
+        )
+        return _entry_array(
+            path, info, io.BytesIO(bytes(mapped[start : start + min(info.file_size, length)])), whole, start
+        )
     with archive.open(info) as entry:
-        try:
-            shape, fortran, dtype = _array_header(entry)
-        except (ValueError, tokenize.TokenError) as error:  # numpy tokenizes the header
-            raise CorruptFileError(f"entry {info.filename}: bad .npy header ({error})", path=path) from error
-        if dtype.hasobject or dtype.kind not in "biuf":
-            raise CorruptFileError(
-                f"entry {info.filename}: arrays of {dtype} are not allowed (numbers only)", path=path
-            )
-        nbytes = check_image_size(shape or (1,), dtype, path=path) if shape else 0
-        header_size = entry.tell()
-        if nbytes > info.file_size - header_size:
-            raise CorruptFileError(
-                f"entry {info.filename}: header announces {nbytes} bytes, entry holds {info.file_size - header_size}",
-                path=path,
-            )
-        order: Literal["F", "C"] = "F" if fortran else "C"
-        if whole is not None and info.compress_type == zipfile.ZIP_STORED and nbytes:
-            # Data of a stored entry is contiguous in the file: a view of the map, not a copy.
-            offset = _data_offset(path, whole, info) + header_size
-            if offset + nbytes > whole.size:
-                raise CorruptFileError(f"entry {info.filename}: data runs past the end of the file", path=path)
-            return whole[offset : offset + nbytes].view(dtype).reshape(tuple(shape), order=order)
-        data = entry.read(nbytes)
-        return np.frombuffer(data, dtype=dtype).reshape(tuple(shape), order=order)
+        return _entry_array(path, info, entry, None, 0)
 
 
-def _data_offset(path: Path, whole: np.memmap, info: zipfile.ZipInfo) -> int:
+def _entry_array(
+    path: Path, info: zipfile.ZipInfo, entry: IO[bytes], whole: np.memmap | None, start: int
+) -> np.ndarray:
+    """The array of the ``.npy`` bytes ``entry`` reads: a view of ``whole`` (data at ``start``) when mapped."""
+    try:
+        shape, fortran, dtype = _array_header(entry)
+    except (ValueError, tokenize.TokenError) as error:  # numpy tokenizes the header
+        raise CorruptFileError(f"entry {info.filename}: bad .npy header ({error})", path=path) from error
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise CorruptFileError(f"entry {info.filename}: arrays of {dtype} are not allowed (numbers only)", path=path)
+    nbytes = check_image_size(shape or (1,), dtype, path=path) if shape else 0
+    header_size = entry.tell()
+    if nbytes > info.file_size - header_size:
+        raise CorruptFileError(
+            f"entry {info.filename}: header announces {nbytes} bytes, entry holds {info.file_size - header_size}",
+            path=path,
+        )
+    order: Literal["F", "C"] = "F" if fortran else "C"
+    if whole is not None and nbytes:
+        # Data of a stored entry is contiguous in the file: a view of the map, not a copy.
+        offset = start + header_size
+        if offset + nbytes > whole.size:
+            raise CorruptFileError(f"entry {info.filename}: data runs past the end of the file", path=path)
+        return whole[offset : offset + nbytes].view(dtype).reshape(tuple(shape), order=order)
+    data = entry.read(nbytes)
+    return np.frombuffer(data, dtype=dtype).reshape(tuple(shape), order=order)
+
+
+def _data_offset(path: Path, whole: memoryview, info: zipfile.ZipInfo) -> int:
+    """Where a stored entry's bytes start in the map, its local header checked as zipfile's open checks it."""
     local = bytes(whole[info.header_offset : info.header_offset + 30])
-    if local[:4] != _SIGNATURE:
+    if local[:4] != _SIGNATURE or len(local) < 30:
         raise CorruptFileError(f"entry {info.filename}: bad local header", path=path)
+    flags = int.from_bytes(local[6:8], "little")
     name_length = int.from_bytes(local[26:28], "little")
     extra_length = int.from_bytes(local[28:30], "little")
+    name = bytes(whole[info.header_offset + 30 : info.header_offset + 30 + name_length])
+    try:
+        same = name.decode("utf-8" if flags & _UTF8_NAME else "cp437") == info.orig_filename
+    except UnicodeDecodeError:
+        same = False
+    if not same:
+        raise CorruptFileError(
+            f"entry {info.filename}: its local header names it {name!r} (damaged or crafted archive)", path=path
+        )
     return info.header_offset + 30 + name_length + extra_length
 
 

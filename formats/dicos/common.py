@@ -14,6 +14,7 @@ full DT with microseconds and offset.
 from __future__ import annotations
 
 import logging
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -36,7 +37,7 @@ from .dictionary import (
     OOIType,
     ScanType,
 )
-from .encode import copy_elements, memoize_encoding, set_elements
+from .encode import copy_elements, memoize_encoding, set_elements, values_key
 from .files import tag_text
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -207,17 +208,13 @@ class ScanContext:
         created = (self.created_at or datetime.now(UTC)).astimezone(moment.tzinfo)
         date, time = moment.strftime("%Y%m%d"), moment.strftime("%H%M%S.%f")
         equipment, ooi = self.equipment, self.ooi
-        values: dict[str | tuple[int, str], object] = {
+        # What stays the same from scan to scan of one machine (and day) comes from a template.
+        lasting: dict[str | tuple[int, str], object] = {
             "SpecificCharacterSet": "ISO_IR 192",
             "InstanceCreationDate": created.strftime("%Y%m%d"),
-            "InstanceCreationTime": created.strftime("%H%M%S.%f"),
             "StudyDate": date,
             "SeriesDate": date,
             "ContentDate": date,
-            "StudyTime": time,
-            "SeriesTime": time,
-            "ContentTime": time,
-            "AcquisitionDateTime": format_dt(moment),
             "TimezoneOffsetFromUTC": _offset_text(moment),
             "Manufacturer": equipment.manufacturer,
             "InstitutionName": equipment.machine_location,
@@ -228,19 +225,26 @@ class ScanContext:
             "SoftwareVersions": equipment.software_versions,
             "DateOfLastCalibration": "",
             "TimeOfLastCalibration": "",
-            "PatientID": ooi.id,
             # Must hold a value (the reference refuses an empty one): its placeholder.
             "IssuerOfPatientID": ooi.id_issuer or UNKNOWN,
             "TypeOfPatientID": str(ooi.id_type),
             "OOIType": str(ooi.type),
-            "StudyInstanceUID": self.scan_uid,
-            # Scan ID must hold a value (reference reader); the scan time is a readable default.
-            "StudyID": self.scan_id or moment.strftime("%Y%m%d%H%M%S"),
-            "FrameOfReferenceUID": self.frame_of_reference_uid,
             "PositionReferenceIndicator": "",
             "DICOSVersion": self.dicos_version,
             "AcquisitionStatus": str(self.acquisition_status),
             "ScanType": str(self.scan_type),
+        }
+        values: dict[str | tuple[int, str], object] = {
+            "InstanceCreationTime": created.strftime("%H%M%S.%f"),
+            "StudyTime": time,
+            "SeriesTime": time,
+            "ContentTime": time,
+            "AcquisitionDateTime": format_dt(moment),
+            "PatientID": ooi.id,
+            "StudyInstanceUID": self.scan_uid,
+            # Scan ID must hold a value (reference reader); the scan time is a readable default.
+            "StudyID": self.scan_id or moment.strftime("%Y%m%d%H%M%S"),
+            "FrameOfReferenceUID": self.frame_of_reference_uid,
         }
         if self.operator_name:
             values["OperatorsName"] = self.operator_name
@@ -249,6 +253,7 @@ class ScanContext:
         if ooi.comments:
             values["PatientComments"] = ooi.comments
         ds = Dataset()
+        copy_elements(_lasting_elements(lasting), ds)
         set_elements(ds, values)
         ds.OtherPatientIDsSequence = DicomSequence(
             [_alternate_id(value, issuer) for value, issuer in ooi.alternate_ids]
@@ -308,6 +313,26 @@ class ScanContext:
             )
         except ValidationError as error:
             raise CorruptFileError(error.problem, path=path) from error
+
+
+_LASTING_LIMIT = 64
+_lasting: dict[Hashable, Dataset] = {}
+"""Templates of the scan-to-scan lasting elements by :func:`values_key`; emptied when it reaches the limit."""
+
+
+def _lasting_elements(values: Mapping[str | tuple[int, str], object]) -> Dataset:
+    """The elements ``values`` give (as :func:`set_elements` sets them), built once per distinct values."""
+    key = values_key(values)
+    template = None if key is None else _lasting.get(key)
+    if template is None:
+        template = Dataset()
+        set_elements(template, values)
+        memoize_encoding(template)
+        if key is not None:
+            if len(_lasting) >= _LASTING_LIMIT:
+                _lasting.clear()
+            _lasting[key] = template
+    return template
 
 
 def _enum_or_default(enum: type[_E], value: object, default: _E) -> _E:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import operator
 import struct
 from collections.abc import Hashable, Mapping, Sequence
@@ -42,6 +43,7 @@ __all__ = [
     "memoize_encoding",
     "set_elements",
     "set_private_elements",
+    "values_key",
 ]
 
 PREAMBLE = bytes(128) + b"DICM"
@@ -315,13 +317,41 @@ def _value_key(value: Any) -> Hashable | None:
     # The type is part of the key: 1, 1.0 and True are equal and hash alike but convert differently.
     kind = type(value)
     if kind in _SCALAR_TYPES:
+        if kind is DSfloat or kind is IS:
+            return (kind, str(value))  # the text it was made from: DSfloat("1.50") == DSfloat("1.5")
+        if kind is float and value == 0.0:
+            return (kind, value, math.copysign(1.0, value))  # -0.0 == 0.0, but DS writes "-0.0"
         # A UID converts as the text it is (SOP Instance UID then Media Storage SOP Instance UID).
         return (str if kind is UID else kind, value)
     if kind is list or kind is tuple:
         kinds = tuple(map(type, value))
         if _SCALAR_TYPES.issuperset(kinds):
+            if DSfloat in kinds or IS in kinds or 0.0 in value:  # (the rare items compared by their text)
+                return (kind, kinds, tuple(map(_value_key, value)))
             return (kind, kinds, tuple(value))
     return None
+
+
+def values_key(values: Mapping[str | tuple[int, str], Any]) -> Hashable | None:
+    """A key equal for two mappings when :func:`set_elements` sets the same elements from them.
+
+    Equal keys mean the same element keys in the same order and values of the same types
+    that convert alike (``1.0`` and ``1``, ``0.0`` and ``-0.0`` differ); for templates of
+    elements built once per distinct set of values. None when a value cannot be a key (an
+    array, a dataset, bytes).
+
+    Examples
+    --------
+    >>> values_key({"KVP": 160.0}) == values_key({"KVP": 160.0}) != values_key({"KVP": 160})
+    True
+    """
+    keys = []
+    for key, value in values.items():
+        value_key = _value_key(value)
+        if value_key is None:
+            return None
+        keys.append((key, value_key))
+    return tuple(keys)
 
 
 @functools.cache

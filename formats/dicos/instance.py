@@ -15,7 +15,7 @@ from .dictionary import COORDINATE_SYSTEM, IMAGE_ORIGIN, CoordinateSystem, Image
 from .encode import copy_elements, memoize_encoding, set_elements
 from .files import read_pixels, tag_text
 
-__all__ = ["DicosInstance", "check_uint16"]
+__all__ = ["DicosInstance", "check_uint16", "image_origin_values", "set_pixel_module"]
 
 
 class DicosInstance(Dataset):
@@ -72,19 +72,11 @@ class DicosInstance(Dataset):
         return self._pixels.reshape((-1, *self._pixels.shape[-2:]))
 
     def set_image_origin(self, origin: ImageOrigin, coordinate_system: CoordinateSystem) -> None:
-        # (0008,0118) is Mapping Resource UID (UI) in DICOM: write it by tag as CS (doc §6.2).
-        set_elements(
-            self,
-            {
-                (IMAGE_ORIGIN, "CS"): str(ImageOrigin(origin)),
-                (COORDINATE_SYSTEM, "CS"): str(CoordinateSystem(coordinate_system)),
-            },
-        )
+        set_elements(self, image_origin_values(origin, coordinate_system))
 
     def set_pixel_module(self, rows: int, columns: int, *, signed: bool) -> None:
         """Image Pixel module for 16-bit MONOCHROME2 pixels, and no burned-in annotation."""
-        copy_elements(_sixteen_bit_monochrome(), self)
-        set_elements(self, {"Rows": rows, "Columns": columns, "PixelRepresentation": 1 if signed else 0})
+        set_pixel_module(self, rows, columns, signed=signed)
 
     def text(self, tag: int) -> str:
         """The value of ``tag`` as text ('' when absent), read by tag number."""
@@ -112,6 +104,23 @@ class DicosInstance(Dataset):
             raise CorruptFileError(
                 f"{tag_text(tag)} has the invalid value {value!r}", path=path or self._path
             ) from error
+
+
+def image_origin_values(
+    origin: ImageOrigin | str, coordinate_system: CoordinateSystem | str
+) -> dict[str | tuple[int, str], object]:
+    """DICOS Image Origin and Coordinate System, for :func:`set_elements`."""
+    # (0008,0118) is Mapping Resource UID (UI) in DICOM: written by tag as CS (doc §6.2).
+    return {
+        (IMAGE_ORIGIN, "CS"): str(ImageOrigin(origin)),
+        (COORDINATE_SYSTEM, "CS"): str(CoordinateSystem(coordinate_system)),
+    }
+
+
+def set_pixel_module(dataset: Dataset, rows: int, columns: int, *, signed: bool) -> None:
+    """Image Pixel module for 16-bit MONOCHROME2 pixels, and no burned-in annotation."""
+    copy_elements(_sixteen_bit_monochrome(), dataset)
+    set_elements(dataset, {"Rows": rows, "Columns": columns, "PixelRepresentation": 1 if signed else 0})
 
 
 def check_uint16(pixels: np.ndarray, what: str, *, signed_allowed: bool = False) -> np.ndarray:

@@ -93,3 +93,19 @@ def test_an_entry_announcing_more_than_the_file_holds(scan, tmp_path):
     bad.write_bytes(bytes(data))
     with pytest.raises(CorruptFileError, match=r"short.npz: entry .*high.npy: data runs past the end of the file"):
         nii.read(bad)
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+def test_an_entry_whose_local_header_names_another_file(scan, tmp_path, mmap):
+    """Mapped entries are read from the map, not through zipfile: their local header is checked as zipfile checks it."""
+    path = tmp_path / "scan.npz"
+    nii.write(scan, path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        victim = next(info for info in archive.infolist() if info.filename.endswith("/channels/high.npy"))
+    name_at = victim.header_offset + 30
+    assert data[name_at : name_at + len(victim.filename)] == victim.filename.encode()
+    data[name_at + len(victim.filename) - 5] = ord("X")  # high.npy -> higX.npy, in the local header only
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match=r"scan.npz: .*high.npy"):
+        nii.read(path, mmap=mmap)

@@ -113,3 +113,63 @@ def test_out_is_filled_in_place():
     out = np.empty(frame.raw.shape, np.float32)
     assert transmission(frame.raw, calibration, out=out) is out
     np.testing.assert_array_equal(out, transmission_reference(frame.raw, calibration))
+
+
+def _prepared_as_numpy_does(dark, air, reference, saturation=65535, min_gain_fraction=0.1):
+    """from_references' arithmetic written with numpy's generic calls (mean, max and median per
+    element), as it was before its faster paths: those must give exactly the same numbers."""
+    dark64, air64 = np.asarray(dark, np.float64), np.asarray(air, np.float64)
+    dark_mean = dark64 if dark64.ndim == 1 else dark64.mean(axis=1)
+    air_mean = air64 if air64.ndim == 1 else air64.mean(axis=1)
+    gain = air_mean - dark_mean
+    peak = air64 if air64.ndim == 1 else air64.max(axis=1)
+    bad = (gain <= min_gain_fraction * np.median(gain)) | (gain <= 0) | (peak >= saturation)
+    inverse_gain = np.zeros(gain.size, np.float32)
+    inverse_gain[~bad] = (1.0 / gain[~bad]).astype(np.float32)
+    monitor = np.asarray(reference, np.float64)
+    line_scale = (float(np.median(monitor)) / monitor).astype(np.float32)
+    return dark_mean.astype(np.float32), inverse_gain, line_scale, np.flatnonzero(bad)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int32, np.float32, np.float64])
+@pytest.mark.parametrize(("rows", "k", "lines"), [(700, 32, 1200), (5, 1, 7), (64, 3, 10), (9, 0, 4)])
+def test_prepared_references_are_exactly_numpys(dtype, rows, k, lines):
+    rng = np.random.default_rng(rows * 100 + k)
+    shape = (rows, k) if k else (rows,)
+    dark = rng.integers(90, 140, shape).astype(dtype)
+    air = rng.integers(3000, 65535, shape).astype(dtype)
+    if np.dtype(dtype).kind == "f":
+        dark = (dark + rng.random(shape)).astype(dtype)  # fractional values: sums that round
+        air = (air - rng.random(shape)).astype(dtype)
+    air[rows // 2] = dark[rows // 2]  # a dead element
+    air[1] = 65535  # a saturated one
+    reference = rng.normal(1000.0, 30.0, lines).astype(np.float32)
+    calibration = Calibration.from_references(dark, air, reference=reference)
+    offset, inverse_gain, line_scale, repaired = _prepared_as_numpy_does(dark, air, reference)
+    np.testing.assert_array_equal(calibration.offset, offset)
+    np.testing.assert_array_equal(calibration.inverse_gain, inverse_gain)
+    np.testing.assert_array_equal(calibration.line_scale, line_scale)
+    np.testing.assert_array_equal(calibration.repaired, repaired)
+    assert set(repaired) == {1, rows // 2}
+
+
+def test_repair_sources_run_by_run_are_those_computed_for_every_row():
+    from nii.kernels.calibrate import _interpolation_sources, _interpolation_sources_of_all
+
+    rng = np.random.default_rng(7)
+    cases = [(700, []), (700, [331]), (5, [0]), (5, [4]), (5, [0, 1, 3]), (6, [0, 1, 2, 3, 4]), (6, [1, 2, 3, 4, 5])]
+    for _ in range(300):  # runs anywhere, the ends included: a few (filled one by one) or many
+        rows = int(rng.integers(2, 80))
+        bad = np.zeros(rows, bool)
+        for _ in range(int(rng.integers(1, 30))):
+            start = int(rng.integers(0, rows))
+            bad[start : start + int(rng.integers(1, 5))] = True
+        if bad.all():
+            bad[int(rng.integers(0, rows))] = False
+        cases.append((rows, np.flatnonzero(bad).tolist()))
+    for rows, repaired in cases:
+        repaired = np.asarray(repaired, np.int64)
+        ours, every_row = _interpolation_sources(rows, repaired), _interpolation_sources_of_all(rows, repaired)
+        for mine, theirs in zip(ours, every_row, strict=True):
+            assert mine.dtype == theirs.dtype
+            np.testing.assert_array_equal(mine, theirs)

@@ -13,6 +13,7 @@ from nii.formats.dicos import CTImage, DXImage, ObjectOfInspection, PotentialThr
 from nii.formats.dicos.dictionary import AssessmentFlag, TDRType, ThreatCategory, current_term
 from nii.formats.dicos.files import write_instance
 from nii.formats.dicos.format import DicosFormat
+from nii.formats.dicos.real_world import RealWorldValue
 from nii.formats.dicos.tdr import pack_bitmap, unpack_bitmap
 
 MOMENT = datetime(2026, 5, 17, 12, 30, tzinfo=UTC)
@@ -173,3 +174,68 @@ def test_instances_of_one_context_share_no_element():
     assert second.OtherPatientIDsSequence[0].PatientID == "AB-123-CD"
     assert list(second.ImageType) == ["ORIGINAL", "INTENSITY"]
     assert DXImage(pixels, context=context, series_uid="2.25.22", series_number=3).PatientID == "MSCU1234565"
+
+
+def _dx_bytes(**arguments) -> bytes:
+    from nii.formats.dicos.encode import encode_dataset
+
+    pixels = np.zeros((4, 6), np.uint16)
+    image = DXImage(
+        pixels, context=CONTEXT, series_uid="2.25.30", series_number=1, sop_instance_uid="2.25.31", **arguments
+    )
+    return encode_dataset(image)
+
+
+LAYOUTS = [
+    {},
+    {"kvp_kv": 160.0},
+    {"kvp_kv": 160},  # an int: a key of its own, the same text
+    {"kvp_kv": 160.0, "orientation": (-1.0, 0.0, 0.0, 0.0, 1.0, 0.0)},
+    {"kvp_kv": 160.0, "orientation": (-1.0, -0.0, 0.0, 0.0, 1.0, 0.0)},  # "-0.0" is its own text
+    {"kvp_kv": 160.0, "image_type": ("DERIVED", "HIGH ENERGY"), "rescale_type": "ATTENUATION"},
+    {"intent": "FOR PRESENTATION", "window": (100.0, 50.0)},
+    {"intent": "FOR PRESENTATION", "window": (100.0, 51.0)},
+    {"imager_pixel_spacing_mm": (2.0, 5.0), "detector_element_spacing_mm": (2.0, 2.0), "belt_speed_mm_s": 200},
+    {"value_mapping": RealWorldValue(0.001, "1", "no units", "ATTENUATION", "attenuation")},
+    {"value_mapping": RealWorldValue(0.002, "1", "no units", "ATTENUATION", "attenuation")},
+    {"image_origin": "SYNTHETIC", "coordinate_system": "RHS"},
+]
+
+
+def test_dx_layout_templates_give_the_elements_built_anew():
+    """A DX copies the elements its arguments give from a template built once per distinct layout:
+    each layout, built first with the templates emptied, then again among all the others from its
+    template, gives the same bytes; layouts that write different values never share a template."""
+    from nii.formats.dicos import dx
+
+    fresh = []
+    for arguments in LAYOUTS:
+        dx._layouts.clear()
+        fresh.append(_dx_bytes(**arguments))
+    assert len(set(fresh)) == len(LAYOUTS) - 1  # every layout writes something of its own, but 160 and 160.0
+    assert fresh[3] != fresh[4]  # "-0.0" is not "0.0"
+    for _ in range(2):
+        for arguments, expected in zip(LAYOUTS, fresh, strict=True):
+            assert _dx_bytes(**arguments) == expected, arguments
+    assert len(dx._layouts) == len(LAYOUTS)  # one template per layout, 160 and 160.0 included
+
+
+def test_dx_layouts_are_copied_not_shared():
+    mapping = RealWorldValue(0.001, "1", "no units", "ATTENUATION", "attenuation")
+    pixels = np.zeros((4, 6), np.uint16)
+    first, second = (
+        DXImage(pixels, context=CONTEXT, series_uid=f"2.25.{n}", series_number=n, value_mapping=mapping, kvp_kv=6000.0)
+        for n in (40, 41)
+    )
+    first.RealWorldValueMappingSequence[0].LUTLabel = "CHANGED"
+    first.RealWorldValueMappingSequence[0].MeasurementUnitsCodeSequence[0].CodeValue = "mm"
+    first.ImageOrientationPatient[0] = -1.0
+    first.KVP = 100.0
+    for image in (
+        second,
+        DXImage(pixels, context=CONTEXT, series_uid="2.25.42", series_number=3, value_mapping=mapping, kvp_kv=6000.0),
+    ):
+        assert image.RealWorldValueMappingSequence[0].LUTLabel == "ATTENUATION"
+        assert image.RealWorldValueMappingSequence[0].MeasurementUnitsCodeSequence[0].CodeValue == "1"
+        assert list(image.ImageOrientationPatient) == [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        assert image.KVP == 6000.0
