@@ -14,7 +14,7 @@ full DT with microseconds and offset.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -37,7 +37,7 @@ from .dictionary import (
     OOIType,
     ScanType,
 )
-from .encode import copy_elements, memoize_encoding, set_elements, values_key
+from .encode import TemplateCache, copy_elements, memoize_encoding, set_elements, values_key
 from .files import tag_text
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -315,24 +315,19 @@ class ScanContext:
             raise CorruptFileError(error.problem, path=path) from error
 
 
-_LASTING_LIMIT = 64
-_lasting: dict[Hashable, Dataset] = {}
-"""Templates of the scan-to-scan lasting elements by :func:`values_key`; emptied when it reaches the limit."""
+_LASTING = TemplateCache(limit=64)
+"""Templates of the scan-to-scan lasting elements (see :func:`_lasting_elements`)."""
 
 
 def _lasting_elements(values: Mapping[str | tuple[int, str], object]) -> Dataset:
     """The elements ``values`` give (as :func:`set_elements` sets them), built once per distinct values."""
-    key = values_key(values)
-    template = None if key is None else _lasting.get(key)
-    if template is None:
+
+    def build() -> Dataset:
         template = Dataset()
         set_elements(template, values)
-        memoize_encoding(template)
-        if key is not None:
-            if len(_lasting) >= _LASTING_LIMIT:
-                _lasting.clear()
-            _lasting[key] = template
-    return template
+        return template
+
+    return _LASTING.get(values_key(values), build)
 
 
 def _enum_or_default(enum: type[_E], value: object, default: _E) -> _E:

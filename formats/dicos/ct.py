@@ -39,8 +39,9 @@ from .dictionary import (
     ImageTypeValue1,
     OOIImageCharacteristics,
 )
+from .encode import set_elements
 from .files import tag_text
-from .instance import DicosInstance, check_uint16
+from .instance import DicosInstance, check_uint16, image_origin_values, set_pixel_module
 from .real_world import RealWorldValue
 
 __all__ = ["CTImage"]
@@ -124,7 +125,7 @@ class CTImage(DicosInstance):
         )
         frame_type = [str(value1), str(value2), "VOLUME", "NONE"]
         self.ImageType = frame_type
-        self.set_image_origin(ImageOrigin(image_origin), CoordinateSystem(coordinate_system))
+        set_elements(self, image_origin_values(image_origin, coordinate_system))
         self.PixelPresentation = "MONOCHROME"
         self.VolumetricProperties = "VOLUME"
         self.VolumeBasedCalculationTechnique = "NONE"
@@ -132,7 +133,7 @@ class CTImage(DicosInstance):
         # Not required by the reference doc's table, but the reference CT reader logs an Error without it.
         self.add_new(EFFECTIVE_ENERGY, "FL", 0.0)
         self.NumberOfFrames = frames
-        self.set_pixel_module(rows, columns, signed=volume.dtype.kind == "i")
+        set_pixel_module(self, rows, columns, signed=volume.dtype.kind == "i")
         self.AcquisitionContextSequence = DicomSequence()
         self.PresentationLUTShape = "IDENTITY"
         slice_spacing, row_spacing, column_spacing = (float(v) for v in spacing_mm)

@@ -20,7 +20,7 @@ Examples
 from __future__ import annotations
 
 import functools
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -42,7 +42,7 @@ from .dictionary import (
     OOIImageCharacteristics,
     PresentationIntent,
 )
-from .encode import copy_elements, memoize_encoding, set_elements, values_key
+from .encode import TemplateCache, copy_elements, memoize_encoding, set_elements, values_key
 from .instance import DicosInstance, check_uint16, image_origin_values, set_pixel_module
 from .real_world import MAPPING_SEQUENCE, RealWorldValue
 
@@ -64,9 +64,8 @@ def _dx_constants() -> Dataset:
     return memoize_encoding(template)
 
 
-_LAYOUT_LIMIT = 256
-_layouts: dict[Hashable, Dataset] = {}
-"""Layout templates by their key (see :func:`_layout`); emptied when it reaches the limit."""
+_LAYOUTS = TemplateCache(limit=256)
+"""DX layout templates (see :func:`_layout`)."""
 
 
 def _layout(
@@ -78,14 +77,7 @@ def _layout(
     their layouts: ~100 elements copied, instead of about 30 set and a sequence built, per image)."""
     values_part = values_key(values)
     key = None if values_part is None else (values_part, value_mapping, rows, columns)
-    template = None if key is None else _layouts.get(key)
-    if template is None:
-        template = _build_layout(values, value_mapping, rows, columns)
-        if key is not None:
-            if len(_layouts) >= _LAYOUT_LIMIT:
-                _layouts.clear()
-            _layouts[key] = template
-    return template
+    return _LAYOUTS.get(key, lambda: _build_layout(values, value_mapping, rows, columns))
 
 
 def _build_layout(
@@ -98,7 +90,7 @@ def _build_layout(
         template.RealWorldValueMappingSequence = DicomSequence([value_mapping.item()])
     set_pixel_module(template, rows, columns, signed=False)
     copy_elements(_dx_constants(), template)
-    return memoize_encoding(template)
+    return template
 
 
 class DXImage(DicosInstance):

@@ -21,7 +21,7 @@ import io
 import math
 import operator
 import struct
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from contextlib import suppress
 from typing import Any, TypeVar, cast
 
@@ -37,6 +37,7 @@ from pydicom.valuerep import IS, DSfloat
 
 __all__ = [
     "NotEncodable",
+    "TemplateCache",
     "copy_elements",
     "encode_dataset",
     "encode_file",
@@ -352,6 +353,45 @@ def values_key(values: Mapping[str | tuple[int, str], Any]) -> Hashable | None:
             return None
         keys.append((key, value_key))
     return tuple(keys)
+
+
+class TemplateCache:
+    """Datasets of elements built once per distinct key (a :func:`values_key` and what else decides them),
+    encoded once (:func:`memoize_encoding`) and copied into each instance; emptied when it holds ``limit``.
+
+    Examples
+    --------
+    >>> cache = TemplateCache(limit=8)
+    >>> def build():
+    ...     template = Dataset()
+    ...     template.Modality = "DX"
+    ...     return template
+    >>> cache.get(values_key({"Modality": "DX"}), build) is cache.get(values_key({"Modality": "DX"}), build)
+    True
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._templates: dict[Hashable, Dataset] = {}
+
+    def __len__(self) -> int:
+        return len(self._templates)
+
+    def clear(self) -> None:
+        """Forget every template."""
+        self._templates.clear()
+
+    def get(self, key: Hashable | None, build: Callable[[], Dataset]) -> Dataset:
+        """The template of ``key``, built by ``build`` the first time (every time when ``key`` is None: values
+        that cannot be a key)."""
+        template = None if key is None else self._templates.get(key)
+        if template is None:
+            template = memoize_encoding(build())
+            if key is not None:
+                if len(self._templates) >= self.limit:
+                    self.clear()
+                self._templates[key] = template
+        return template
 
 
 @functools.cache

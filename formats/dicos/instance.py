@@ -71,13 +71,6 @@ class DicosInstance(Dataset):
         assert self._pixels is not None
         return self._pixels.reshape((-1, *self._pixels.shape[-2:]))
 
-    def set_image_origin(self, origin: ImageOrigin, coordinate_system: CoordinateSystem) -> None:
-        set_elements(self, image_origin_values(origin, coordinate_system))
-
-    def set_pixel_module(self, rows: int, columns: int, *, signed: bool) -> None:
-        """Image Pixel module for 16-bit MONOCHROME2 pixels, and no burned-in annotation."""
-        set_pixel_module(self, rows, columns, signed=signed)
-
     def text(self, tag: int) -> str:
         """The value of ``tag`` as text ('' when absent), read by tag number."""
         element = self.get(tag)

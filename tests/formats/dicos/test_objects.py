@@ -210,14 +210,14 @@ def test_dx_layout_templates_give_the_elements_built_anew():
 
     fresh = []
     for arguments in LAYOUTS:
-        dx._layouts.clear()
+        dx._LAYOUTS.clear()
         fresh.append(_dx_bytes(**arguments))
     assert len(set(fresh)) == len(LAYOUTS) - 1  # every layout writes something of its own, but 160 and 160.0
     assert fresh[3] != fresh[4]  # "-0.0" is not "0.0"
     for _ in range(2):
         for arguments, expected in zip(LAYOUTS, fresh, strict=True):
             assert _dx_bytes(**arguments) == expected, arguments
-    assert len(dx._layouts) == len(LAYOUTS)  # one template per layout, 160 and 160.0 included
+    assert len(dx._LAYOUTS) == len(LAYOUTS)  # one template per layout, 160 and 160.0 included
 
 
 def test_dx_layouts_are_copied_not_shared():
