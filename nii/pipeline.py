@@ -439,10 +439,8 @@ def _resumable(job: Job, previous: Mapping[str, JobResult]) -> JobResult | None:
     row = previous.get(str(job.input))
     if row is None or not row.checksum or row.output != str(job.output) or not job.output.exists():
         return None
-    if (
-        _algorithm(row.checksum) not in CHECKSUM_ALGORITHMS
-        or checksum(job.output, algorithm=_algorithm(row.checksum)) != row.checksum
-    ):
+    algorithm = _algorithm(row.checksum)
+    if algorithm not in CHECKSUM_ALGORITHMS or checksum(job.output, algorithm=algorithm) != row.checksum:
         log.warning("%s: output differs from the report's checksum, converting again", job.output)
         return None
     return JobResult(row.input, row.output, "skipped", bytes=row.bytes, checksum=row.checksum)

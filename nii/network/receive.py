@@ -114,7 +114,6 @@ class _Tally:
     scans: set[str] = field(default_factory=set)
     arriving: int = 0
     """Bytes received since the last complete object (the one arriving, as pynetdicom collects it)."""
-    cut: bool = False
 
 
 def _at_pixel_data(tag: BaseTag, vr: str | None, length: int) -> bool:
@@ -249,11 +248,11 @@ class Receiver:
         peer's object are counted as they arrive. Up to :data:`ARRIVING_SLACK` over the limit, the
         object is answered A700 once complete instead."""
         tally = self._tallies.get(id(event.assoc))
-        if tally is None or tally.cut:
+        limit = self.options.max_object_bytes + ARRIVING_SLACK
+        if tally is None or tally.arriving > limit:  # (already aborted)
             return
         tally.arriving += len(event.data)
-        if tally.arriving > self.options.max_object_bytes + ARRIVING_SLACK:
-            tally.cut = True
+        if tally.arriving > limit:
             log.warning(
                 "aborting the association from %s@%s: an object passed %d bytes, over the limit %d",
                 tally.calling,
