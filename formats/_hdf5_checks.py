@@ -172,9 +172,13 @@ class CheckedFile:
         if offset < 0 or size < 0 or offset + size > self._size:
             raise self.corrupt(f"{what} at byte {offset} ({size} bytes) lies beyond the end of the file")
         if self._stream is None:
-            return os.pread(self._descriptor, size, offset)
-        self._stream.seek(offset)  # h5py's file-object driver seeks before each of its reads too
-        return self._stream.read(size)
+            data = os.pread(self._descriptor, size, offset)
+        else:
+            self._stream.seek(offset)  # h5py's file-object driver seeks before each of its reads too
+            data = self._stream.read(size)
+        if len(data) != size:  # the file shrank, or a stream that reads short
+            raise self.corrupt(f"{what} at byte {offset}: {len(data)} of its {size} bytes could be read")
+        return data
 
     def _heap(self, start: int) -> dict[int, int] | None:
         """The objects (index and size) of the global heap collection at byte ``start``, walked once; None when

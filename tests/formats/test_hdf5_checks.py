@@ -168,3 +168,18 @@ def test_an_archive_opened_from_a_file_object_is_checked_too(tmp_path):
         open_archive(path)
     with pytest.raises(CorruptFileError, match=problem), open(path, "rb") as handle:
         open_archive(handle)
+
+
+def test_a_stream_that_reads_short_is_an_error_not_a_crash(tmp_path):
+    import io
+
+    from nii.formats.archive import open_archive
+
+    class ShortReads(io.BytesIO):
+        def read(self, size=-1):  # fewer bytes than asked (h5py itself reads with readinto)
+            return super().read(max(0, size // 2) if size and size > 0 else size)
+
+    path = tmp_path / "lib.niih5"
+    nii.write(make_scan(), path, format="nii-archive")
+    with pytest.raises(CorruptFileError, match="could be read"):
+        open_archive(ShortReads(path.read_bytes()))
