@@ -260,6 +260,12 @@ class ZeffTable:
             max_attenuation = self.grid.a_high_max
             if self.scanner in SCANNERS:
                 max_attenuation = min(self.decidable_attenuation(averaged_pixels), max_attenuation)
+                if max_attenuation <= min_attenuation:
+                    raise ValidationError(
+                        f"{self.scanner}: averaged over {averaged_pixels} pixel(s), no attenuation above "
+                        f"{min_attenuation} is decidable (the ratio's noise stays over {DECIDABLE_NOISE:.1%} of the "
+                        "reference materials' span); average more pixels"
+                    )
         return MaterialTable(min_attenuation=min_attenuation, max_attenuation=max_attenuation)
 
     def decidable_attenuation(self, averaged_pixels: int) -> float:

@@ -164,3 +164,10 @@ def test_tables_refuse_unknown_scanners_channels_and_materials():
         ZeffTable.from_scanner("linac-6")
     with pytest.raises(ValidationError, match="reference materials"):
         ZeffTable.from_scanner("linac-6/4", materials=["water", "unobtainium"])
+
+
+def test_a_material_table_nothing_is_decidable_in_says_so():
+    table = ZeffTable.from_scanner("tube-160/80")
+    with pytest.raises(ValidationError, match="averaged over 1 pixel.*no attenuation above 0.5 is decidable"):
+        table.material_table(averaged_pixels=1)
+    assert table.material_table().max_attenuation > 6  # the default 5 x 5 average: up to about 6.5
