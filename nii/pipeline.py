@@ -602,10 +602,11 @@ def _run_local(
 WORKER_CHECK_SECONDS = 0.5
 """How often a waiting batch checks that none of its workers died unseen."""
 
-WORKER_MODULES = ("__main__", "nii.pipeline", *BUILTIN_FORMAT_MODULES)
+WORKER_MODULES = ("__main__", "nii.pipeline", *BUILTIN_FORMAT_MODULES, "nii.worker_preload")
 """Modules the fork server imports before it forks workers: each worker starts with them (instead of importing
-them, about half a second each), and every later pool of this process starts that much sooner. The fork server
-only imports; it never runs a kernel, so no numba thread exists when it forks."""
+them, about half a second each), and every later pool of this process starts that much sooner; with
+:mod:`nii.worker_preload`, numba's registries too, which a worker would otherwise load on its first scan. The fork
+server only imports and loads; it never runs a kernel, so no numba thread exists when it forks."""
 
 
 def _run_pool(
