@@ -12,6 +12,10 @@ writes for the same dataset (``tests/formats/dicos/test_encode.py`` compares the
 DX, CT and TDR nii produces). Anything this encoder does not know — a character set other
 than the default or UTF-8, an element still in its raw form, a VR it has no rule for —
 raises :class:`NotEncodable`, and :func:`encode_file` leaves the whole dataset to pydicom.
+
+To stay fast it reads pydicom's internals (``Dataset._dict``, ``DataElement._value``,
+``MultiValue._list``) instead of the public accessors, which convert and validate on every
+access; ``pyproject.toml`` therefore admits only the pydicom releases those tests cover.
 """
 
 from __future__ import annotations
