@@ -70,6 +70,7 @@ __all__ = [
     "disk_write_seconds",
     "drop_cached_pages",
     "format_results",
+    "memory_returned_to_host",
     "new_identity",
     "nii_convert",
     "own_cpu_seconds",
@@ -360,6 +361,34 @@ def watch_machine() -> Iterator[MachineLoad]:
     load.load_average = os.getloadavg()[0]
 
 
+_BALLOON_DEVICES = "/sys/bus/virtio/drivers/virtio_balloon"
+_FREE_PAGE_REPORTING_BIT = 5
+"""VIRTIO_BALLOON_F_REPORTING (virtio 1.2, 5.5.3): the guest reports its free pages to the host."""
+
+
+def memory_returned_to_host(devices: str | os.PathLike[str] = _BALLOON_DEVICES) -> bool:
+    """Whether this machine is a virtual machine that hands its free memory back to the host (virtio-balloon
+    free page reporting). There, touching memory or page cache that was free for a few seconds costs the host's
+    page faults again: on the 2-core machine, writing new files ran at 230-270 MB/s (CPU time: page faults),
+    against 0.7-3.9 GB/s into pages freed less than a second before, so figures that write new files or read
+    cold input vary with what ran before them.
+
+    ``devices`` is the balloon driver's sysfs folder; each bound device lists its feature bits as '0'/'1'.
+    """
+    try:
+        bound = [entry for entry in os.scandir(devices) if entry.name.startswith("virtio")]
+    except OSError:  # no balloon driver (bare metal, other hypervisors, not Linux)
+        return False
+    for device in bound:
+        try:
+            features = Path(device.path, "features").read_text().strip()
+        except OSError:
+            continue
+        if len(features) > _FREE_PAGE_REPORTING_BIT and features[_FREE_PAGE_REPORTING_BIT] == "1":
+            return True
+    return False
+
+
 def write_dicos_durably(scans: list[Scan], target: Path) -> None:
     """Write the next of ``scans`` (taken from the list) as DICOS with fsync."""
     nii.write(scans.pop(), target, format="dicos", fsync=True)
@@ -533,7 +562,12 @@ def write_results(results: Sequence[BenchResult], path: str | os.PathLike[str]) 
 
     document = {
         "measured_at": datetime.now(UTC).isoformat(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "memory_returned_to_host": memory_returned_to_host(),
+        },
         "nii": nii.__version__,
         "results": [asdict(r) | {"summary": r.conversion.summary()} for r in results],
     }

@@ -78,7 +78,7 @@ def _run_files(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nii.bench import format_results, run_bench, write_results
+    from nii.bench import format_results, memory_returned_to_host, run_bench, write_results
 
     if any(name not in WORKLOADS for name in args.workloads):
         return _run_files(args)
@@ -92,6 +92,11 @@ def run(args: argparse.Namespace) -> int:
     )
     for line in format_results(results):
         print(line)
+    if memory_returned_to_host():
+        print(
+            "note: this virtual machine returns free memory to its host (virtio-balloon free page reporting): "
+            "writing new files and reading cold input vary with what ran before them"
+        )
     if args.json:
         write_results(results, args.json)
     return 0

@@ -190,3 +190,17 @@ def test_a_pools_workers_count_as_this_process_not_as_others():
     while own_cpu_seconds() - before < 0.9:  # the fork server reaps its workers a moment later
         assert time.monotonic() < deadline, own_cpu_seconds() - before
         time.sleep(0.05)
+
+
+def test_a_virtual_machine_that_returns_free_memory_to_its_host_is_recognised(tmp_path):
+    """Feature bit 5 of a bound virtio-balloon device (VIRTIO_BALLOON_F_REPORTING), as sysfs lists it."""
+    from nii.bench import memory_returned_to_host
+
+    assert not memory_returned_to_host(tmp_path / "no-driver")
+    driver = tmp_path / "virtio_balloon"
+    (driver / "virtio0").mkdir(parents=True)
+    (driver / "bind").write_text("")
+    (driver / "virtio0" / "features").write_text("0110000000000000000000000000000010000000\n")  # stats, deflate
+    assert not memory_returned_to_host(driver)
+    (driver / "virtio0" / "features").write_text("0110010100000000000000000000000010000000\n")  # + reporting
+    assert memory_returned_to_host(driver)

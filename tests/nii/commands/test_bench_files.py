@@ -84,3 +84,28 @@ def test_reader_options_reach_the_reader_of_own_files(tmp_path):
     assert json.loads((tmp_path / "j").read_text())[0]["format"] == "npy"
     wrong = run_cli("bench", str(path), "--reader-option", "channels=high,low,extra")
     assert wrong.returncode == 1 and "export.npy" in wrong.stderr and "3 channels" in wrong.stderr
+
+
+def test_the_workload_bench_saves_its_results_and_says_how_the_machine_treats_free_memory(tmp_path):
+    from nii.bench import memory_returned_to_host
+
+    report = tmp_path / "results.json"
+    command = [
+        "bench",
+        "baggage",
+        "--no-durable-batch",
+        "--repeats",
+        "1",
+        "--json",
+        str(report),
+        "--dir",
+        str(tmp_path),
+    ]
+    result = run_cli(*command)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(report.read_text())
+    [baggage] = document["results"]
+    assert baggage["workload"] == "baggage" and baggage["durable_batch"] is None
+    assert document["machine"]["memory_returned_to_host"] == memory_returned_to_host()
+    assert ("returns free memory to its host" in result.stdout) == memory_returned_to_host()
+    assert result.stdout.startswith("baggage (") and "the best baseline" in result.stdout
