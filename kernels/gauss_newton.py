@@ -72,6 +72,66 @@ def _tukey(n: int, fraction: float = 0.25) -> np.ndarray:
 
 TRANSLATION_SUMS = 16  # 10 Hessian terms of (ry, rx, r, 1), 4 gradient terms, sum e², sum m²
 _CHUNK = 1024  # float32 partial sums over at most this many pixels, then float64
+_EDGE = 16  # pixels at each end of a row summed checked
+_FLOAT32_MAX = np.float32(np.finfo(np.float32).max)
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _chunk_sums(
+    sampled: np.ndarray,
+    line: np.ndarray,
+    above: np.ndarray,
+    below: np.ndarray,
+    gain: np.float32,
+    bias: np.float32,
+    acc: np.ndarray,
+    checked: bool,
+) -> bool:
+    """Adds a chunk's float32 sums to ``acc``. Unchecked (``checked`` False), every pixel is taken as
+    valid, which saves six selects a pixel; the sums are then added only if they came out finite (a NaN
+    pixel makes them NaN), and False says to sum the chunk again, checked."""
+    half = np.float32(0.5)
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    syy = syx = syr = sy = sxx = sxr = sx = srr = sr = n = zero
+    gy = gx = gr = ge = see = smm = zero
+    for k in range(sampled.size):
+        m = sampled[k]
+        r = line[k + 1]
+        rx = half * (line[k + 2] - line[k])
+        ry = half * (below[k] - above[k])
+        e = m - gain * r - bias
+        w = one
+        if checked:
+            ok = e == e and rx == rx and ry == ry
+            w = one if ok else zero
+            e = e if ok else zero
+            rx = rx if ok else zero
+            ry = ry if ok else zero
+            r = r if ok else zero
+            m = m if ok else zero
+        syy += ry * ry
+        syx += ry * rx
+        syr += ry * r
+        sy += ry
+        sxx += rx * rx
+        sxr += rx * r
+        sx += rx
+        srr += r * r
+        sr += r
+        n += w
+        gy += ry * e
+        gx += rx * e
+        gr += r * e
+        ge += e
+        see += e * e
+        smm += m * m
+    total = syy + syx + syr + sy + sxx + sxr + sx + srr + sr + gy + gx + gr + ge + see + smm
+    if not checked and not abs(total) <= _FLOAT32_MAX:  # NaN (or overflow): some pixel was not valid
+        return False
+    for index, value in enumerate((syy, syx, syr, sy, sxx, sxr, sx, srr, sr, n, gy, gx, gr, ge, see, smm)):
+        acc[index] += value
+    return True
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
@@ -106,63 +166,32 @@ def translation_sums(
             fc = shift_cols[i] - j_shift
             gain = np.float32(gains[i])
             bias = np.float32(biases[i])
-            half = np.float32(0.5)
-            zero = np.float32(0.0)
-            one = np.float32(1.0)
-            for start in range(lo, hi, _CHUNK):
-                stop = min(start + _CHUNK, hi)
+            # The first and last few pixels meet the NaN margins of the features: summed checked.
+            edge_stop = min(lo + _EDGE, hi)
+            tail_start = max(hi - _EDGE, edge_stop)
+            optimistic = False
+            start = lo
+            while start < hi:
+                if start < edge_stop:
+                    stop = edge_stop
+                elif start < tail_start:
+                    stop = min(start + _CHUNK, tail_start)
+                else:
+                    stop = hi
                 first = (i0 - 1) * moving_cols + start + j_shift - 1
-                shifted_bicubic(sampled[: stop - start], flat, first, moving_cols, fr, fc)
+                chunk = sampled[: stop - start]
+                shifted_bicubic(chunk, flat, first, moving_cols, fr, fc)
                 above = reference[i - 1, start:stop]
                 below = reference[i + 1, start:stop]
                 line = reference[i, start - 1 : stop + 1]
-                syy = syx = syr = sy = sxx = sxr = sx = srr = sr = n = zero
-                gy = gx = gr = ge = see = smm = zero
-                for k in range(stop - start):
-                    m = sampled[k]
-                    r = line[k + 1]
-                    rx = half * (line[k + 2] - line[k])
-                    ry = half * (below[k] - above[k])
-                    e = m - gain * r - bias
-                    ok = e == e and rx == rx and ry == ry
-                    w = one if ok else zero
-                    e = e if ok else zero
-                    rx = rx if ok else zero
-                    ry = ry if ok else zero
-                    r = r if ok else zero
-                    m = m if ok else zero
-                    syy += ry * ry
-                    syx += ry * rx
-                    syr += ry * r
-                    sy += ry
-                    sxx += rx * rx
-                    sxr += rx * r
-                    sx += rx
-                    srr += r * r
-                    sr += r
-                    n += w
-                    gy += ry * e
-                    gx += rx * e
-                    gr += r * e
-                    ge += e
-                    see += e * e
-                    smm += m * m
-                acc[0] += syy
-                acc[1] += syx
-                acc[2] += syr
-                acc[3] += sy
-                acc[4] += sxx
-                acc[5] += sxr
-                acc[6] += sx
-                acc[7] += srr
-                acc[8] += sr
-                acc[9] += n
-                acc[10] += gy
-                acc[11] += gx
-                acc[12] += gr
-                acc[13] += ge
-                acc[14] += see
-                acc[15] += smm
+                middle = edge_stop <= start < tail_start
+                if not (middle and optimistic and _chunk_sums(chunk, line, above, below, gain, bias, acc, False)):
+                    counted = acc[9]
+                    _chunk_sums(chunk, line, above, below, gain, bias, acc, True)
+                    # After a chunk with invalid pixels the next one is likely to have some too (a masked
+                    # region): it is summed checked at once, until a chunk is valid throughout.
+                    optimistic = acc[9] - counted == stop - start
+                start = stop
         for k in range(TRANSLATION_SUMS):
             sums[i, k] = acc[k]
 

@@ -154,6 +154,32 @@ def test_normal_equations_match_numpy_reference(texture, matrix_parameters):
         np.testing.assert_allclose(g[index], gradient[index], rtol=1e-4, atol=1e-5 * np.abs(gradient).max())
 
 
+def test_translation_sums_with_scattered_invalid_pixels_match_numpy_reference(texture):
+    # Wide rows: several chunks per row, some summed unchecked (valid throughout), some with NaN pixels
+    # that must be summed again, checked, and the chunk after a NaN one.
+    reference = np.ascontiguousarray(np.tile(texture, (1, 40)))
+    rng = np.random.default_rng(3)
+    moving = np.ascontiguousarray(reference + rng.normal(0, 0.05, reference.shape).astype(np.float32))
+    moving[rng.random(moving.shape) < 2e-4] = np.nan
+    moving[20:25, 1500:1530] = np.nan
+    matrix = AffineTransform.from_parameters(translation=(1.6, -3.3)).matrix.copy()
+    center = ((reference.shape[0] - 1) / 2, (reference.shape[1] - 1) / 2)
+    hessian, gradient, count = gauss_newton.gauss_newton_reference(reference, moving, matrix, center, 0.9, 0.1)
+    index = gauss_newton.TRANSLATION_INDEX
+    estimate = gauss_newton.Estimate(matrix, 0.9, 0.1)
+    sums = np.empty((reference.shape[0], gauss_newton.TRANSLATION_SUMS))
+    previous = numba.get_num_threads()
+    for threads in (previous, 1):
+        numba.set_num_threads(threads)
+        try:
+            h, g, stats = gauss_newton.normal_equations(reference, moving, estimate, False, sums)
+        finally:
+            numba.set_num_threads(previous)
+        assert stats[0] == count
+        np.testing.assert_allclose(h[np.ix_(index, index)], hessian[np.ix_(index, index)], rtol=1e-5)
+        np.testing.assert_allclose(g[index], gradient[index], rtol=1e-4, atol=1e-5 * np.abs(gradient).max())
+
+
 def test_gradient_correlation_matches_numpy_reference(texture):
     a = np.ascontiguousarray(texture)
     b = np.ascontiguousarray(texture[::-1].copy())
