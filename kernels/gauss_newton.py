@@ -137,7 +137,7 @@ def _chunk_sums(
 @njit(cache=True, fastmath=_FAST, inline="always")
 def _row_sums(
     acc: np.ndarray,
-    sampled: np.ndarray,
+    work: tuple[np.ndarray, np.ndarray],
     moving_rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     j_shift: int,
     fr: float,
@@ -151,6 +151,7 @@ def _row_sums(
     """Adds the sums of reference pixels ``lo`` to ``hi`` of a row to ``acc``: the moving image is sampled
     at the column offset ``j_shift + fc`` between its four rows around the row offset ``fr``, chunk by
     chunk (vectorised), and each chunk summed with float32 partial sums."""
+    sampled, blend = work  # the samples of a chunk, and its four rows blended (3 longer)
     m0, m1, m2, m3 = moving_rows
     above_row, row, below_row = reference_rows
     # The first and last few pixels meet the NaN margins of the features: summed checked.
@@ -168,7 +169,7 @@ def _row_sums(
         chunk = sampled[: stop - start]
         first = start + j_shift - 1  # the first of the four bicubic neighbours of sample 0
         end = stop + j_shift + 2
-        shifted_bicubic_rows(chunk, m0[first:end], m1[first:end], m2[first:end], m3[first:end], fr, fc)
+        shifted_bicubic_rows(chunk, blend, m0[first:end], m1[first:end], m2[first:end], m3[first:end], fr, fc)
         above = above_row[start:stop]
         below = below_row[start:stop]
         line = row[start - 1 : stop + 1]
@@ -208,7 +209,7 @@ def translation_sums(
     moving_rows, moving_cols = moving.shape
     for i in prange(rows):
         acc = np.zeros(TRANSLATION_SUMS)
-        sampled = np.empty(_CHUNK, np.float32)
+        work = (np.empty(_CHUNK, np.float32), np.empty(_CHUNK + 3, np.float32))
         i0, fr = _offsets(i + shift_rows[i])
         j_shift, fc = _offsets(shift_cols[i])
         lo = max(1, 1 - j_shift)  # 1: the bicubic neighbour before the sample point
@@ -218,7 +219,7 @@ def translation_sums(
             around = (reference[i - 1], reference[i], reference[i + 1])
             gain = np.float32(gains[i])
             bias = np.float32(biases[i])
-            _row_sums(acc, sampled, near, j_shift, fr, fc, around, lo, hi, gain, bias)
+            _row_sums(acc, work, near, j_shift, fr, fc, around, lo, hi, gain, bias)
         for k in range(TRANSLATION_SUMS):
             sums[i, k] = acc[k]
 
@@ -249,7 +250,7 @@ def gradient_translation_sums(
         start = block * _FEATURE_BLOCK
         stop = min(rows, start + _FEATURE_BLOCK)
         acc = np.zeros(TRANSLATION_SUMS)
-        sampled = np.empty(_CHUNK, np.float32)
+        work = (np.empty(_CHUNK, np.float32), np.empty(_CHUNK + 3, np.float32))
         reference_along, reference_smoothed = np.empty((5, cols), np.float32), np.empty((3, cols), np.float32)
         reference_ring = np.empty((3, cols), np.float32)  # feature rows i - 1, i, i + 1
         reference_state = feature_state(max(start - 1, 0))
@@ -269,7 +270,7 @@ def gradient_translation_sums(
                     moving_ring[(i0 + 2) % 4],
                 )
                 around = (reference_ring[(i - 1) % 3], reference_ring[i % 3], reference_ring[(i + 1) % 3])
-                _row_sums(acc, sampled, near, j_shift, fr, fc, around, lo, hi, np.float32(gain), np.float32(bias))
+                _row_sums(acc, work, near, j_shift, fr, fc, around, lo, hi, np.float32(gain), np.float32(bias))
             for k in range(TRANSLATION_SUMS):
                 sums[i, k] = acc[k]
 

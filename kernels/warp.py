@@ -379,6 +379,7 @@ def shifted_bicubic(segment: np.ndarray, flat: np.ndarray, first: int, cols: int
     count = segment.size
     shifted_bicubic_rows(
         segment,
+        np.empty(count + 3, segment.dtype),
         flat[first : first + count + 3],
         flat[first + cols : first + cols + count + 3],
         flat[first + 2 * cols : first + 2 * cols + count + 3],
@@ -390,11 +391,18 @@ def shifted_bicubic(segment: np.ndarray, flat: np.ndarray, first: int, cols: int
 
 @njit(cache=True, fastmath=_FAST, inline="always")
 def shifted_bicubic_rows(
-    segment: np.ndarray, s0: np.ndarray, s1: np.ndarray, s2: np.ndarray, s3: np.ndarray, fr: float, fc: float
+    segment: np.ndarray,
+    blend: np.ndarray,
+    s0: np.ndarray,
+    s1: np.ndarray,
+    s2: np.ndarray,
+    s3: np.ndarray,
+    fr: float,
+    fc: float,
 ) -> None:
     """Bicubic samples along a row at a constant offset from the four rows of the neighbourhood, each
-    starting at the first neighbour of sample 0. Separable: the four rows are blended first, then four
-    columns of the blend."""
+    starting at the first neighbour of sample 0. Separable: the four rows are blended first (into
+    ``blend``, at least 3 longer than ``segment``), then four columns of the blend."""
     count = segment.size
     weights = np.empty(8, segment.dtype)  # in the output's precision: float32 images stay in float32
     weights[0], weights[1], weights[2], weights[3] = _cubic_weights(fr)
@@ -409,7 +417,6 @@ def shifted_bicubic_rows(
         weights[6],
         weights[7],
     )
-    blend = np.empty(count + 3, segment.dtype)
     for k in range(count + 3):
         blend[k] = wr0 * s0[k] + wr1 * s1[k] + wr2 * s2[k] + wr3 * s3[k]
     for k in range(count):
