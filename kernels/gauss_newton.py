@@ -12,8 +12,8 @@ from numba import njit, prange
 from nii.errors import ValidationError
 from nii.kernels._common import FAST as _FAST
 from nii.kernels._common import run as _run
-from nii.kernels.pyramid import TO_FINER
-from nii.kernels.warp import affine_bicubic, samples_inside, shifted_bicubic, warp_reference
+from nii.kernels.pyramid import TO_FINER, feature_rows, feature_state
+from nii.kernels.warp import affine_bicubic, samples_inside, shifted_bicubic_rows, warp_reference
 
 # ---------------------------------------------------------------------------------------------------------------
 # Coarse translation: phase correlation
@@ -72,6 +72,122 @@ def _tukey(n: int, fraction: float = 0.25) -> np.ndarray:
 
 TRANSLATION_SUMS = 16  # 10 Hessian terms of (ry, rx, r, 1), 4 gradient terms, sum e², sum m²
 _CHUNK = 1024  # float32 partial sums over at most this many pixels, then float64
+_EDGE = 16  # pixels at each end of a row summed checked
+_FLOAT32_MAX = np.float32(np.finfo(np.float32).max)
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _chunk_sums(
+    sampled: np.ndarray,
+    line: np.ndarray,
+    above: np.ndarray,
+    below: np.ndarray,
+    gain: np.float32,
+    bias: np.float32,
+    acc: np.ndarray,
+    checked: bool,
+) -> bool:
+    """Adds a chunk's float32 sums to ``acc``. Unchecked (``checked`` False), every pixel is taken as
+    valid, which saves six selects a pixel; the sums are then added only if they came out finite (a NaN
+    pixel makes them NaN), and False says to sum the chunk again, checked."""
+    half = np.float32(0.5)
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    syy = syx = syr = sy = sxx = sxr = sx = srr = sr = n = zero
+    gy = gx = gr = ge = see = smm = zero
+    for k in range(sampled.size):
+        m = sampled[k]
+        r = line[k + 1]
+        rx = half * (line[k + 2] - line[k])
+        ry = half * (below[k] - above[k])
+        e = m - gain * r - bias
+        w = one
+        if checked:
+            ok = e == e and rx == rx and ry == ry
+            w = one if ok else zero
+            e = e if ok else zero
+            rx = rx if ok else zero
+            ry = ry if ok else zero
+            r = r if ok else zero
+            m = m if ok else zero
+        syy += ry * ry
+        syx += ry * rx
+        syr += ry * r
+        sy += ry
+        sxx += rx * rx
+        sxr += rx * r
+        sx += rx
+        srr += r * r
+        sr += r
+        n += w
+        gy += ry * e
+        gx += rx * e
+        gr += r * e
+        ge += e
+        see += e * e
+        smm += m * m
+    total = syy + syx + syr + sy + sxx + sxr + sx + srr + sr + gy + gx + gr + ge + see + smm
+    if not checked and not abs(total) <= _FLOAT32_MAX:  # NaN (or overflow): some pixel was not valid
+        return False
+    for index, value in enumerate((syy, syx, syr, sy, sxx, sxr, sx, srr, sr, n, gy, gx, gr, ge, see, smm)):
+        acc[index] += value
+    return True
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _row_sums(
+    acc: np.ndarray,
+    work: tuple[np.ndarray, np.ndarray],
+    moving_rows: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    j_shift: int,
+    fr: float,
+    fc: float,
+    reference_rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+    lo: int,
+    hi: int,
+    gain: np.float32,
+    bias: np.float32,
+) -> None:
+    """Adds the sums of reference pixels ``lo`` to ``hi`` of a row to ``acc``: the moving image is sampled
+    at the column offset ``j_shift + fc`` between its four rows around the row offset ``fr``, chunk by
+    chunk (vectorised), and each chunk summed with float32 partial sums."""
+    sampled, blend = work  # the samples of a chunk, and its four rows blended (3 longer)
+    m0, m1, m2, m3 = moving_rows
+    above_row, row, below_row = reference_rows
+    # The first and last few pixels meet the NaN margins of the features: summed checked.
+    edge_stop = min(lo + _EDGE, hi)
+    tail_start = max(hi - _EDGE, edge_stop)
+    optimistic = False
+    start = lo
+    while start < hi:
+        if start < edge_stop:
+            stop = edge_stop
+        elif start < tail_start:
+            stop = min(start + _CHUNK, tail_start)
+        else:
+            stop = hi
+        chunk = sampled[: stop - start]
+        first = start + j_shift - 1  # the first of the four bicubic neighbours of sample 0
+        end = stop + j_shift + 2
+        shifted_bicubic_rows(chunk, blend, m0[first:end], m1[first:end], m2[first:end], m3[first:end], fr, fc)
+        above = above_row[start:stop]
+        below = below_row[start:stop]
+        line = row[start - 1 : stop + 1]
+        middle = edge_stop <= start < tail_start
+        if not (middle and optimistic and _chunk_sums(chunk, line, above, below, gain, bias, acc, False)):
+            counted = acc[9]
+            _chunk_sums(chunk, line, above, below, gain, bias, acc, True)
+            # After a chunk with invalid pixels the next one is likely to have some too (a masked
+            # region): it is summed checked at once, until a chunk is valid throughout.
+            optimistic = acc[9] - counted == stop - start
+        start = stop
+
+
+@njit(cache=True, inline="always")
+def _offsets(shift: float) -> tuple[int, float]:
+    """Whole and fractional part of a shift (a far-off whole part for absurd shifts)."""
+    whole = math.floor(shift) if abs(shift) < 1e9 else -(1 << 40)
+    return whole, shift - whole if abs(shift) < 1e9 else 0.0
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
@@ -91,80 +207,72 @@ def translation_sums(
     """
     rows, cols = reference.shape
     moving_rows, moving_cols = moving.shape
-    flat = moving.ravel()
-    margin = 1  # the bicubic neighbours before the sample point
     for i in prange(rows):
         acc = np.zeros(TRANSLATION_SUMS)
-        sampled = np.empty(_CHUNK, np.float32)
-        qr = i + shift_rows[i]
-        i0 = math.floor(qr) if abs(qr) < 1e9 else -(1 << 40)
-        j_shift = math.floor(shift_cols[i]) if abs(shift_cols[i]) < 1e9 else -(1 << 40)
-        lo = max(1, margin - j_shift)
-        hi = min(cols - 1, moving_cols - 1 - margin - j_shift)
-        if 0 < i < rows - 1 and margin <= i0 <= moving_rows - 2 - margin and lo < hi:
-            fr = qr - i0
-            fc = shift_cols[i] - j_shift
+        work = (np.empty(_CHUNK, np.float32), np.empty(_CHUNK + 3, np.float32))
+        i0, fr = _offsets(i + shift_rows[i])
+        j_shift, fc = _offsets(shift_cols[i])
+        lo = max(1, 1 - j_shift)  # 1: the bicubic neighbour before the sample point
+        hi = min(cols - 1, moving_cols - 2 - j_shift)
+        if 0 < i < rows - 1 and 1 <= i0 <= moving_rows - 3 and lo < hi:
+            near = (moving[i0 - 1], moving[i0], moving[i0 + 1], moving[i0 + 2])
+            around = (reference[i - 1], reference[i], reference[i + 1])
             gain = np.float32(gains[i])
             bias = np.float32(biases[i])
-            half = np.float32(0.5)
-            zero = np.float32(0.0)
-            one = np.float32(1.0)
-            for start in range(lo, hi, _CHUNK):
-                stop = min(start + _CHUNK, hi)
-                first = (i0 - 1) * moving_cols + start + j_shift - 1
-                shifted_bicubic(sampled[: stop - start], flat, first, moving_cols, fr, fc)
-                above = reference[i - 1, start:stop]
-                below = reference[i + 1, start:stop]
-                line = reference[i, start - 1 : stop + 1]
-                syy = syx = syr = sy = sxx = sxr = sx = srr = sr = n = zero
-                gy = gx = gr = ge = see = smm = zero
-                for k in range(stop - start):
-                    m = sampled[k]
-                    r = line[k + 1]
-                    rx = half * (line[k + 2] - line[k])
-                    ry = half * (below[k] - above[k])
-                    e = m - gain * r - bias
-                    ok = e == e and rx == rx and ry == ry
-                    w = one if ok else zero
-                    e = e if ok else zero
-                    rx = rx if ok else zero
-                    ry = ry if ok else zero
-                    r = r if ok else zero
-                    m = m if ok else zero
-                    syy += ry * ry
-                    syx += ry * rx
-                    syr += ry * r
-                    sy += ry
-                    sxx += rx * rx
-                    sxr += rx * r
-                    sx += rx
-                    srr += r * r
-                    sr += r
-                    n += w
-                    gy += ry * e
-                    gx += rx * e
-                    gr += r * e
-                    ge += e
-                    see += e * e
-                    smm += m * m
-                acc[0] += syy
-                acc[1] += syx
-                acc[2] += syr
-                acc[3] += sy
-                acc[4] += sxx
-                acc[5] += sxr
-                acc[6] += sx
-                acc[7] += srr
-                acc[8] += sr
-                acc[9] += n
-                acc[10] += gy
-                acc[11] += gx
-                acc[12] += gr
-                acc[13] += ge
-                acc[14] += see
-                acc[15] += smm
+            _row_sums(acc, work, near, j_shift, fr, fc, around, lo, hi, gain, bias)
         for k in range(TRANSLATION_SUMS):
             sums[i, k] = acc[k]
+
+
+_FEATURE_BLOCK = 64  # rows per parallel task of :func:`gradient_translation_sums`
+
+
+@njit(cache=True, parallel=True, fastmath=_FAST)
+def gradient_translation_sums(
+    reference: np.ndarray,
+    moving: np.ndarray,
+    shift_row: float,
+    shift_col: float,
+    gain: float,
+    bias: float,
+    sums: np.ndarray,
+) -> None:
+    """:func:`translation_sums` of the gradient features of both images (one translation, gain and bias),
+    the features computed row by row as the sums need them instead of as full-size images: at full
+    resolution writing and reading them back would cost more than computing them."""
+    rows, cols = reference.shape
+    moving_rows, moving_cols = moving.shape
+    i_shift, fr = _offsets(shift_row)
+    j_shift, fc = _offsets(shift_col)
+    lo = max(1, 1 - j_shift)
+    hi = min(cols - 1, moving_cols - 2 - j_shift)
+    for block in prange((rows + _FEATURE_BLOCK - 1) // _FEATURE_BLOCK):
+        start = block * _FEATURE_BLOCK
+        stop = min(rows, start + _FEATURE_BLOCK)
+        acc = np.zeros(TRANSLATION_SUMS)
+        work = (np.empty(_CHUNK, np.float32), np.empty(_CHUNK + 3, np.float32))
+        reference_along, reference_smoothed = np.empty((5, cols), np.float32), np.empty((3, cols), np.float32)
+        reference_ring = np.empty((3, cols), np.float32)  # feature rows i - 1, i, i + 1
+        reference_state = feature_state(max(start - 1, 0))
+        moving_along, moving_smoothed = np.empty((5, moving_cols), np.float32), np.empty((3, moving_cols), np.float32)
+        moving_ring = np.empty((4, moving_cols), np.float32)  # the four rows of the bicubic neighbourhood
+        moving_state = feature_state(min(max(start + i_shift - 1, 0), moving_rows))
+        for i in range(start, stop):
+            acc[:] = 0.0
+            i0 = i + i_shift
+            if 0 < i < rows - 1 and 1 <= i0 <= moving_rows - 3 and lo < hi:
+                feature_rows(reference, reference_along, reference_smoothed, reference_ring, reference_state, i + 1)
+                feature_rows(moving, moving_along, moving_smoothed, moving_ring, moving_state, i0 + 2)
+                near = (
+                    moving_ring[(i0 - 1) % 4],
+                    moving_ring[i0 % 4],
+                    moving_ring[(i0 + 1) % 4],
+                    moving_ring[(i0 + 2) % 4],
+                )
+                around = (reference_ring[(i - 1) % 3], reference_ring[i % 3], reference_ring[(i + 1) % 3])
+                _row_sums(acc, work, near, j_shift, fr, fc, around, lo, hi, np.float32(gain), np.float32(bias))
+            for k in range(TRANSLATION_SUMS):
+                sums[i, k] = acc[k]
 
 
 def translation_system(total: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -381,9 +489,15 @@ class Estimate:
 
 
 def normal_equations(
-    reference: np.ndarray, moving: np.ndarray, estimate: Estimate, affine: bool, sums: np.ndarray
+    reference: np.ndarray,
+    moving: np.ndarray,
+    estimate: Estimate,
+    affine: bool,
+    sums: np.ndarray,
+    of_gradients: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """8 x 8 Hessian, gradient (unit gain) and (count, sum e², sum m²) at the current estimate."""
+    """8 x 8 Hessian, gradient (unit gain) and (count, sum e², sum m²) at the current estimate; with
+    ``of_gradients`` (translation only) of the gradient features of the images given."""
     rows = reference.shape[0]
     if affine:
         center = ((reference.shape[0] - 1) / 2, (reference.shape[1] - 1) / 2)
@@ -400,17 +514,22 @@ def normal_equations(
             sums,
         )
         return _affine_system(sums, center[0])
-    _run(
-        translation_sums,
-        reference.size,
-        reference,
-        moving,
-        np.full(rows, estimate.matrix[0, 2]),
-        np.full(rows, estimate.matrix[1, 2]),
-        np.full(rows, estimate.gain),
-        np.full(rows, estimate.bias),
-        sums,
-    )
+    if of_gradients:
+        shift_row, shift_col = estimate.matrix[:2, 2]
+        gain, bias = estimate.gain, estimate.bias
+        _run(gradient_translation_sums, reference.size, reference, moving, shift_row, shift_col, gain, bias, sums)
+    else:
+        _run(
+            translation_sums,
+            reference.size,
+            reference,
+            moving,
+            np.full(rows, estimate.matrix[0, 2]),
+            np.full(rows, estimate.matrix[1, 2]),
+            np.full(rows, estimate.gain),
+            np.full(rows, estimate.bias),
+            sums,
+        )
     small_h, small_g, stats = translation_system(sums.sum(axis=0))
     hessian = np.zeros((8, 8))
     gradient = np.zeros(8)
@@ -428,6 +547,7 @@ def refine(
     tolerance: float,
     max_iterations: int,
     rate: float,
+    of_gradients: bool = False,
 ) -> tuple[Estimate, int, np.ndarray, bool, float]:
     """Gauss-Newton on one pyramid level: (estimate, iterations, statistics, converged, convergence rate).
 
@@ -444,7 +564,7 @@ def refine(
     previous = np.zeros(6)
     previous_moved = math.inf
     for iteration in range(1, max_iterations + 1):
-        hessian, gradient, stats = normal_equations(reference, moving, estimate, affine, sums)
+        hessian, gradient, stats = normal_equations(reference, moving, estimate, affine, sums, of_gradients)
         step = solve_step(hessian, gradient, estimate.gain, chosen) if stats[0] >= 8 * len(chosen) else None
         if step is None:
             return estimate, iteration, stats, False, rate
@@ -482,9 +602,11 @@ def coarse_to_fine(
     *,
     tolerance: float,
     max_iterations: int,
+    gradients_of_finest: bool = False,
 ) -> tuple[Estimate, int, np.ndarray, bool]:
     """Phase correlation on the coarsest level, then Gauss-Newton on each level given (pyramid level →
-    image), coarsest to finest."""
+    image), coarsest to finest. With ``gradients_of_finest`` (translation only) the images of level 0
+    are compared by their gradient features, computed as the sums need them."""
     levels = sorted(refs, reverse=True)
     coarsest_ref, coarsest_mov = refs[levels[0]], movs[levels[0]]
     shift, _ = phase_correlation(coarsest_ref, coarsest_mov)
@@ -504,7 +626,14 @@ def coarse_to_fine(
         to_finer = np.linalg.matrix_power(TO_FINER, coarser - level)
         estimate.matrix = to_finer @ estimate.matrix @ np.linalg.inv(to_finer)
         estimate, used, stats, level_converged, rate = refine(
-            refs[level], movs[level], estimate, chosen, tolerance=tolerance, max_iterations=max_iterations, rate=rate
+            refs[level],
+            movs[level],
+            estimate,
+            chosen,
+            tolerance=tolerance,
+            max_iterations=max_iterations,
+            rate=rate,
+            of_gradients=gradients_of_finest and level == 0,
         )
         iterations += used
         converged = converged and level_converged

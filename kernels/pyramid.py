@@ -18,6 +18,8 @@ from nii.kernels import _common
 from nii.kernels._common import FAST as _FAST
 from nii.kernels._common import run as _run
 
+_FLOAT32_MAX = np.float32(np.finfo(np.float32).max)
+
 
 class Features(_common.Option):
     """What the fine registration compares."""
@@ -105,30 +107,62 @@ def prepare(image: Any, mask: Any, what: str) -> tuple[np.ndarray, int]:
     return out, int(valid)
 
 
-@njit(cache=True, parallel=True, fastmath=_FAST)
-def _downsample(image: np.ndarray, out: np.ndarray) -> None:
-    """2 × 2 means of the valid pixels of a float32 image; NaN where fewer than two of the four are valid."""
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _mean_row(top: np.ndarray, bottom: np.ndarray, line: np.ndarray) -> bool:
+    """2 × 2 means of two rows, taking every pixel as valid; False if the row of means came out not
+    finite (a NaN or infinite pixel): then :func:`_masked_mean_row` must do the row."""
+    quarter = np.float32(0.25)
+    total = np.float32(0.0)
+    for j in range(line.size):
+        mean = (top[2 * j] + top[2 * j + 1] + bottom[2 * j] + bottom[2 * j + 1]) * quarter
+        line[j] = mean
+        total += mean
+    return bool(abs(total) <= _FLOAT32_MAX)
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _masked_mean_row(top: np.ndarray, bottom: np.ndarray, line: np.ndarray) -> tuple[int, int]:
+    """2 × 2 means of the valid pixels of two rows, NaN where fewer than two of the four are valid; the
+    numbers of valid (not NaN) and of infinite pixels read."""
     zero = np.float32(0.0)
     one = np.float32(1.0)
+    valid = 0
+    infinite = 0
+    for j in range(line.size):
+        a = top[2 * j]
+        b = top[2 * j + 1]
+        c = bottom[2 * j]
+        d = bottom[2 * j + 1]
+        count = (
+            (one if a == a else zero)
+            + (one if b == b else zero)
+            + (one if c == c else zero)
+            + (one if d == d else zero)
+        )
+        total = (a if a == a else zero) + (b if b == b else zero) + (c if c == c else zero) + (d if d == d else zero)
+        line[j] = total / count if count >= 2 else np.float32(np.nan)
+        valid += int(count)
+        infinite += (abs(a) == np.inf) + (abs(b) == np.inf) + (abs(c) == np.inf) + (abs(d) == np.inf)
+    return valid, infinite
+
+
+@njit(cache=True, parallel=True, fastmath=_FAST)
+def _downsample(image: np.ndarray, out: np.ndarray) -> tuple[int, int]:
+    """2 × 2 means of the valid pixels of a float32 image; NaN where fewer than two of the four are valid.
+    Returns the numbers of valid (not NaN) and of infinite pixels of the image read (all but an odd last
+    row or column), so that a prepared image needs no pass of its own to be counted."""
+    valid = 0
+    infinite = 0
     for i in prange(out.shape[0]):
         top = image[2 * i]
         bottom = image[2 * i + 1]
-        line = out[i]
-        for j in range(out.shape[1]):
-            a = top[2 * j]
-            b = top[2 * j + 1]
-            c = bottom[2 * j]
-            d = bottom[2 * j + 1]
-            count = (
-                (one if a == a else zero)
-                + (one if b == b else zero)
-                + (one if c == c else zero)
-                + (one if d == d else zero)
-            )
-            total = (
-                (a if a == a else zero) + (b if b == b else zero) + (c if c == c else zero) + (d if d == d else zero)
-            )
-            line[j] = total / count if count >= 2 else np.float32(np.nan)
+        if _mean_row(top, bottom, out[i]):
+            valid += 4 * out.shape[1]
+        else:
+            row_valid, row_infinite = _masked_mean_row(top, bottom, out[i])
+            valid += row_valid
+            infinite += row_infinite
+    return valid, infinite
 
 
 def downsample_reference(image: np.ndarray) -> np.ndarray:
@@ -141,97 +175,148 @@ def downsample_reference(image: np.ndarray) -> np.ndarray:
         return np.where(count >= 2, total / count, np.nan).astype(np.float32)
 
 
+def _downsampled(image: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    out = np.empty((image.shape[0] // 2, image.shape[1] // 2), np.float32)
+    return out, _run(_downsample, image.size, image, out)
+
+
 def build_pyramid(image: np.ndarray, levels: int) -> list[np.ndarray]:
     result = [image]
     for _ in range(levels - 1):
-        previous = result[-1]
-        out = np.empty((previous.shape[0] // 2, previous.shape[1] // 2), np.float32)
-        _run(_downsample, previous.size, previous, out)
-        result.append(out)
+        result.append(_downsampled(result[-1])[0])
     return result
 
 
-# Binomial smoothing (variance 1) and its central difference, offsets -3..3 (the smoothing is zero at ±3).
-_SMOOTH = (0.0, 1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16, 0.0)
-_DERIVATIVE = (-1 / 32, -4 / 32, -5 / 32, 0.0, 5 / 32, 4 / 32, 1 / 32)
+def _pyramid_and_counts(image: np.ndarray, levels: int) -> tuple[list[np.ndarray], int, int]:
+    """The pyramid (``levels`` > 1), and the numbers of valid (not NaN) and of infinite pixels of ``image``."""
+    first, (valid, infinite) = _downsampled(image)
+    # An odd last row or column is not read by the 2 × 2 means.
+    rows, cols = 2 * first.shape[0], 2 * first.shape[1]
+    for rest in (image[rows:], image[:rows, cols:]):
+        if rest.size:
+            rest_valid, rest_infinite = _count_valid(np.ascontiguousarray(rest))
+            valid, infinite = valid + rest_valid, infinite + rest_infinite
+    return [image, *build_pyramid(first, levels - 1)], int(valid), int(infinite)
+
+
+def prepared_pyramid(image: np.ndarray, mask: Any, what: str, levels: int) -> tuple[list[np.ndarray], int]:
+    """:func:`prepare` and :func:`build_pyramid` in one. A float32 image without mask is counted while its
+    first level is computed (one pass over the full-size image instead of two) and used as it is if it
+    holds no infinities."""
+    if levels > 1 and mask is None and image.dtype == np.float32 and image.flags.c_contiguous:
+        pyramid, valid, infinite = _pyramid_and_counts(image, levels)
+        if infinite == 0:
+            return pyramid, valid
+    prepared, valid = prepare(image, mask, what)
+    return build_pyramid(prepared, levels), valid
+
+
+# Binomial smoothing (variance 1) of both axes, then central differences: the derivative filter
+# (-1 -4 -5 0 5 4 1) / 32 is the binomial (1 4 6 4 1) / 16 followed by (-1 0 1) / 2, so smoothing once and
+# differencing takes about half the arithmetic of filtering each derivative separately.
+_SMOOTH = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
 
 
 @njit(cache=True, fastmath=_FAST, inline="always")
-def _filter_row(line: np.ndarray, smooth: np.ndarray, derivative: np.ndarray) -> None:
-    """Binomial smoothing and its derivative along one row (NaN within 3 pixels of the ends)."""
-    cols = line.size
-    for j in range(min(3, cols)):
-        smooth[j] = np.nan
-        derivative[j] = np.nan
-        smooth[cols - 1 - j] = np.nan
-        derivative[cols - 1 - j] = np.nan
-    if cols > 6:
-        s_out = smooth[3 : cols - 3]
-        d_out = derivative[3 : cols - 3]
-        # float32 constants keep the arithmetic in float32 (the pyramids are float32).
-        four = np.float32(4.0)
-        five = np.float32(5.0)
-        six = np.float32(6.0)
-        sixteenth = np.float32(1 / 16)
-        thirty_second = np.float32(1 / 32)
-        for k in range(cols - 6):
-            s_out[k] = (line[k + 1] + (line[k + 2] + line[k + 4]) * four + line[k + 3] * six + line[k + 5]) * sixteenth
-            d_out[k] = (
-                (line[k + 6] - line[k]) + (line[k + 5] - line[k + 1]) * four + (line[k + 4] - line[k + 2]) * five
-            ) * thirty_second
-
-
-@njit(cache=True, fastmath=_FAST, inline="always")
-def _combine_rows(smooth: np.ndarray, derivative: np.ndarray, slots: np.ndarray, line: np.ndarray) -> None:
-    """|gradient| of one row from the row-filtered rows -3..3 around it (their ring slots)."""
-    s0 = smooth[slots[0]]
-    s1 = smooth[slots[1]]
-    s2 = smooth[slots[2]]
-    s4 = smooth[slots[4]]
-    s5 = smooth[slots[5]]
-    s6 = smooth[slots[6]]
-    d1 = derivative[slots[1]]
-    d2 = derivative[slots[2]]
-    d3 = derivative[slots[3]]
-    d4 = derivative[slots[4]]
-    d5 = derivative[slots[5]]
+def _binomial(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, e: np.ndarray, out: np.ndarray) -> None:
+    """``a + 4 b + 6 c + 4 d + e``, element by element: the binomial smoothing, unnormalised (× 16)."""
     four = np.float32(4.0)
-    five = np.float32(5.0)
     six = np.float32(6.0)
-    sixteenth = np.float32(1 / 16)
-    thirty_second = np.float32(1 / 32)
-    for j in range(line.size):
-        across = (d1[j] + d5[j] + (d2[j] + d4[j]) * four + d3[j] * six) * sixteenth
-        down = ((s6[j] - s0[j]) + (s5[j] - s1[j]) * four + (s4[j] - s2[j]) * five) * thirty_second
-        line[j] = math.sqrt(across * across + down * down)
+    for k in range(out.size):
+        out[k] = (a[k] + e[k]) + (b[k] + d[k]) * four + c[k] * six
 
 
-_FEATURE_BLOCK = 64  # rows per parallel task; each task filters 6 rows more than it outputs
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _smooth_row(line: np.ndarray, out: np.ndarray) -> None:
+    """Binomial smoothing along one row, unnormalised; NaN within 2 pixels of the ends."""
+    cols = line.size
+    for j in range(min(2, cols)):
+        out[j] = np.nan
+        out[cols - 1 - j] = np.nan
+    if cols > 4:
+        n = cols - 4
+        _binomial(line[0:n], line[1 : n + 1], line[2 : n + 2], line[3 : n + 3], line[4 : n + 4], out[2 : n + 2])
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def _magnitude_row(above: np.ndarray, middle: np.ndarray, below: np.ndarray, line: np.ndarray) -> None:
+    """|gradient| of one row by central differences of the smoothed rows around it (each × 256)."""
+    cols = line.size
+    line[0] = np.nan
+    line[cols - 1] = np.nan
+    if cols > 2:
+        n = cols - 2
+        left = middle[0:n]
+        right = middle[2 : n + 2]
+        up = above[1 : n + 1]
+        down = below[1 : n + 1]
+        out = line[1 : n + 1]
+        scale = np.float32(1 / 512)  # the central difference's 1/2 and the two smoothings' 1/256
+        for k in range(n):
+            across = right[k] - left[k]
+            along = down[k] - up[k]
+            out[k] = math.sqrt(across * across + along * along) * scale
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def feature_rows(
+    image: np.ndarray, along_rows: np.ndarray, smoothed: np.ndarray, ring: np.ndarray, state: np.ndarray, last: int
+) -> None:
+    """Computes the gradient features of ``image`` row by row up to row ``last``, row r into
+    ``ring[r % len(ring)]``, continuing from ``state`` (see :func:`feature_state`); ``along_rows`` (5 rows)
+    and ``smoothed`` (3 rows) hold the last rows smoothed along rows and along both axes."""
+    rows = image.shape[0]
+    while state[0] <= last:
+        i = state[0]
+        target = ring[i % ring.shape[0]]
+        if i < 3 or i >= rows - 3:
+            for j in range(target.size):
+                target[j] = np.nan
+        else:
+            while state[1] <= i + 1:
+                r = state[1]
+                while state[2] <= r + 2:
+                    _smooth_row(image[state[2]], along_rows[state[2] % 5])
+                    state[2] += 1
+                _binomial(
+                    along_rows[(r - 2) % 5],
+                    along_rows[(r - 1) % 5],
+                    along_rows[r % 5],
+                    along_rows[(r + 1) % 5],
+                    along_rows[(r + 2) % 5],
+                    smoothed[r % 3],
+                )
+                state[1] += 1
+            _magnitude_row(smoothed[(i - 1) % 3], smoothed[i % 3], smoothed[(i + 1) % 3], target)
+        state[0] += 1
+
+
+@njit(cache=True, inline="always")
+def feature_state(first: int) -> np.ndarray:
+    """State of :func:`feature_rows` before feature row ``first``: the next feature row, smoothed row and
+    row smoothed along rows to compute (features of row i need the smoothed rows i ± 1, and a smoothed
+    row r the rows r - 2 ... r + 2)."""
+    state = np.empty(3, np.int64)
+    state[0] = first
+    state[1] = max(first, 3) - 1
+    state[2] = max(first, 3) - 3
+    return state
+
+
+_FEATURE_BLOCK = 64  # rows per parallel task; each task smooths 4 rows more than it outputs
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
 def _gradient_magnitude(image: np.ndarray, out: np.ndarray) -> None:
     """|gradient| of the binomially smoothed image (see :class:`Features`), NaN within 3 pixels of the
-    border. One pass: each task keeps its last 7 row-filtered rows in a ring."""
+    border. One pass: each task keeps its last 5 row-smoothed rows and 3 smoothed rows in rings."""
     rows, cols = image.shape
     for block in prange((rows + _FEATURE_BLOCK - 1) // _FEATURE_BLOCK):
         start = block * _FEATURE_BLOCK
         stop = min(rows, start + _FEATURE_BLOCK)
-        smooth = np.empty((7, cols), image.dtype)
-        derivative = np.empty((7, cols), image.dtype)
-        slots = np.empty(7, np.intp)
-        filtered = max(start - 3, 0)  # rows before this one are in the ring
-        for i in range(start, stop):
-            if i < 3 or i >= rows - 3:
-                for j in range(cols):
-                    out[i, j] = np.nan
-                continue
-            while filtered <= i + 3:
-                _filter_row(image[filtered], smooth[filtered % 7], derivative[filtered % 7])
-                filtered += 1
-            for k in range(7):
-                slots[k] = (i - 3 + k) % 7
-            _combine_rows(smooth, derivative, slots, out[i])
+        along_rows = np.empty((5, cols), image.dtype)
+        smoothed = np.empty((3, cols), image.dtype)
+        feature_rows(image, along_rows, smoothed, out, feature_state(start), stop - 1)
 
 
 def gradient_features(image: np.ndarray) -> np.ndarray:
@@ -244,18 +329,20 @@ def gradient_features_reference(image: np.ndarray) -> np.ndarray:
     """Plain-numpy reference of the gradient features (float64), for tests."""
     x = image.astype(np.float64)
     smooth = np.asarray(_SMOOTH)
-    derivative = np.asarray(_DERIVATIVE)
 
-    def along(a: np.ndarray, weights: np.ndarray, axis: int) -> np.ndarray:
+    def along(a: np.ndarray, axis: int) -> np.ndarray:
         a = np.moveaxis(a, axis, -1)
         out = np.full(a.shape, np.nan)
         n = a.shape[-1]
-        if n > 6:
-            out[..., 3 : n - 3] = sum(w * a[..., k : n - 6 + k] for k, w in enumerate(weights) if w)
+        if n > 4:
+            out[..., 2 : n - 2] = sum(w * a[..., k : n - 4 + k] for k, w in enumerate(smooth))
         return np.moveaxis(out, -1, axis)
 
-    across = along(along(x, derivative, 1), smooth, 0)
-    down = along(along(x, smooth, 1), derivative, 0)
+    blurred = along(along(x, 1), 0)
+    across = np.full(x.shape, np.nan)
+    down = np.full(x.shape, np.nan)
+    across[:, 1:-1] = 0.5 * (blurred[:, 2:] - blurred[:, :-2])
+    down[1:-1] = 0.5 * (blurred[2:] - blurred[:-2])
     return np.hypot(across, down)
 
 
@@ -292,11 +379,12 @@ def refined_levels(levels: int) -> list[int]:
     return [level for level in range(levels - 1, -1, -1) if level % 2 == 0 or level == levels - 1]
 
 
-def feature_pyramid(pyramid: list[np.ndarray], features: Features) -> dict[int, np.ndarray]:
-    """The features of the :func:`refined_levels` of a pyramid, by level."""
+def feature_pyramid(pyramid: list[np.ndarray], features: Features, *, finest: bool = True) -> dict[int, np.ndarray]:
+    """The features of the :func:`refined_levels` of a pyramid, by level; without ``finest`` level 0 is the
+    image itself (for a kernel that computes its features on the fly)."""
     chosen = refined_levels(len(pyramid))
     if features is Features.GRADIENT:
-        return {level: gradient_features(pyramid[level]) for level in chosen}
+        return {level: gradient_features(pyramid[level]) if finest or level else pyramid[0] for level in chosen}
     return {level: pyramid[level] for level in chosen}
 
 

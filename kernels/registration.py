@@ -38,7 +38,14 @@ from nii.kernels._common import FAST as _FAST
 from nii.kernels._common import run as _run
 from nii.kernels.channel_offset import ChannelOffset, estimate_channel_offset
 from nii.kernels.gauss_newton import check_iterations, coarse_to_fine
-from nii.kernels.pyramid import TO_FINER, Features, build_pyramid, feature_pyramid, prepare, pyramid_levels, valid_mask
+from nii.kernels.pyramid import (
+    TO_FINER,
+    Features,
+    feature_pyramid,
+    prepared_pyramid,
+    pyramid_levels,
+    valid_mask,
+)
 from nii.kernels.warp import AffineTransform, Interpolation, shift_along_travel, warp_kernel
 
 __all__ = [
@@ -184,18 +191,22 @@ def register(
     """
     kind = _common.option(TransformModel, model, "model")
     compared = _common.option(Features, features, "features")
-    ref, valid_reference = prepare(reference, reference_mask, "reference")
-    mov, _ = prepare(moving, moving_mask, "moving")
-    levels = pyramid_levels(levels, ref.shape, mov.shape)
+    reference = _common.image(reference, "reference", min_size=8)
+    moving = _common.image(moving, "moving", min_size=8)
+    levels = pyramid_levels(levels, reference.shape, moving.shape)
     check_iterations(tolerance, max_iterations)
-    refs = build_pyramid(ref, levels)
-    movs = build_pyramid(mov, levels)
+    refs, valid_reference = prepared_pyramid(reference, reference_mask, "reference", levels)
+    movs, _ = prepared_pyramid(moving, moving_mask, "moving", levels)
+    # A translation's sums compute the full-resolution gradient features as they go: no full-size
+    # feature images to write and read back.
+    on_the_fly = kind is TransformModel.TRANSLATION and compared is Features.GRADIENT
     estimate, iterations, stats, converged = coarse_to_fine(
-        feature_pyramid(refs, compared),
-        feature_pyramid(movs, compared),
+        feature_pyramid(refs, compared, finest=not on_the_fly),
+        feature_pyramid(movs, compared, finest=not on_the_fly),
         _MODEL_PARAMETERS[kind],
         tolerance=tolerance,
         max_iterations=max_iterations,
+        gradients_of_finest=on_the_fly,
     )
     confidence_level = min(1, levels - 1)
     while confidence_level < levels - 1 and refs[confidence_level].size > CONFIDENCE_PIXELS:

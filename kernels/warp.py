@@ -375,7 +375,34 @@ def _shifted_bilinear(segment: np.ndarray, flat: np.ndarray, first: int, cols: i
 @njit(cache=True, fastmath=_FAST, inline="always")
 def shifted_bicubic(segment: np.ndarray, flat: np.ndarray, first: int, cols: int, fr: float, fc: float) -> None:
     """Bicubic samples along a row at a constant offset: the 4 x 4 neighbourhood of sample k starts at
-    ``flat[first + k]``. Separable: the four rows are blended first, then four columns of the blend."""
+    ``flat[first + k]``."""
+    count = segment.size
+    shifted_bicubic_rows(
+        segment,
+        np.empty(count + 3, segment.dtype),
+        flat[first : first + count + 3],
+        flat[first + cols : first + cols + count + 3],
+        flat[first + 2 * cols : first + 2 * cols + count + 3],
+        flat[first + 3 * cols : first + 3 * cols + count + 3],
+        fr,
+        fc,
+    )
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
+def shifted_bicubic_rows(
+    segment: np.ndarray,
+    blend: np.ndarray,
+    s0: np.ndarray,
+    s1: np.ndarray,
+    s2: np.ndarray,
+    s3: np.ndarray,
+    fr: float,
+    fc: float,
+) -> None:
+    """Bicubic samples along a row at a constant offset from the four rows of the neighbourhood, each
+    starting at the first neighbour of sample 0. Separable: the four rows are blended first (into
+    ``blend``, at least 3 longer than ``segment``), then four columns of the blend."""
     count = segment.size
     weights = np.empty(8, segment.dtype)  # in the output's precision: float32 images stay in float32
     weights[0], weights[1], weights[2], weights[3] = _cubic_weights(fr)
@@ -390,11 +417,6 @@ def shifted_bicubic(segment: np.ndarray, flat: np.ndarray, first: int, cols: int
         weights[6],
         weights[7],
     )
-    s0 = flat[first : first + count + 3]
-    s1 = flat[first + cols : first + cols + count + 3]
-    s2 = flat[first + 2 * cols : first + 2 * cols + count + 3]
-    s3 = flat[first + 3 * cols : first + 3 * cols + count + 3]
-    blend = np.empty(count + 3, segment.dtype)
     for k in range(count + 3):
         blend[k] = wr0 * s0[k] + wr1 * s1[k] + wr2 * s2[k] + wr3 * s3[k]
     for k in range(count):

@@ -7,6 +7,7 @@ nii's own warp, and the expected parameters are those the pair was generated wit
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import cv2
@@ -114,6 +115,30 @@ def test_downsample_kernel_matches_numpy_reference(texture):
     np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
 
 
+def test_prepared_pyramid_counts_valid_pixels_while_downsampling(texture):
+    image = texture.copy()  # 61 × 83: an odd last row and column, read by no 2 × 2 mean
+    image[60, 5] = image[7, 82] = np.nan
+    pyramid_levels, valid = pyramid.prepared_pyramid(image, None, "image", 3)
+    assert pyramid_levels[0] is image  # float32 without infinities: used as it is
+    assert valid == np.isfinite(image).sum()
+    for finer, coarser in itertools.pairwise(pyramid_levels):
+        np.testing.assert_allclose(coarser, pyramid.downsample_reference(finer), rtol=1e-6)
+        np.testing.assert_array_equal(np.isnan(coarser), np.isnan(pyramid.downsample_reference(finer)))
+    # Infinities become NaN (a copy); a mask leaves pixels out.
+    for where in ((20, 30), (60, 40), (30, 82)):
+        infinite = image.copy()
+        infinite[where] = np.inf
+        levels, counted = pyramid.prepared_pyramid(infinite, None, "image", 3)
+        assert levels[0] is not infinite and np.isnan(levels[0][where]) and counted == valid - 1
+        np.testing.assert_array_equal(
+            levels[1], pyramid.build_pyramid(np.where(np.isinf(infinite), np.nan, infinite), 2)[1]
+        )
+    keep = np.ones(image.shape, bool)
+    keep[:10] = False
+    masked, counted = pyramid.prepared_pyramid(image, keep, "image", 2)
+    assert counted == np.isfinite(image[10:]).sum() and np.isnan(masked[0][:10]).all()
+
+
 def test_gradient_features_match_numpy_reference(texture):
     out = pyramid.gradient_features(np.ascontiguousarray(texture))
     expected = pyramid.gradient_features_reference(texture)
@@ -152,6 +177,73 @@ def test_normal_equations_match_numpy_reference(texture, matrix_parameters):
         assert stats[0] == count
         np.testing.assert_allclose(h[np.ix_(index, index)], hessian[np.ix_(index, index)], rtol=1e-5)
         np.testing.assert_allclose(g[index], gradient[index], rtol=1e-4, atol=1e-5 * np.abs(gradient).max())
+
+
+def test_translation_sums_with_scattered_invalid_pixels_match_numpy_reference(texture):
+    # Wide rows: several chunks per row, some summed unchecked (valid throughout), some with NaN pixels
+    # that must be summed again, checked, and the chunk after a NaN one.
+    reference = np.ascontiguousarray(np.tile(texture, (1, 40)))
+    rng = np.random.default_rng(3)
+    moving = np.ascontiguousarray(reference + rng.normal(0, 0.05, reference.shape).astype(np.float32))
+    moving[rng.random(moving.shape) < 2e-4] = np.nan
+    moving[20:25, 1500:1530] = np.nan
+    matrix = AffineTransform.from_parameters(translation=(1.6, -3.3)).matrix.copy()
+    center = ((reference.shape[0] - 1) / 2, (reference.shape[1] - 1) / 2)
+    hessian, gradient, count = gauss_newton.gauss_newton_reference(reference, moving, matrix, center, 0.9, 0.1)
+    index = gauss_newton.TRANSLATION_INDEX
+    estimate = gauss_newton.Estimate(matrix, 0.9, 0.1)
+    sums = np.empty((reference.shape[0], gauss_newton.TRANSLATION_SUMS))
+    h, g, stats = gauss_newton.normal_equations(reference, moving, estimate, False, sums)
+    assert stats[0] == count
+    expected = hessian[np.ix_(index, index)]
+    np.testing.assert_allclose(h[np.ix_(index, index)], expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+    np.testing.assert_allclose(g[index], gradient[index], rtol=1e-4, atol=1e-5 * np.abs(gradient).max())
+    # The kernel itself on all threads (normal_equations runs images this small on one) and on one.
+    rows = reference.shape[0]
+    per_row = [np.full(rows, value) for value in (1.6, -3.3, 0.9, 0.1)]
+    previous = numba.get_num_threads()
+    results = []
+    for threads in (previous, 1):
+        numba.set_num_threads(threads)
+        try:
+            gauss_newton.translation_sums(reference, moving, *per_row, sums)
+        finally:
+            numba.set_num_threads(previous)
+        results.append(sums.copy())
+    np.testing.assert_array_equal(*results)
+
+
+@pytest.mark.parametrize("shift", [(2.3, -3.6), (-1.7, 4.2), (40.0, 0.0)])
+def test_translation_sums_of_gradients_match_numpy_reference(texture, shift):
+    # The features computed on the fly, row by row, in tasks of 64 rows (several here), against the
+    # numpy references of the features and of the normal equations; a moving image of another size.
+    rng = np.random.default_rng(11)
+    reference = np.ascontiguousarray(np.tile(texture, (3, 14)))
+    moving = np.ascontiguousarray(np.tile(texture, (3, 15))[5:] + rng.normal(0, 0.05, (178, 1245)).astype(np.float32))
+    moving[rng.random(moving.shape) < 1e-4] = np.nan
+    matrix = AffineTransform.from_parameters(translation=shift).matrix.copy()
+    center = ((reference.shape[0] - 1) / 2, (reference.shape[1] - 1) / 2)
+    features = (pyramid.gradient_features_reference(reference), pyramid.gradient_features_reference(moving))
+    hessian, gradient, count = gauss_newton.gauss_newton_reference(*features, matrix, center, 1.2, 0.03)
+    index = gauss_newton.TRANSLATION_INDEX
+    estimate = gauss_newton.Estimate(matrix, 1.2, 0.03)
+    sums = np.empty((reference.shape[0], gauss_newton.TRANSLATION_SUMS))
+    h, g, stats = gauss_newton.normal_equations(reference, moving, estimate, False, sums, of_gradients=True)
+    assert stats[0] == count
+    expected = hessian[np.ix_(index, index)]
+    np.testing.assert_allclose(h[np.ix_(index, index)], expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+    np.testing.assert_allclose(g[index], gradient[index], rtol=1e-4, atol=1e-5 * np.abs(gradient).max())
+    # The kernel itself on all threads (normal_equations runs images this small on one) and on one.
+    previous = numba.get_num_threads()
+    results = []
+    for threads in (previous, 1):
+        numba.set_num_threads(threads)
+        try:
+            gauss_newton.gradient_translation_sums(reference, moving, *shift, 1.2, 0.03, sums)
+        finally:
+            numba.set_num_threads(previous)
+        results.append(sums.copy())
+    np.testing.assert_array_equal(*results)
 
 
 def test_gradient_correlation_matches_numpy_reference(texture):
