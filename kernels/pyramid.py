@@ -394,10 +394,3 @@ def pyramid_levels(levels: int | None, shape_a: tuple[int, ...], shape_b: tuple[
     if not 1 <= levels <= 16 or min(*shape_a, *shape_b) >> (levels - 1) < 8:
         raise ValidationError(f"levels must leave at least 8 × 8 pixels on the coarsest level, got {levels}")
     return levels
-
-
-def check_iterations(tolerance: float, max_iterations: int) -> None:
-    if not (tolerance > 0 and max_iterations >= 1):
-        raise ValidationError(
-            f"tolerance must be positive and max_iterations at least 1, got {tolerance} and {max_iterations}"
-        )
