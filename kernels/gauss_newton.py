@@ -12,7 +12,7 @@ from numba import njit, prange
 from nii.errors import ValidationError
 from nii.kernels._common import FAST as _FAST
 from nii.kernels._common import run as _run
-from nii.kernels.pyramid import TO_FINER, feature_rows, feature_state
+from nii.kernels.pyramid import FEATURE_BLOCK, FLOAT32_MAX, TO_FINER, feature_rows, feature_state
 from nii.kernels.warp import affine_bicubic, samples_inside, shifted_bicubic_rows, warp_reference
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -73,7 +73,6 @@ def _tukey(n: int, fraction: float = 0.25) -> np.ndarray:
 TRANSLATION_SUMS = 16  # 10 Hessian terms of (ry, rx, r, 1), 4 gradient terms, sum e², sum m²
 _CHUNK = 1024  # float32 partial sums over at most this many pixels, then float64
 _EDGE = 16  # pixels at each end of a row summed checked
-_FLOAT32_MAX = np.float32(np.finfo(np.float32).max)
 
 
 @njit(cache=True, fastmath=_FAST, inline="always")
@@ -127,7 +126,7 @@ def _chunk_sums(
         see += e * e
         smm += m * m
     total = syy + syx + syr + sy + sxx + sxr + sx + srr + sr + gy + gx + gr + ge + see + smm
-    if not checked and not abs(total) <= _FLOAT32_MAX:  # NaN (or overflow): some pixel was not valid
+    if not checked and not abs(total) <= FLOAT32_MAX:  # NaN (or overflow): some pixel was not valid
         return False
     for index, value in enumerate((syy, syx, syr, sy, sxx, sxr, sx, srr, sr, n, gy, gx, gr, ge, see, smm)):
         acc[index] += value
@@ -224,9 +223,6 @@ def translation_sums(
             sums[i, k] = acc[k]
 
 
-_FEATURE_BLOCK = 64  # rows per parallel task of :func:`gradient_translation_sums`
-
-
 @njit(cache=True, parallel=True, fastmath=_FAST)
 def gradient_translation_sums(
     reference: np.ndarray,
@@ -246,9 +242,9 @@ def gradient_translation_sums(
     j_shift, fc = _offsets(shift_col)
     lo = max(1, 1 - j_shift)
     hi = min(cols - 1, moving_cols - 2 - j_shift)
-    for block in prange((rows + _FEATURE_BLOCK - 1) // _FEATURE_BLOCK):
-        start = block * _FEATURE_BLOCK
-        stop = min(rows, start + _FEATURE_BLOCK)
+    for block in prange((rows + FEATURE_BLOCK - 1) // FEATURE_BLOCK):
+        start = block * FEATURE_BLOCK
+        stop = min(rows, start + FEATURE_BLOCK)
         acc = np.zeros(TRANSLATION_SUMS)
         work = (np.empty(_CHUNK, np.float32), np.empty(_CHUNK + 3, np.float32))
         reference_along, reference_smoothed = np.empty((5, cols), np.float32), np.empty((3, cols), np.float32)

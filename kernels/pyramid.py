@@ -18,7 +18,9 @@ from nii.kernels import _common
 from nii.kernels._common import FAST as _FAST
 from nii.kernels._common import run as _run
 
-_FLOAT32_MAX = np.float32(np.finfo(np.float32).max)
+FLOAT32_MAX = np.float32(np.finfo(np.float32).max)
+"""Largest float32: ``abs(total) <= FLOAT32_MAX`` tells a finite sum from NaN or overflow in a form fast-math
+keeps (it folds ``x - x == 0`` to True)."""
 
 
 class Features(_common.Option):
@@ -117,7 +119,7 @@ def _mean_row(top: np.ndarray, bottom: np.ndarray, line: np.ndarray) -> bool:
         mean = (top[2 * j] + top[2 * j + 1] + bottom[2 * j] + bottom[2 * j + 1]) * quarter
         line[j] = mean
         total += mean
-    return bool(abs(total) <= _FLOAT32_MAX)
+    return bool(abs(total) <= FLOAT32_MAX)
 
 
 @njit(cache=True, fastmath=_FAST, inline="always")
@@ -303,7 +305,9 @@ def feature_state(first: int) -> np.ndarray:
     return state
 
 
-_FEATURE_BLOCK = 64  # rows per parallel task; each task smooths 4 rows more than it outputs
+FEATURE_BLOCK = 64
+"""Rows per parallel task of the kernels that compute gradient features row by row; each task smooths 4 rows
+more than it outputs."""
 
 
 @njit(cache=True, parallel=True, fastmath=_FAST)
@@ -311,9 +315,9 @@ def _gradient_magnitude(image: np.ndarray, out: np.ndarray) -> None:
     """|gradient| of the binomially smoothed image (see :class:`Features`), NaN within 3 pixels of the
     border. One pass: each task keeps its last 5 row-smoothed rows and 3 smoothed rows in rings."""
     rows, cols = image.shape
-    for block in prange((rows + _FEATURE_BLOCK - 1) // _FEATURE_BLOCK):
-        start = block * _FEATURE_BLOCK
-        stop = min(rows, start + _FEATURE_BLOCK)
+    for block in prange((rows + FEATURE_BLOCK - 1) // FEATURE_BLOCK):
+        start = block * FEATURE_BLOCK
+        stop = min(rows, start + FEATURE_BLOCK)
         along_rows = np.empty((5, cols), image.dtype)
         smoothed = np.empty((3, cols), image.dtype)
         feature_rows(image, along_rows, smoothed, out, feature_state(start), stop - 1)
