@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from numba import njit
 
-__all__ = ["REGISTRIES_LOADED"]
+__all__: list[str] = []
 
 
 @njit(cache=True)
@@ -19,5 +19,4 @@ def _first_compiled(value: int) -> int:  # pragma: no cover - compiled, never ru
     return value
 
 
-REGISTRIES_LOADED = bool(_first_compiled.compile("int64(int64)"))
-"""True once the function was loaded, numba's registries with it."""
+_first_compiled.compile("int64(int64)")  # loads it from numba's cache (or compiles it), and the registries
