@@ -625,8 +625,16 @@ def _run_pool(
             while queue or in_flight:
                 # At most `workers` scans in flight bounds memory, whatever the batch size.
                 while queue and len(in_flight) < workers:
-                    index, job = queue.pop()
-                    in_flight[pool.submit(run_job, job, recipe, threads)] = (index, job)
+                    try:
+                        future = pool.submit(run_job, queue[-1][1], recipe, threads)
+                    except BrokenProcessPool:
+                        # A worker died since the last wait. This job was never given to one; those in flight
+                        # end below, as results or as crashed; with none in flight the caller starts a new pool.
+                        if not in_flight:
+                            processes.end()
+                            return
+                        break
+                    in_flight[future] = queue.pop()
                 finished, _ = wait(in_flight, timeout=WORKER_CHECK_SECONDS, return_when=FIRST_COMPLETED)
                 if not finished and processes.any_died():
                     # The pool may not have seen it: ending the others breaks the pool for sure.

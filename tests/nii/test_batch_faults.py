@@ -5,18 +5,22 @@ in input folders, an output that cannot be created, no writable HOME, a fork aft
 import csv
 import errno
 import json
+import multiprocessing
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import nii
+import nii.pipeline
 from nii.batch import LOCK_NAME, Journal, journal_path
 from nii.pipeline import Job, Recipe, checksum, run_job
 from tests.conftest import make_scan
@@ -127,6 +131,37 @@ def test_a_killed_worker_fails_no_input(tmp_path):
     assert [row["status"] for row in rows] == ["ok"] * 8
     for row in rows:
         assert_scans_equal(nii.read(row["output"]), nii.read(row["input"]))
+
+
+def test_a_worker_dying_between_a_wait_and_the_next_submit_fails_no_input(tmp_path, monkeypatch):
+    """The race the test above can hit: a scan finishes, and a worker dies before the batch gives out the next, so
+    the submit itself finds the pool broken. Made certain here: a real pool whose worker is killed just before the
+    third submit, which then waits until the pool knows."""
+    make_inputs(tmp_path / "in", 8)
+    submits = []
+
+    class PoolKilledBeforeTheThirdSubmit(ProcessPoolExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.others = set(multiprocessing.active_children())
+            self.given: list[Future[Any]] = []
+            super().__init__(*args, **kwargs)
+
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+            submits.append(fn)
+            if len(submits) == 3:
+                victim = min(set(multiprocessing.active_children()) - self.others, key=lambda p: p.pid)
+                os.kill(victim.pid, signal.SIGKILL)
+                assert not wait(self.given, timeout=60).not_done  # the scan it had ends as broken
+            future = super().submit(fn, *args, **kwargs)
+            self.given.append(future)
+            return future
+
+    monkeypatch.setattr(nii.pipeline, "ProcessPoolExecutor", PoolKilledBeforeTheThirdSubmit)
+    results = nii.pipeline.convert([tmp_path / "in"], tmp_path / "out", recipe=Recipe(target="npz"), workers=2)
+    assert len(submits) > 8  # the scan in flight when the pool broke was given again, alone
+    assert [result.status for result in results] == ["ok"] * 8
+    for result in results:
+        assert_scans_equal(nii.read(result.output), nii.read(result.input))
 
 
 def test_resume_without_a_report_is_a_usage_error(tmp_path):
