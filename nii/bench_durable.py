@@ -7,7 +7,8 @@ output bytes written to one file in blocks of up to 16 MiB, then one ``fsync``
 with ``Recipe.durable`` (its process pool started, every input read, converted, written, flushed,
 renamed and journaled with group commit, :mod:`nii.group_commit`); the plain batch the same
 without durability, the bound the CPU sets when the machine's cores are slower than its disk.
-The three are timed in turn, round after round, so that a busy machine or disk slows them alike;
+The three are timed in turn, round after round, in an order shuffled every round
+(:func:`nii.bench.shuffled_rounds`), so that a busy machine or disk slows them alike;
 each share is the median of the rounds' own ratios, with their range and the ratio of the best rounds
 (:class:`nii.bench.Ratio`). The plain batch's rate bounds the durable one when the cores are slower
 than the disk, so each share is also given of the lower of the disk's and the plain batch's rates. Each batch starts its
@@ -29,14 +30,26 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import nii
-from nii.bench import RECIPE, WORKLOADS, Ratio, disk_write_seconds, new_identity, ratio_in_turn, spread, watch_machine
+from nii.bench import (
+    RECIPE,
+    WORKLOADS,
+    Ratio,
+    disk_write_seconds,
+    new_identity,
+    ratio_in_turn,
+    shuffled_rounds,
+    spread,
+    watch_machine,
+)
 from nii.pipeline import Recipe, convert, read_report
 
 __all__ = ["BATCH_SCANS", "BatchTiming", "DurableBatch", "make_batch", "share", "time_batch", "time_durable_batch"]
@@ -163,12 +176,20 @@ def time_durable_batch(
         time_batch(inputs, root / "warm", RECIPE, workers=workers, keep=True)  # numba's cache, the page cache
         output = sum(row.bytes for row in read_report(root / "warm.json"))
         shutil.rmtree(root / "warm")
-        durable_runs, plain_runs, disk_times = [], [], []
+        durable_runs: list[BatchTiming] = []
+        plain_runs: list[BatchTiming] = []
+        disk_times: list[float] = []
+        orders = shuffled_rounds(3)
         with watch_machine() as load:
             for index in range(rounds):
-                durable_runs.append(time_batch(inputs, root / f"durable{index}", durable, workers=workers))
-                plain_runs.append(time_batch(inputs, root / f"plain{index}", RECIPE, workers=workers))
-                disk_times.append(disk_write_seconds(root, output))
+                paths: list[tuple[list[Any], Callable[[], Any]]] = [
+                    (durable_runs, partial(time_batch, inputs, root / f"durable{index}", durable, workers=workers)),
+                    (plain_runs, partial(time_batch, inputs, root / f"plain{index}", RECIPE, workers=workers)),
+                    (disk_times, partial(disk_write_seconds, root, output)),
+                ]
+                for path in next(orders):
+                    results, run = paths[path]
+                    results.append(run())
     durable_times, plain_times = [run.seconds for run in durable_runs], [run.seconds for run in plain_runs]
     # Seconds per byte after start-up, so that ratio_in_turn gives ratios of rates.
     durable_steady, plain_steady = (

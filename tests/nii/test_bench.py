@@ -6,6 +6,7 @@ import mmap
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
+from itertools import pairwise
 
 import numpy as np
 import pydicom
@@ -137,6 +138,25 @@ def test_comparisons_run_rounds_until_the_minimum_time():
     calls.update(a=0, b=0)
     best_in_turn([timed("a", 0.0), timed("b", 0.0)], 3, min_seconds=0)
     assert calls == {"a": 3, "b": 3}
+
+
+def test_paths_run_in_a_new_order_every_round_each_once_per_round():
+    from nii.bench import times_in_turn
+
+    ran: list[str] = []
+
+    def path(name: str):  # type: ignore[no-untyped-def]
+        return lambda: ran.append(name) or float(len(ran))
+
+    results = times_in_turn([path("a"), path("b"), path("c")], 12, min_seconds=0)
+    rounds = [tuple(ran[i : i + 3]) for i in range(0, len(ran), 3)]
+    assert len(rounds) == 12 and all(sorted(order) == ["a", "b", "c"] for order in rounds)
+    assert len(set(rounds)) > 3  # not one order, nor a rotation of one
+    predecessors = {(first, second) for order in rounds for first, second in pairwise(order)}
+    assert len(predecessors) == 6  # each path ran right after each other one
+    # Each result lands with its own path, whatever the order.
+    for index, name in enumerate("abc"):
+        assert [ran[int(value) - 1] for value in results[index]] == [name] * 12
 
 
 def test_competent_baselines_write_nii_codes_even_on_dead_elements(tmp_path):
