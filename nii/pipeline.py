@@ -629,7 +629,8 @@ def _run_pool(
                         future = pool.submit(run_job, queue[-1][1], recipe, threads)
                     except BrokenProcessPool:
                         # A worker died since the last wait. This job was never given to one; those in flight
-                        # end below, as results or as crashed; with none in flight the caller starts a new pool.
+                        # end below, as results or as crashed. With none in flight, this pool has given results
+                        # (a new pool is not yet broken at its first submit), so another one always makes progress.
                         if not in_flight:
                             processes.end()
                             return
