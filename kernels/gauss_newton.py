@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numba import njit, prange
@@ -76,6 +77,42 @@ _EDGE = 16  # pixels at each end of a row summed checked
 
 
 @njit(cache=True, fastmath=_FAST, inline="always")
+def _pixel_terms(
+    sampled: np.ndarray,
+    line: np.ndarray,
+    above: np.ndarray,
+    below: np.ndarray,
+    k: int,
+    gain: Any,
+    bias: Any,
+    checked: bool,
+    zero: Any,
+    one: Any,
+    half: Any,
+) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """Pixel ``k`` of a row's Gauss-Newton sums: its weight w, the moving sample m, the reference r and its
+    central differences rx (along the row; ``line`` starts one pixel before) and ry (from ``above`` and
+    ``below``), and the residual e = m - gain r - bias. ``checked``: all zero where e, rx or ry is NaN (an
+    invalid pixel), by selects, not branches, so that the loops vectorise. ``zero``, ``one`` and ``half`` set
+    the arithmetic's type (float32 constants keep float32 sums in float32 lanes)."""
+    m = sampled[k]
+    r = line[k + 1]
+    rx = half * (line[k + 2] - line[k])
+    ry = half * (below[k] - above[k])
+    e = m - gain * r - bias
+    w = one
+    if checked:
+        ok = e == e and rx == rx and ry == ry
+        w = one if ok else zero
+        e = e if ok else zero
+        rx = rx if ok else zero
+        ry = ry if ok else zero
+        r = r if ok else zero
+        m = m if ok else zero
+    return w, m, r, rx, ry, e
+
+
+@njit(cache=True, fastmath=_FAST, inline="always")
 def _chunk_sums(
     sampled: np.ndarray,
     line: np.ndarray,
@@ -95,20 +132,7 @@ def _chunk_sums(
     syy = syx = syr = sy = sxx = sxr = sx = srr = sr = n = zero
     gy = gx = gr = ge = see = smm = zero
     for k in range(sampled.size):
-        m = sampled[k]
-        r = line[k + 1]
-        rx = half * (line[k + 2] - line[k])
-        ry = half * (below[k] - above[k])
-        e = m - gain * r - bias
-        w = one
-        if checked:
-            ok = e == e and rx == rx and ry == ry
-            w = one if ok else zero
-            e = e if ok else zero
-            rx = rx if ok else zero
-            ry = ry if ok else zero
-            r = r if ok else zero
-            m = m if ok else zero
+        w, m, r, rx, ry, e = _pixel_terms(sampled, line, above, below, k, gain, bias, checked, zero, one, half)
         syy += ry * ry
         syx += ry * rx
         syr += ry * r
@@ -329,18 +353,7 @@ def affine_sums(
             g22 = g23 = g24 = g25 = g33 = g34 = g35 = g44 = g45 = g55 = 0.0
             e0 = e1 = e2 = e3 = e4 = e5 = see = smm = 0.0
             for k in range(hi - lo):
-                m = sampled[k]
-                r = line[k + 1]
-                rx = 0.5 * (line[k + 2] - line[k])
-                ry = 0.5 * (below[k] - above[k])
-                e = m - gain * r - bias
-                ok = e == e and rx == rx and ry == ry
-                w = 1.0 if ok else 0.0
-                e = e if ok else 0.0
-                rx = rx if ok else 0.0
-                ry = ry if ok else 0.0
-                r = r if ok else 0.0
-                m = m if ok else 0.0
+                w, m, r, rx, ry, e = _pixel_terms(sampled, line, above, below, k, gain, bias, True, 0.0, 1.0, 0.5)
                 v = vs + k
                 ryv = ry * v
                 rxv = rx * v
