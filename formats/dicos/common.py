@@ -37,7 +37,7 @@ from .dictionary import (
     OOIType,
     ScanType,
 )
-from .encode import TemplateCache, copy_elements, memoize_encoding, set_elements, values_key
+from .encode import TemplateCache, copy_elements, freeze_template, set_elements, values_key
 from .files import tag_text
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -258,7 +258,7 @@ class ScanContext:
         ds.OtherPatientIDsSequence = DicomSequence(
             [_alternate_id(value, issuer) for value, issuer in ooi.alternate_ids]
         )
-        return memoize_encoding(ds)
+        return freeze_template(ds)
 
     @classmethod
     def from_dataset(cls, dataset: Dataset, *, path: Path) -> ScanContext:

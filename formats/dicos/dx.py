@@ -42,7 +42,7 @@ from .dictionary import (
     OOIImageCharacteristics,
     PresentationIntent,
 )
-from .encode import TemplateCache, copy_elements, memoize_encoding, set_elements, values_key
+from .encode import TemplateCache, copy_elements, freeze_template, set_elements, values_key
 from .instance import DicosInstance, check_uint16, image_origin_values, set_pixel_module
 from .real_world import MAPPING_SEQUENCE, RealWorldValue
 
@@ -61,7 +61,7 @@ def _dx_constants() -> Dataset:
     template.LossyImageCompression = "00"
     template.AcquisitionContextSequence = DicomSequence()
     template.PresentationLUTShape = "IDENTITY"
-    return memoize_encoding(template)
+    return freeze_template(template)
 
 
 _LAYOUTS = TemplateCache(limit=256)

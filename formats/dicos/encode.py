@@ -42,10 +42,12 @@ from pydicom.valuerep import IS, DSfloat
 __all__ = [
     "NotEncodable",
     "TemplateCache",
+    "TemplateElement",
     "copy_elements",
     "encode_dataset",
     "encode_file",
-    "memoize_encoding",
+    "freeze_template",
+    "owned_copy",
     "set_elements",
     "set_private_elements",
     "values_key",
@@ -173,19 +175,55 @@ def _memoized(element: DataElement, codec: str) -> bytes | None:
     return None
 
 
-def memoize_encoding(template: _D, *, charset: str = "ISO_IR 192") -> _D:
-    """Encode ``template``'s elements once, for every instance its elements are copied into.
+def freeze_template(template: _D, *, charset: str = "ISO_IR 192") -> _D:
+    """Make ``template`` a template: its elements encoded once, then frozen, for every dataset they are copied into.
 
-    Each element keeps its bytes beside the value they encode; copies made by
-    :func:`copy_elements` carry them, and the encoder reuses them
-    as long as the copy holds the same value object, or for a multi-value, the same item
-    objects. An element given a new value is encoded anew; sequences are never memoized.
+    Each element keeps its bytes beside the value they encode (an element's copy made by
+    :func:`copy_elements` carries them; the encoder reuses them as long as the copy holds the same
+    value object, or for a multi-value, the same item objects; an element given a new value is
+    encoded anew; sequences are never memoized). The elements, those of sequence items included,
+    become :class:`TemplateElement`: they refuse changes from now on, so that instances can borrow
+    them (see :func:`copy_elements`). Templates hold public elements only.
     """
     codec = _CHARSETS[charset]
-    for element in template._dict.values():
-        if isinstance(element, DataElement):
+    for tag, element in template._dict.items():
+        if tag & 0x10000:  # an odd group
+            raise ValueError(f"templates hold public elements only, not {tag}")
+        if type(element) is DataElement:
             _memoize_element(element, codec)
+            if element.VR == "SQ":
+                for item in element._value:
+                    freeze_template(item, charset=charset)
+            element.__class__ = TemplateElement
+        elif type(element) is not TemplateElement:
+            raise ValueError(f"templates hold converted elements only, not the raw {tag}")
+    object.__setattr__(template, _FROZEN, True)
     return template
+
+
+class TemplateElement(DataElement):
+    """An element of a template (:func:`freeze_template`), which every instance borrowing it holds.
+
+    It refuses every change. A :class:`~nii.formats.dicos.instance.DicosInstance` gives out its
+    own copy (:func:`owned_copy`) of a borrowed element before anything can reach it, so a change
+    that gets here came around the instance (a ``Dataset(instance)`` sharing its elements) and
+    would otherwise have changed every instance built from the template since.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise TypeError(
+            f"{self.tag} belongs to a template shared by many DICOS instances: change it through the instance"
+        )
+
+    def __delattr__(self, name: str) -> None:
+        self.__setattr__(name, None)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> DataElement:
+        return owned_copy(self)  # the values are immutable and sequence items copied: a deep copy
+
+
+_FROZEN = "_nii_frozen_template"
+"""Attribute of a dataset :func:`freeze_template` froze."""
 
 
 def _memoize_element(element: DataElement, codec: str) -> DataElement:
@@ -269,27 +307,40 @@ def _pydicom_file(dataset: Dataset) -> bytes:
 
 
 def copy_elements(source: Dataset, target: Dataset) -> None:
-    """Give ``target`` its own copy of every element of ``source`` (a template of public elements).
+    """Give ``target`` every element of ``source`` (a template of public elements), as its own.
 
     Templates built once and copied into each instance make the typed constructors fast:
     setting an element by keyword costs about 12 µs of pydicom conversion and validation,
-    a copy of an element already converted about 1 µs. Each instance gets its own elements,
-    multi-values and sequence items, so changing one instance never changes another.
+    a copy of an element already converted about 1 µs. Each dataset gets its own elements,
+    multi-values and sequence items, so changing one dataset never changes another.
+
+    A target that borrows templates (``borrows_templates``, as
+    :class:`~nii.formats.dicos.instance.DicosInstance` does) gets the elements of a frozen
+    template (:func:`freeze_template`) themselves, and copies each the first time it is accessed:
+    a DX copies about 80 elements from templates, and the writer only reads them.
     """
+    if source.__dict__.get(_FROZEN) and getattr(target, "borrows_templates", False):
+        target._dict.update(source._dict)
+        return
     elements = target._dict
     for tag, element in cast(dict[BaseTag, DataElement], source._dict).items():
-        if element.VR == "SQ":
-            items = []
-            for item in cast(DicomSequence, element._value):
-                copied = Dataset()
-                copy_elements(item, copied)
-                items.append(copied)
-            # What Dataset.__setitem__ does for a sequence of items built here: store it.
-            elements[tag] = DataElement(tag, "SQ", DicomSequence(items), already_converted=True)
-            continue
         if tag & 0x10000:  # an odd group
             raise ValueError(f"templates hold public elements only, not {tag}")
-        elements[tag] = _clone(element)
+        elements[tag] = owned_copy(element)
+
+
+def owned_copy(element: DataElement) -> DataElement:
+    """A copy of ``element`` (a :class:`DataElement`, never a :class:`TemplateElement`) that nothing else holds:
+    its own multi-value of the same immutable items, or its own sequence items (copied in turn)."""
+    if element.VR == "SQ":
+        items = []
+        for item in cast(DicomSequence, element._value):
+            copied = Dataset()
+            copy_elements(item, copied)
+            items.append(copied)
+        # What Dataset.__setitem__ does for a sequence of items built here: store it.
+        return DataElement(element.tag, "SQ", DicomSequence(items), already_converted=True)
+    return _clone(element)
 
 
 def _clone(element: DataElement) -> DataElement:
@@ -361,7 +412,7 @@ def values_key(values: Mapping[str | tuple[int, str], Any]) -> Hashable | None:
 
 class TemplateCache:
     """Datasets of elements built once per distinct key (a :func:`values_key` and what else decides them),
-    encoded once (:func:`memoize_encoding`) and copied into each instance; emptied when it holds ``limit``.
+    frozen (:func:`freeze_template`) and copied into each instance; emptied when it holds ``limit``.
 
     Examples
     --------
@@ -390,7 +441,7 @@ class TemplateCache:
         that cannot be a key)."""
         template = None if key is None else self._templates.get(key)
         if template is None:
-            template = memoize_encoding(build())
+            template = freeze_template(build())
             if key is not None:
                 if len(self._templates) >= self.limit:
                     self.clear()
@@ -415,7 +466,7 @@ def set_elements(dataset: Dataset, values: Mapping[str | tuple[int, str], Any]) 
     spacings, orientations, series numbers — and the same UID under several tags (SOP
     Instance UID, then Media Storage SOP Instance UID, then a reference in a TDR), so each
     distinct ``(VR, value)`` is converted once and later elements get a copy (under their
-    own tag; with the encoding memoized, see :func:`memoize_encoding`, when the tag is the
+    own tag; with the encoding memoized, see :func:`freeze_template`, when the tag is the
     same). Times, long text, bytes and sequences are converted every time. pydicom
     validates each value as ``setattr`` would (a value it refuses raises, or warns, the first
     time it is converted).

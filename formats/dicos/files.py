@@ -49,7 +49,7 @@ from nii.limits import check_image_size
 from nii.version import __version__
 
 from .dictionary import META_VERSION, NUMBER_OF_FRAMES, PIXEL_DATA
-from .encode import copy_elements, encode_file, memoize_encoding, set_elements
+from .encode import copy_elements, encode_file, freeze_template, set_elements
 
 __all__ = [
     "Compression",
@@ -144,7 +144,7 @@ def _file_meta_template(transfer_syntax: UID, version: str) -> FileMetaDataset:
     meta.ImplementationVersionName = NII_IMPLEMENTATION_VERSION
     # DICOS-only: the reference DX reader fails without it (doc §3).
     meta.add_new(META_VERSION, "CS", version)
-    return memoize_encoding(meta, charset="")
+    return freeze_template(meta, charset="")
 
 
 def _encode_frames(pixels: np.ndarray, compression: Compression) -> list[bytes]:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Set, ValuesView
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self, overload
 
 import numpy as np
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag, TagType
 
 from nii.errors import CorruptFileError, UnsupportedError, ValidationError
 
 from .dictionary import COORDINATE_SYSTEM, IMAGE_ORIGIN, CoordinateSystem, ImageOrigin
-from .encode import copy_elements, memoize_encoding, set_elements
+from .encode import TemplateElement, copy_elements, freeze_template, owned_copy, set_elements
 from .files import read_pixels, tag_text
 
 __all__ = ["DicosInstance", "check_uint16", "image_origin_values", "set_pixel_module"]
@@ -23,10 +26,19 @@ class DicosInstance(Dataset):
 
     The pixels are kept as the array given (they are written straight from its buffer) or,
     for an instance read from a file, decoded on first access to :attr:`pixels`.
+
+    An instance borrows the elements of the templates it is built from (see
+    :func:`~nii.formats.dicos.encode.copy_elements`): it holds the template's own
+    :class:`~nii.formats.dicos.encode.TemplateElement` until the element is accessed, and from
+    then on a copy of its own. Every way ``Dataset`` gives out elements (by tag or keyword,
+    slices, iteration, :meth:`values`, :meth:`items`, :meth:`get_item`, :meth:`pop`) gives the
+    instance's own; the encoder reads the borrowed ones as they are.
     """
 
     sop_classes: ClassVar[frozenset[str]]
     """SOP classes :meth:`from_dataset` accepts."""
+
+    borrows_templates: ClassVar[bool] = True
 
     _pixels: np.ndarray | None
     _path: Path | None
@@ -60,6 +72,58 @@ class DicosInstance(Dataset):
     def path(self) -> Path | None:
         """The file the instance was read from."""
         return self._path
+
+    def _owned(self, element: Any) -> Any:
+        """``element`` of this instance, replaced by a copy of its own if it is a template's."""
+        if type(element) is not TemplateElement:
+            return element
+        copy = owned_copy(element)
+        self._dict[copy.tag] = copy
+        return copy
+
+    def _own_all(self) -> None:
+        for element in list(self._dict.values()):
+            self._owned(element)
+
+    @overload
+    def __getitem__(self, key: slice) -> Dataset: ...
+
+    @overload
+    def __getitem__(self, key: TagType) -> DataElement: ...
+
+    def __getitem__(self, key: slice | TagType) -> Dataset | DataElement:
+        if isinstance(key, slice):  # a dataset of the same elements
+            self._own_all()
+            return super().__getitem__(key)
+        return self._owned(super().__getitem__(key))
+
+    @overload
+    def get_item(self, key: slice, *, keep_deferred: bool = ...) -> Dataset: ...
+
+    @overload
+    def get_item(self, key: TagType, *, keep_deferred: bool = ...) -> DataElement: ...
+
+    def get_item(self, key: slice | TagType, *, keep_deferred: bool = False) -> Dataset | DataElement:
+        if isinstance(key, slice):
+            self._own_all()
+            return super().get_item(key, keep_deferred=keep_deferred)
+        return self._owned(super().get_item(key, keep_deferred=keep_deferred))
+
+    def items(self) -> Set[tuple[BaseTag, Any]]:
+        self._own_all()
+        return super().items()
+
+    def values(self) -> ValuesView[Any]:
+        self._own_all()
+        return super().values()
+
+    def pop(self, key: BaseTag | TagType, *args: Any) -> Any:
+        self._own_all()
+        return super().pop(key, *args)
+
+    def popitem(self) -> tuple[BaseTag, Any]:
+        self._own_all()
+        return super().popitem()
 
     @property
     def frames(self) -> np.ndarray:
@@ -138,4 +202,4 @@ def _sixteen_bit_monochrome() -> Dataset:
     template.BitsStored = 16
     template.HighBit = 15
     template.BurnedInAnnotation = "NO"
-    return memoize_encoding(template)
+    return freeze_template(template)

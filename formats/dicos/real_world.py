@@ -29,7 +29,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from nii.errors import ValidationError
 
 from .dictionary import MAPPED_VALUE_REPRESENTATION
-from .encode import copy_elements, memoize_encoding
+from .encode import copy_elements, freeze_template
 
 __all__ = ["MAPPING_SEQUENCE", "RealWorldValue"]
 
@@ -125,5 +125,5 @@ def _item_template(value: RealWorldValue) -> Dataset:
     item.RealWorldValueSlope = float(value.slope)
     item.LUTExplanation = value.explanation
     item.LUTLabel = value.label
-    item.MeasurementUnitsCodeSequence = DicomSequence([memoize_encoding(unit)])
-    return memoize_encoding(item)
+    item.MeasurementUnitsCodeSequence = DicomSequence([unit])
+    return freeze_template(item)

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import copy
 import io
 from dataclasses import replace
 
 import numpy as np
 import pydicom
 import pytest
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from nii.formats.dicos.encode import NotEncodable, encode_dataset, encode_file, set_elements, set_private_elements
+from nii.formats.dicos.encode import (
+    NotEncodable,
+    TemplateElement,
+    encode_dataset,
+    encode_file,
+    set_elements,
+    set_private_elements,
+)
 from nii.formats.dicos.files import Compression, _file_meta
 from nii.formats.dicos.mapping import WriteOptions, scan_to_instances
 from nii.model import Operator, Site
@@ -259,3 +268,74 @@ def test_derived_uids_are_name_based_uuids():
         for parts in (("dx", "side", "high"), ("tdr",), ()):
             name = "/".join((scan_uid, *parts))
             assert derived_uid(scan_uid, *parts) == f"2.25.{uuid.uuid5(_UID_NAMESPACE, name).int}"
+
+
+def _dx_with_mapping():
+    from datetime import UTC, datetime
+
+    from nii.formats.dicos.common import ObjectOfInspection, ScanContext
+    from nii.formats.dicos.dx import DXImage
+    from nii.formats.dicos.real_world import RealWorldValue
+
+    moment = datetime(2026, 12, 2, tzinfo=UTC)
+    context = ScanContext(
+        "2.25.11", moment, ObjectOfInspection("BAGGAGE", "BAG-7"), frame_of_reference_uid="2.25.14", created_at=moment
+    )
+    mapping = RealWorldValue(slope=0.25, unit="1", unit_meaning="no units", label="ATTENUATION", explanation="x")
+    image = DXImage(
+        np.zeros((3, 4), np.uint16),
+        context=context,
+        sop_instance_uid="2.25.13",
+        series_uid="2.25.12",
+        series_number=1,
+        image_type=("ORIGINAL", "HIGH ENERGY"),
+        kvp_kv=160.0,
+        value_mapping=mapping,
+    )
+    image.file_meta = _file_meta(image, ExplicitVRLittleEndian, "V03")
+    return image
+
+
+def _borrowed(instance: Dataset) -> set[int]:
+    return {int(tag) for tag, element in instance._dict.items() if type(element) is TemplateElement}
+
+
+def test_instances_borrow_template_elements_and_give_out_their_own_copies():
+    """A DX holds its templates' elements until one is accessed; every way of reaching an element gives the
+    instance's own copy, so no change to one instance reaches another, or the instances built later."""
+    first, second = _dx_with_mapping(), _dx_with_mapping()
+    kvp, mapping, manufacturer = 0x00180060, 0x00409096, 0x00080070
+    assert {kvp, mapping, manufacturer} <= _borrowed(first) and first._dict[kvp] is second._dict[kvp]
+    original = encode_file(second)
+    assert original == pydicom_bytes(_dx_with_mapping())  # borrowed elements encode as their copies do
+
+    first.KVP = 80.0  # by keyword
+    assert kvp not in _borrowed(first) and first._dict[kvp] is not second._dict[kvp]
+    first.ImageType.append("EXTRA")  # a multi-value changed in place
+    first[manufacturer].value = "CHANGED"  # by tag
+    first.RealWorldValueMappingSequence[0].LUTLabel = "CHANGED"  # in a sequence item
+    first.RealWorldValueMappingSequence[0].MeasurementUnitsCodeSequence[0].CodeValue = "mm"  # nested deeper
+    assert not any(type(element) is TemplateElement for element in first.values())
+    sliced, popped = second[0x00280000:0x00290000], second.pop(0x00080060)
+    assert type(popped) is DataElement and not any(type(e) is TemplateElement for e in sliced._dict.values())
+    popped.value = "DX"
+    for element in sliced._dict.values():
+        element.value = None if element.VR != "SQ" else []
+    third = copy.deepcopy(_dx_with_mapping())
+    assert not _borrowed(third)
+    third.PresentationLUTShape = "INVERSE"
+
+    # Around the instance (a dataset sharing its elements), a template's element refuses the change.
+    fourth = _dx_with_mapping()
+    with pytest.raises(TypeError, match="template"):
+        Dataset(fourth).KVP = 1.0
+    assert encode_file(fourth) == original  # nothing changed: not this one, nor the templates
+
+    back = pydicom.dcmread(io.BytesIO(encode_file(first)))
+    assert back.KVP == 80.0 and back.ImageType[-1] == "EXTRA" and back.Manufacturer == "CHANGED"
+    assert back.RealWorldValueMappingSequence[0].LUTLabel == "CHANGED"
+    assert encode_file(first) == pydicom_bytes(first)
+    later = _dx_with_mapping()
+    assert later.ImageType == ["ORIGINAL", "HIGH ENERGY"] and later.KVP == 160.0 and later.Manufacturer == ""
+    assert later.RealWorldValueMappingSequence[0].MeasurementUnitsCodeSequence[0].CodeValue == "1"
+    assert encode_file(later) == original
