@@ -56,6 +56,51 @@ def _item(**values: object) -> Dataset:
     return item
 
 
+def _shared_groups(
+    frame_type: list[str],
+    spacing_mm: tuple[float, float, float],
+    kvp_kv: float,
+    focal_spot_mm: float,
+    rescale_type: str,
+    value_mapping: RealWorldValue | None,
+) -> Dataset:
+    """The one item of the Shared Functional Groups: X-ray details, frame type, orientation, voxel size, rescale
+    and, with a ``value_mapping``, its Real World Value Mapping."""
+    slice_spacing, row_spacing, column_spacing = (float(v) for v in spacing_mm)
+    groups = _item(
+        CTXRayDetailsSequence=DicomSequence([_item(KVP=kvp_kv, FilterType="NONE", FocalSpots=float(focal_spot_mm))]),
+        CTImageFrameTypeSequence=DicomSequence(
+            [
+                _item(
+                    FrameType=frame_type,
+                    PixelPresentation="MONOCHROME",
+                    VolumetricProperties="VOLUME",
+                    VolumeBasedCalculationTechnique="NONE",
+                )
+            ]
+        ),
+        PlaneOrientationSequence=DicomSequence([_item(ImageOrientationPatient=_ORIENTATION)]),
+        PixelMeasuresSequence=DicomSequence(
+            [_item(SliceThickness=slice_spacing, PixelSpacing=[row_spacing, column_spacing])]
+        ),
+        PixelValueTransformationSequence=DicomSequence(
+            [_item(RescaleIntercept=0, RescaleSlope=1, RescaleType=rescale_type)]
+        ),
+    )
+    if value_mapping is not None:
+        groups.RealWorldValueMappingSequence = DicomSequence([value_mapping.item()])
+    return groups
+
+
+def _per_frame_groups(origin_mm: tuple[float, float, float], slice_spacing: float, frames: int) -> list[Dataset]:
+    """The Per-Frame Functional Groups: each frame's Image Position, one slice spacing apart along z."""
+    x0, y0, z0 = (float(v) for v in origin_mm)
+    return [
+        _item(PlanePositionSequence=DicomSequence([_item(ImagePositionPatient=[x0, y0, z0 + index * slice_spacing])]))
+        for index in range(frames)
+    ]
+
+
 class CTImage(DicosInstance):
     """A DICOS CT instance holding one volume.
 
@@ -136,46 +181,11 @@ class CTImage(DicosInstance):
         set_pixel_module(self, rows, columns, signed=volume.dtype.kind == "i")
         self.AcquisitionContextSequence = DicomSequence()
         self.PresentationLUTShape = "IDENTITY"
-        slice_spacing, row_spacing, column_spacing = (float(v) for v in spacing_mm)
+        slice_spacing = float(spacing_mm[0])
         self.SharedFunctionalGroupsSequence = DicomSequence(
-            [
-                _item(
-                    CTXRayDetailsSequence=DicomSequence(
-                        [_item(KVP=kvp_kv, FilterType="NONE", FocalSpots=float(focal_spot_mm))]
-                    ),
-                    CTImageFrameTypeSequence=DicomSequence(
-                        [
-                            _item(
-                                FrameType=frame_type,
-                                PixelPresentation="MONOCHROME",
-                                VolumetricProperties="VOLUME",
-                                VolumeBasedCalculationTechnique="NONE",
-                            )
-                        ]
-                    ),
-                    PlaneOrientationSequence=DicomSequence([_item(ImageOrientationPatient=_ORIENTATION)]),
-                    PixelMeasuresSequence=DicomSequence(
-                        [_item(SliceThickness=slice_spacing, PixelSpacing=[row_spacing, column_spacing])]
-                    ),
-                    PixelValueTransformationSequence=DicomSequence(
-                        [_item(RescaleIntercept=0, RescaleSlope=1, RescaleType=rescale_type)]
-                    ),
-                )
-            ]
+            [_shared_groups(frame_type, spacing_mm, kvp_kv, focal_spot_mm, rescale_type, value_mapping)]
         )
-        if value_mapping is not None:
-            self.SharedFunctionalGroupsSequence[0].RealWorldValueMappingSequence = DicomSequence([value_mapping.item()])
-        x0, y0, z0 = (float(v) for v in origin_mm)
-        self.PerFrameFunctionalGroupsSequence = DicomSequence(
-            [
-                _item(
-                    PlanePositionSequence=DicomSequence(
-                        [_item(ImagePositionPatient=[x0, y0, z0 + index * slice_spacing])]
-                    )
-                )
-                for index in range(frames)
-            ]
-        )
+        self.PerFrameFunctionalGroupsSequence = DicomSequence(_per_frame_groups(origin_mm, slice_spacing, frames))
 
     @property
     def volume(self) -> np.ndarray:
