@@ -39,6 +39,7 @@ class DicosInstance(Dataset):
     """SOP classes :meth:`from_dataset` accepts."""
 
     borrows_templates: ClassVar[bool] = True
+    """:func:`~nii.formats.dicos.encode.copy_elements` gives this class a frozen template's own elements."""
 
     _pixels: np.ndarray | None
     _path: Path | None
@@ -118,7 +119,8 @@ class DicosInstance(Dataset):
         return super().values()
 
     def pop(self, key: BaseTag | TagType, *args: Any) -> Any:
-        self._own_all()
+        if key in self:
+            self._owned(super().__getitem__(key))  # its own copy, if it was borrowed
         return super().pop(key, *args)
 
     def popitem(self) -> tuple[BaseTag, Any]:
