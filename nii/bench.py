@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -254,14 +254,17 @@ def seconds_to_write(function: Callable[[Path], None], folder: Path) -> float:
     return seconds
 
 
+_Result = TypeVar("_Result")
+
+
 def times_in_turn(
-    functions: Sequence[Callable[[], float]], repeats: int, *, min_seconds: float = MIN_SECONDS
-) -> list[list[float]]:
+    functions: Sequence[Callable[[], _Result]], repeats: int, *, min_seconds: float = MIN_SECONDS
+) -> list[list[_Result]]:
     """Every result of each function, the functions run in turn in each round (in a new order each round,
     :func:`shuffled_rounds`), so that a busy machine or disk slows them alike: ``repeats`` rounds, and more until
     the rounds have taken ``min_seconds`` (a baggage scan writes in milliseconds; a few rounds of it measure the
     machine's hiccups more than nii)."""
-    results: list[list[float]] = [[] for _ in functions]
+    results: list[list[_Result]] = [[] for _ in functions]
     orders = shuffled_rounds(len(functions))
     start = time.perf_counter()
     rounds = 0

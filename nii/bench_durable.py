@@ -8,7 +8,7 @@ with ``Recipe.durable`` (its process pool started, every input read, converted, 
 renamed and journaled with group commit, :mod:`nii.group_commit`); the plain batch the same
 without durability, the bound the CPU sets when the machine's cores are slower than its disk.
 The three are timed in turn, round after round, in an order shuffled every round
-(:func:`nii.bench.shuffled_rounds`), so that a busy machine or disk slows them alike;
+(:func:`nii.bench.times_in_turn`), so that a busy machine or disk slows them alike;
 each share is the median of the rounds' own ratios, with their range and the ratio of the best rounds
 (:class:`nii.bench.Ratio`). The plain batch's rate bounds the durable one when the cores are slower
 than the disk, so each share is also given of the lower of the disk's and the plain batch's rates. Each batch starts its
@@ -46,8 +46,8 @@ from nii.bench import (
     disk_write_seconds,
     new_identity,
     ratio_in_turn,
-    shuffled_rounds,
     spread,
+    times_in_turn,
     watch_machine,
 )
 from nii.pipeline import Recipe, convert, read_report
@@ -176,20 +176,14 @@ def time_durable_batch(
         time_batch(inputs, root / "warm", RECIPE, workers=workers, keep=True)  # numba's cache, the page cache
         output = sum(row.bytes for row in read_report(root / "warm.json"))
         shutil.rmtree(root / "warm")
-        durable_runs: list[BatchTiming] = []
-        plain_runs: list[BatchTiming] = []
-        disk_times: list[float] = []
-        orders = shuffled_rounds(3)
+        paths: list[Callable[[], Any]] = [
+            partial(time_batch, inputs, root / "durable", durable, workers=workers),
+            partial(time_batch, inputs, root / "plain", RECIPE, workers=workers),
+            partial(disk_write_seconds, root, output),
+        ]
         with watch_machine() as load:
-            for index in range(rounds):
-                paths: list[tuple[list[Any], Callable[[], Any]]] = [
-                    (durable_runs, partial(time_batch, inputs, root / f"durable{index}", durable, workers=workers)),
-                    (plain_runs, partial(time_batch, inputs, root / f"plain{index}", RECIPE, workers=workers)),
-                    (disk_times, partial(disk_write_seconds, root, output)),
-                ]
-                for path in next(orders):
-                    results, run = paths[path]
-                    results.append(run())
+            # Exactly `rounds` rounds (a batch takes seconds); a batch's output is removed after it is timed.
+            durable_runs, plain_runs, disk_times = times_in_turn(paths, rounds, min_seconds=0)
     durable_times, plain_times = [run.seconds for run in durable_runs], [run.seconds for run in plain_runs]
     # Seconds per byte after start-up, so that ratio_in_turn gives ratios of rates.
     durable_steady, plain_steady = (
